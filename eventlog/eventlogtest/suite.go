@@ -1,0 +1,754 @@
+// Package eventlogtest holds the contract of the event log as a test suite
+// that every implementation must pass, and Memory, the in-memory model the
+// Pebble log is compared against.
+package eventlogtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/actorlog/actorlog/eventlog"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// Store is the log contract the suite checks.
+type Store interface {
+	Append(ctx context.Context, id eventlog.ID, expected eventlog.Expected, events ...eventlog.Event) (eventlog.AppendResult, error)
+	Delete(ctx context.Context, id eventlog.ID, before uint64) error
+	Head(ctx context.Context, id eventlog.ID) (eventlog.StreamInfo, error)
+	ReadStream(ctx context.Context, id eventlog.ID, from uint64, limit int) ([]eventlog.Event, error)
+	ReadFeed(ctx context.Context, from uint64, limit int) ([]eventlog.Event, error)
+	ListActors(ctx context.Context, o eventlog.ListOptions) ([]eventlog.StreamInfo, error)
+	SubscribeStream(ctx context.Context, id eventlog.ID, from uint64) (Subscription, error)
+	SubscribeFeed(ctx context.Context, from uint64) (Subscription, error)
+	Close() error
+}
+
+// Subscription is the contract of a live subscription.
+type Subscription interface {
+	Next(ctx context.Context) (eventlog.Event, error)
+	Close() error
+}
+
+// Ev returns an event of type typ whose data is v encoded as msgpack.
+func Ev(typ string, v any) eventlog.Event {
+	data, err := msgpack.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return eventlog.Event{Type: typ, Data: data}
+}
+
+// Run runs the whole suite. open returns a new, empty store; the suite
+// closes it.
+func Run(t *testing.T, open func(t *testing.T) Store) {
+	tests := []struct {
+		name string
+		fn   func(t *testing.T, s Store)
+	}{
+		{"AppendAssignsSequences", testAppendAssignsSequences},
+		{"ExpectedSequence", testExpected},
+		{"AtomicOnError", testAtomic},
+		{"RejectsBadInput", testRejectsBadInput},
+		{"KeyIsolation", testKeyIsolation},
+		{"ReadStreamPaging", testReadStreamPaging},
+		{"Feed", testFeed},
+		{"ListActors", testListActors},
+		{"Delete", testDelete},
+		{"EnvelopeRoundTrip", testEnvelopeRoundTrip},
+		{"ConcurrentAppends", testConcurrentAppends},
+		{"ConcurrentExpected", testConcurrentExpected},
+		{"SubscribeStream", testSubscribeStream},
+		{"SubscribeFeedRace", testSubscribeFeedRace},
+		{"SubscribeAfterDelete", testSubscribeAfterDelete},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s := open(t)
+			defer s.Close()
+			tc.fn(t, s)
+		})
+	}
+}
+
+var bg = context.Background()
+
+func id(typ, key string) eventlog.ID { return eventlog.ID{Type: typ, Key: key} }
+
+func mustAppend(t *testing.T, s Store, a eventlog.ID, exp eventlog.Expected, evs ...eventlog.Event) eventlog.AppendResult {
+	t.Helper()
+	res, err := s.Append(bg, a, exp, evs...)
+	if err != nil {
+		t.Fatalf("Append(%s, %s): %v", a, exp, err)
+	}
+	return res
+}
+
+func seqs(evs []eventlog.Event) []uint64 {
+	out := make([]uint64, len(evs))
+	for i, e := range evs {
+		out[i] = e.Seq
+	}
+	return out
+}
+
+func testAppendAssignsSequences(t *testing.T, s Store) {
+	a := id("counter", "a")
+	res := mustAppend(t, s, a, eventlog.NoStream, Ev("x", 1), Ev("x", 2), Ev("x", 3))
+	if res.First != 1 || res.Last != 3 {
+		t.Fatalf("first append got seqs %d..%d, want 1..3", res.First, res.Last)
+	}
+	if res.LastPos-res.FirstPos != 2 || res.FirstPos == 0 {
+		t.Fatalf("positions %d..%d are not 3 contiguous", res.FirstPos, res.LastPos)
+	}
+	res2 := mustAppend(t, s, a, eventlog.Any, Ev("y", 4))
+	if res2.First != 4 || res2.Last != 4 {
+		t.Fatalf("second append got seqs %d..%d, want 4..4", res2.First, res2.Last)
+	}
+	if res2.FirstPos <= res.LastPos {
+		t.Fatalf("position %d not after %d", res2.FirstPos, res.LastPos)
+	}
+	h, err := s.Head(bg, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Head != 4 || h.First != 1 || h.Len() != 4 || h.LastPos != res2.LastPos {
+		t.Fatalf("head = %+v, want head 4, first 1, last position %d", h, res2.LastPos)
+	}
+	if h.Created == 0 || h.Updated < h.Created {
+		t.Fatalf("head times created %d updated %d", h.Created, h.Updated)
+	}
+	evs, err := s.ReadStream(bg, a, 1, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := seqs(evs); fmt.Sprint(got) != "[1 2 3 4]" {
+		t.Fatalf("seqs = %v, want [1 2 3 4]", got)
+	}
+	for i, e := range evs {
+		var v int
+		if err := msgpack.Unmarshal(e.Data, &v); err != nil || v != i+1 {
+			t.Fatalf("event %d data = %v (%v), want %d", i, v, err, i+1)
+		}
+		if e.Actor != a {
+			t.Fatalf("event %d actor = %v, want %v", i, e.Actor, a)
+		}
+		if e.Time == 0 {
+			t.Fatalf("event %d has no time", i)
+		}
+	}
+	none, err := s.Head(bg, id("counter", "never"))
+	if err != nil || none.Head != 0 || none.Exists() {
+		t.Fatalf("head of a new stream = %+v, %v; want 0", none, err)
+	}
+}
+
+func testExpected(t *testing.T, s Store) {
+	a := id("counter", "exp")
+	mustAppend(t, s, a, eventlog.NoStream, Ev("x", 1))
+	var ce *eventlog.ConflictError
+	_, err := s.Append(bg, a, eventlog.NoStream, Ev("x", 2))
+	if !errors.As(err, &ce) || ce.Actual != 1 || ce.Expected != eventlog.NoStream || ce.Actor != a {
+		t.Fatalf("NoStream on existing stream: err = %v, want conflict with actual 1", err)
+	}
+	_, err = s.Append(bg, a, eventlog.ExpectSeq(5), Ev("x", 2))
+	if !errors.As(err, &ce) || ce.Actual != 1 || ce.Expected != eventlog.ExpectSeq(5) {
+		t.Fatalf("ExpectSeq(5) at head 1: err = %v, want conflict", err)
+	}
+	_, err = s.Append(bg, id("counter", "exp2"), eventlog.ExpectSeq(1), Ev("x", 2))
+	if !errors.As(err, &ce) || ce.Actual != 0 {
+		t.Fatalf("ExpectSeq(1) on new stream: err = %v, want conflict with actual 0", err)
+	}
+	mustAppend(t, s, a, eventlog.ExpectSeq(1), Ev("x", 2))
+	mustAppend(t, s, a, eventlog.Any, Ev("x", 3))
+	h, _ := s.Head(bg, a)
+	if h.Head != 3 {
+		t.Fatalf("head = %d, want 3", h.Head)
+	}
+	if l, _ := s.ListActors(bg, eventlog.ListOptions{Type: "counter"}); len(l) != 1 {
+		t.Fatalf("a failed append created a stream: %+v", l)
+	}
+}
+
+func testAtomic(t *testing.T, s Store) {
+	a := id("counter", "atomic")
+	mustAppend(t, s, a, eventlog.NoStream, Ev("x", 1))
+	bad := eventlog.Event{Type: "x", Data: []byte{0xc1}} // 0xc1 is never valid msgpack
+	if _, err := s.Append(bg, a, eventlog.Any, Ev("x", 2), bad, Ev("x", 3)); !errors.Is(err, eventlog.ErrInvalidEvent) {
+		t.Fatalf("append with a bad event: err = %v, want ErrInvalidEvent", err)
+	}
+	if _, err := s.Append(bg, a, eventlog.ExpectSeq(0), Ev("x", 2), Ev("x", 3)); err == nil {
+		t.Fatal("conflicting append succeeded")
+	}
+	evs, _ := s.ReadStream(bg, a, 1, 10)
+	if len(evs) != 1 {
+		t.Fatalf("stream has %d events after failed appends, want 1", len(evs))
+	}
+	feed, _ := s.ReadFeed(bg, 1, 10)
+	if len(feed) != 1 {
+		t.Fatalf("feed has %d events after failed appends, want 1", len(feed))
+	}
+}
+
+func testRejectsBadInput(t *testing.T, s Store) {
+	long := string(bytes.Repeat([]byte("k"), 257))
+	cases := []struct {
+		id   eventlog.ID
+		want error
+	}{
+		{id("", "k"), eventlog.ErrInvalidType},
+		{id("1abc", "k"), eventlog.ErrInvalidType},
+		{id("_abc", "k"), eventlog.ErrInvalidType},
+		{id("a:b", "k"), eventlog.ErrInvalidType},
+		{id("a b", "k"), eventlog.ErrInvalidType},
+		{id("ab\x00", "k"), eventlog.ErrInvalidType},
+		{id(string(bytes.Repeat([]byte("t"), 65)), "k"), eventlog.ErrInvalidType},
+		{id("counter", ""), eventlog.ErrInvalidKey},
+		{id("counter", long), eventlog.ErrInvalidKey},
+		{id("counter", "\xff\xfe"), eventlog.ErrInvalidKey},
+	}
+	for _, c := range cases {
+		if _, err := s.Append(bg, c.id, eventlog.Any, Ev("x", 1)); !errors.Is(err, c.want) {
+			t.Errorf("Append(%q): err = %v, want %v", c.id, err, c.want)
+		}
+		if _, err := s.Head(bg, c.id); !errors.Is(err, c.want) {
+			t.Errorf("Head(%q): err = %v, want %v", c.id, err, c.want)
+		}
+	}
+	ok := []eventlog.ID{id("a", "k"), id(string(bytes.Repeat([]byte("t"), 64)), "k"), id("A-b_9", string(bytes.Repeat([]byte("k"), 256))), id("x", "héllo:wörld|\x00")}
+	for _, o := range ok {
+		if _, err := s.Append(bg, o, eventlog.Any, Ev("x", 1)); err != nil {
+			t.Errorf("Append(%q): %v", o, err)
+		}
+	}
+	a := id("counter", "input")
+	if _, err := s.Append(bg, a, eventlog.Any); !errors.Is(err, eventlog.ErrInvalidEvent) {
+		t.Errorf("append of no events: err = %v, want ErrInvalidEvent", err)
+	}
+	if _, err := s.Append(bg, a, eventlog.Any, eventlog.Event{Data: []byte{0x01}}); !errors.Is(err, eventlog.ErrInvalidEvent) {
+		t.Errorf("event without type: err = %v, want ErrInvalidEvent", err)
+	}
+	if _, err := s.Append(bg, a, eventlog.Any, eventlog.Event{Type: "x", Data: []byte{0x92, 0x01}}); !errors.Is(err, eventlog.ErrInvalidEvent) {
+		t.Errorf("truncated msgpack: err = %v, want ErrInvalidEvent", err)
+	}
+	if _, err := s.Append(bg, a, eventlog.Any, eventlog.Event{Type: "x", Data: []byte{0x01, 0x02}}); !errors.Is(err, eventlog.ErrInvalidEvent) {
+		t.Errorf("two msgpack values: err = %v, want ErrInvalidEvent", err)
+	}
+}
+
+func testKeyIsolation(t *testing.T, s Store) {
+	keys := []string{"a", "a|b", "a\x00b", "a\x00", "a\x00\x01", "a\x01", "ab", "a:b", "\x00", "\x00\x00"}
+	for i, k := range keys {
+		mustAppend(t, s, id("t", k), eventlog.NoStream, Ev("k", i))
+		mustAppend(t, s, id("tt", k), eventlog.NoStream, Ev("k", i+100))
+	}
+	for i, k := range keys {
+		for _, typ := range []string{"t", "tt"} {
+			evs, err := s.ReadStream(bg, id(typ, k), 1, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := i
+			if typ == "tt" {
+				want += 100
+			}
+			var got int
+			if len(evs) != 1 || msgpack.Unmarshal(evs[0].Data, &got) != nil || got != want || evs[0].Actor != id(typ, k) {
+				t.Errorf("stream %s:%q holds %d events (%+v), want only its own", typ, k, len(evs), evs)
+			}
+			h, _ := s.Head(bg, id(typ, k))
+			if h.Head != 1 {
+				t.Errorf("stream %s:%q head %d, want 1", typ, k, h.Head)
+			}
+		}
+	}
+	l, err := s.ListActors(bg, eventlog.ListOptions{Type: "t", Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(l) != len(keys) {
+		t.Fatalf("ListActors(t) = %d actors, want %d", len(l), len(keys))
+	}
+	seen := map[string]bool{}
+	for _, st := range l {
+		if st.Actor.Type != "t" || seen[st.Actor.Key] {
+			t.Fatalf("ListActors(t) returned %q twice or of another type", st.Actor)
+		}
+		seen[st.Actor.Key] = true
+	}
+	// Deleting one stream leaves its neighbours whole.
+	if err := s.Delete(bg, id("t", "a"), 0); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys[1:] {
+		if evs, _ := s.ReadStream(bg, id("t", k), 1, 10); len(evs) != 1 {
+			t.Errorf("after deleting t:a, t:%q has %d events", k, len(evs))
+		}
+	}
+}
+
+func testReadStreamPaging(t *testing.T, s Store) {
+	a := id("counter", "paging")
+	for i := 1; i <= 25; i++ {
+		mustAppend(t, s, a, eventlog.ExpectSeq(uint64(i-1)), Ev("x", i))
+	}
+	var all []uint64
+	for from := uint64(1); ; {
+		page, err := s.ReadStream(bg, a, from, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		if len(page) > 10 {
+			t.Fatalf("page of %d events, limit 10", len(page))
+		}
+		all = append(all, seqs(page)...)
+		from = page[len(page)-1].Seq + 1
+	}
+	if len(all) != 25 || all[0] != 1 || all[24] != 25 {
+		t.Fatalf("paged read got %v", all)
+	}
+	mid, _ := s.ReadStream(bg, a, 20, 100)
+	if fmt.Sprint(seqs(mid)) != "[20 21 22 23 24 25]" {
+		t.Fatalf("read from 20 = %v", seqs(mid))
+	}
+	if past, _ := s.ReadStream(bg, a, 26, 10); len(past) != 0 {
+		t.Fatalf("read past head = %v", seqs(past))
+	}
+	if none, _ := s.ReadStream(bg, id("counter", "none"), 1, 10); len(none) != 0 {
+		t.Fatalf("read of a new stream = %v", none)
+	}
+}
+
+func testFeed(t *testing.T, s Store) {
+	var want []eventlog.ID
+	for i := 0; i < 30; i++ {
+		a := id("chatRoom", fmt.Sprint("room", i%4))
+		mustAppend(t, s, a, eventlog.Any, Ev("m", i))
+		want = append(want, a)
+	}
+	feed, err := s.ReadFeed(bg, 1, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(feed) != 30 {
+		t.Fatalf("feed has %d events, want 30", len(feed))
+	}
+	for i, e := range feed {
+		var v int
+		if msgpack.Unmarshal(e.Data, &v); v != i || e.Actor != want[i] {
+			t.Fatalf("feed[%d] = %v data %d, want %v data %d", i, e.Actor, v, want[i], i)
+		}
+		if i > 0 && e.Pos <= feed[i-1].Pos {
+			t.Fatalf("feed positions not increasing at %d", i)
+		}
+	}
+	from := feed[10].Pos
+	rest, _ := s.ReadFeed(bg, from, 5)
+	if len(rest) != 5 || rest[0].Pos != from {
+		t.Fatalf("feed from %d limit 5 = %d events from %d", from, len(rest), rest[0].Pos)
+	}
+}
+
+func testListActors(t *testing.T, s Store) {
+	for i := 0; i < 12; i++ {
+		mustAppend(t, s, id("counter", fmt.Sprintf("c%02d", i)), eventlog.NoStream, Ev("x", i))
+	}
+	mustAppend(t, s, id("chatRoom", "lobby"), eventlog.NoStream, Ev("x", 1))
+	var got []string
+	var after eventlog.ID
+	for {
+		page, err := s.ListActors(bg, eventlog.ListOptions{Type: "counter", After: after, Limit: 5})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, st := range page {
+			got = append(got, st.Actor.Key)
+			if st.Head != 1 {
+				t.Fatalf("%v head = %d, want 1", st.Actor, st.Head)
+			}
+		}
+		after = page[len(page)-1].Actor
+	}
+	if len(got) != 12 || got[0] != "c00" || got[11] != "c11" {
+		t.Fatalf("paged listing = %v", got)
+	}
+	all, _ := s.ListActors(bg, eventlog.ListOptions{Limit: 1000})
+	if len(all) != 13 {
+		t.Fatalf("listing of all types has %d actors, want 13", len(all))
+	}
+	if _, err := s.ListActors(bg, eventlog.ListOptions{Type: "no good"}); !errors.Is(err, eventlog.ErrInvalidType) {
+		t.Fatalf("listing a bad type: err = %v", err)
+	}
+}
+
+func testDelete(t *testing.T, s Store) {
+	a, b := id("counter", "del"), id("counter", "keep")
+	for i := 1; i <= 10; i++ {
+		mustAppend(t, s, a, eventlog.Any, Ev("x", i))
+		mustAppend(t, s, b, eventlog.Any, Ev("x", i))
+	}
+	if err := s.Delete(bg, a, 12); !errors.Is(err, eventlog.ErrBadRange) {
+		t.Fatalf("delete past head+1: err = %v, want ErrBadRange", err)
+	}
+	if err := s.Delete(bg, a, 6); err != nil {
+		t.Fatal(err)
+	}
+	evs, _ := s.ReadStream(bg, a, 1, 100)
+	if fmt.Sprint(seqs(evs)) != "[6 7 8 9 10]" {
+		t.Fatalf("after delete before 6: %v", seqs(evs))
+	}
+	h, _ := s.Head(bg, a)
+	if h.Head != 10 || h.First != 6 {
+		t.Fatalf("head after delete = %+v, want head 10 first 6", h)
+	}
+	if err := s.Delete(bg, a, 3); err != nil { // below first: nothing to do
+		t.Fatal(err)
+	}
+	if err := s.Delete(bg, a, 0); err != nil {
+		t.Fatal(err)
+	}
+	h, _ = s.Head(bg, a)
+	if h.Head != 10 || h.Len() != 0 {
+		t.Fatalf("head after delete all = %+v, want head 10 and no events", h)
+	}
+	if evs, _ := s.ReadStream(bg, a, 1, 100); len(evs) != 0 {
+		t.Fatalf("stream after delete all = %v", seqs(evs))
+	}
+	if _, err := s.Append(bg, a, eventlog.NoStream, Ev("x", 0)); err == nil {
+		t.Fatal("NoStream append to a deleted stream succeeded; its head is 10")
+	}
+	res := mustAppend(t, s, a, eventlog.ExpectSeq(10), Ev("x", 11))
+	if res.First != 11 {
+		t.Fatalf("append after delete got seq %d, want 11", res.First)
+	}
+	feed, _ := s.ReadFeed(bg, 1, 1000)
+	var na, nb int
+	for _, e := range feed {
+		switch e.Actor {
+		case a:
+			na++
+		case b:
+			nb++
+		}
+	}
+	if na != 1 || nb != 10 {
+		t.Fatalf("feed holds %d events of the deleted stream and %d of the other, want 1 and 10", na, nb)
+	}
+	if err := s.Delete(bg, id("counter", "never"), 0); err != nil {
+		t.Fatalf("delete of a stream that never existed: %v", err)
+	}
+	if l, _ := s.ListActors(bg, eventlog.ListOptions{Type: "counter"}); len(l) != 2 {
+		t.Fatalf("listing after deletes = %d actors, want 2", len(l))
+	}
+}
+
+func testEnvelopeRoundTrip(t *testing.T, s Store) {
+	a := id("chatRoom", "meta")
+	in := []eventlog.Event{
+		{Type: "newMessage", Data: mustMsgpack(map[string]any{"username": "ann", "text": "hi"}), Time: 1700000000123,
+			Meta: eventlog.Metadata{CorrelationID: "c-1", Causation: "sendMessage", IdempotencyKey: "k-1"}},
+		{Type: "empty"},
+		{Type: "big", Data: mustMsgpack(bytes.Repeat([]byte("z"), 70000)), Meta: eventlog.Metadata{Causation: "x"}},
+	}
+	mustAppend(t, s, a, eventlog.NoStream, in...)
+	out, _ := s.ReadStream(bg, a, 1, 10)
+	if len(out) != 3 {
+		t.Fatalf("read %d events, want 3", len(out))
+	}
+	for i := range in {
+		if out[i].Type != in[i].Type || !bytes.Equal(out[i].Data, in[i].Data) || out[i].Meta != in[i].Meta {
+			t.Errorf("event %d = %+v, want %+v", i, out[i], in[i])
+		}
+	}
+	if out[0].Time != 1700000000123 {
+		t.Errorf("time = %d, want the one given", out[0].Time)
+	}
+	if out[1].Time == 0 {
+		t.Error("time not set for an event given none")
+	}
+}
+
+func mustMsgpack(v any) []byte {
+	b, err := msgpack.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+func testConcurrentAppends(t *testing.T, s Store) {
+	const writers, each = 16, 25
+	var wg sync.WaitGroup
+	errs := make(chan error, writers)
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if _, err := s.Append(bg, id("counter", "hot"), eventlog.Any, Ev("x", w)); err != nil {
+					errs <- err
+					return
+				}
+				if _, err := s.Append(bg, id("counter", fmt.Sprint("w", w)), eventlog.ExpectSeq(uint64(i)), Ev("x", i)); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	evs, _ := s.ReadStream(bg, id("counter", "hot"), 1, 10000)
+	if len(evs) != writers*each {
+		t.Fatalf("hot stream has %d events, want %d", len(evs), writers*each)
+	}
+	for i, e := range evs {
+		if e.Seq != uint64(i+1) {
+			t.Fatalf("hot stream seq %d at index %d", e.Seq, i)
+		}
+	}
+	feed, _ := s.ReadFeed(bg, 1, 100000)
+	if len(feed) != 2*writers*each {
+		t.Fatalf("feed has %d events, want %d", len(feed), 2*writers*each)
+	}
+	for i := 1; i < len(feed); i++ {
+		if feed[i].Pos <= feed[i-1].Pos {
+			t.Fatalf("feed out of order at %d", i)
+		}
+	}
+}
+
+func testConcurrentExpected(t *testing.T, s Store) {
+	a := id("counter", "race")
+	const rounds, racers = 20, 6
+	for r := 0; r < rounds; r++ {
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		wins := 0
+		for i := 0; i < racers; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				_, err := s.Append(bg, a, eventlog.ExpectSeq(uint64(r)), Ev("x", r))
+				var ce *eventlog.ConflictError
+				switch {
+				case err == nil:
+					mu.Lock()
+					wins++
+					mu.Unlock()
+				case !errors.As(err, &ce):
+					t.Errorf("racer: %v", err)
+				}
+			}()
+		}
+		wg.Wait()
+		if wins != 1 {
+			t.Fatalf("round %d: %d appends won, want exactly 1", r, wins)
+		}
+	}
+}
+
+// resumer is a Subscription that, on a *LaggedError, subscribes again
+// from the position the error names: the contract says nothing is lost
+// or repeated that way.
+type resumer struct {
+	Subscription
+	reopen func(from uint64) (Subscription, error)
+	lags   int
+}
+
+func (r *resumer) Next(ctx context.Context) (eventlog.Event, error) {
+	for {
+		e, err := r.Subscription.Next(ctx)
+		var lagged *eventlog.LaggedError
+		if !errors.As(err, &lagged) {
+			return e, err
+		}
+		r.lags++
+		r.Subscription.Close()
+		if r.Subscription, err = r.reopen(lagged.Next); err != nil {
+			return e, err
+		}
+	}
+}
+
+func subscribeStream(s Store, a eventlog.ID, from uint64) (*resumer, error) {
+	reopen := func(from uint64) (Subscription, error) { return s.SubscribeStream(bg, a, from) }
+	sub, err := reopen(from)
+	return &resumer{Subscription: sub, reopen: reopen}, err
+}
+
+func subscribeFeed(s Store, from uint64) (*resumer, error) {
+	reopen := func(from uint64) (Subscription, error) { return s.SubscribeFeed(bg, from) }
+	sub, err := reopen(from)
+	return &resumer{Subscription: sub, reopen: reopen}, err
+}
+
+func next(t *testing.T, sub Subscription) eventlog.Event {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	e, err := sub.Next(ctx)
+	if err != nil {
+		t.Fatalf("Next: %v", err)
+	}
+	return e
+}
+
+func testSubscribeStream(t *testing.T, s Store) {
+	a := id("counter", "sub")
+	for i := 1; i <= 5; i++ {
+		mustAppend(t, s, a, eventlog.Any, Ev("x", i))
+	}
+	mustAppend(t, s, id("counter", "other"), eventlog.Any, Ev("x", 0))
+	sub, err := s.SubscribeStream(bg, a, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	for want := uint64(3); want <= 5; want++ {
+		if e := next(t, sub); e.Seq != want || e.Actor != a {
+			t.Fatalf("got %v seq %d, want %v seq %d", e.Actor, e.Seq, a, want)
+		}
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		s.Append(bg, id("counter", "other"), eventlog.Any, Ev("x", 0))
+		s.Append(bg, a, eventlog.Any, Ev("x", 6))
+	}()
+	if e := next(t, sub); e.Seq != 6 {
+		t.Fatalf("live event seq %d, want 6", e.Seq)
+	}
+	ctx, cancel := context.WithTimeout(bg, 30*time.Millisecond)
+	defer cancel()
+	if _, err := sub.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next with nothing to read: err = %v, want deadline", err)
+	}
+	sub.Close()
+	if _, err := sub.Next(bg); !errors.Is(err, eventlog.ErrClosed) {
+		t.Fatalf("Next after Close: err = %v, want ErrClosed", err)
+	}
+}
+
+// testSubscribeFeedRace subscribes while writers append, many times, and
+// checks that each subscriber sees every position after its start exactly
+// once, in order.
+func testSubscribeFeedRace(t *testing.T, s Store) {
+	const writers, each = 4, 60
+	var wg sync.WaitGroup
+	for w := 0; w < writers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if _, err := s.Append(bg, id("counter", fmt.Sprint("r", w)), eventlog.Any, Ev("x", i)); err != nil {
+					t.Errorf("append: %v", err)
+					return
+				}
+			}
+		}(w)
+	}
+	type result struct {
+		from uint64
+		got  []uint64
+		err  error
+	}
+	results := make(chan result, 8)
+	var subs sync.WaitGroup
+	for k := 0; k < 8; k++ {
+		subs.Add(1)
+		go func(k int) {
+			defer subs.Done()
+			time.Sleep(time.Duration(k) * 3 * time.Millisecond)
+			from := uint64(1 + k*7)
+			sub, err := subscribeFeed(s, from)
+			if err != nil {
+				results <- result{err: err}
+				return
+			}
+			defer sub.Close()
+			r := result{from: from}
+			for len(r.got) < writers*each-int(from)+1 {
+				ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+				e, err := sub.Next(ctx)
+				cancel()
+				if err != nil {
+					r.err = err
+					break
+				}
+				r.got = append(r.got, e.Pos)
+			}
+			results <- r
+		}(k)
+	}
+	wg.Wait()
+	subs.Wait()
+	close(results)
+	for r := range results {
+		if r.err != nil {
+			t.Fatalf("subscriber from %d: %v after %d events", r.from, r.err, len(r.got))
+		}
+		for i, p := range r.got {
+			if p != r.from+uint64(i) {
+				t.Fatalf("subscriber from %d: event %d has position %d, want %d", r.from, i, p, r.from+uint64(i))
+			}
+		}
+	}
+	// A stream subscriber racing its own appends.
+	a := id("counter", "r0")
+	sub, err := subscribeStream(s, a, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	go func() {
+		for i := 0; i < 40; i++ {
+			s.Append(bg, a, eventlog.Any, Ev("x", i))
+		}
+	}()
+	for want := uint64(1); want <= each+40; want++ {
+		if e := next(t, sub); e.Seq != want {
+			t.Fatalf("stream subscriber got seq %d, want %d", e.Seq, want)
+		}
+	}
+}
+
+func testSubscribeAfterDelete(t *testing.T, s Store) {
+	a := id("counter", "gone")
+	for i := 1; i <= 6; i++ {
+		mustAppend(t, s, a, eventlog.Any, Ev("x", i))
+	}
+	if err := s.Delete(bg, a, 4); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := s.SubscribeStream(bg, a, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if e := next(t, sub); e.Seq != 4 {
+		t.Fatalf("first event after deletion has seq %d, want 4", e.Seq)
+	}
+	feed, err := s.SubscribeFeed(bg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer feed.Close()
+	if e := next(t, feed); e.Seq != 4 {
+		t.Fatalf("first feed event after deletion has seq %d, want 4", e.Seq)
+	}
+}

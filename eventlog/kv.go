@@ -1,0 +1,81 @@
+package eventlog
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// Get returns a copy of the auxiliary record at key in space sp, or
+// ErrNotFound. Like every read, it returns only what is durable.
+func (l *Log) Get(ctx context.Context, sp Space, key []byte) ([]byte, error) {
+	if sp < FirstSpace {
+		return nil, fmt.Errorf("eventlog: space %#x is reserved", sp)
+	}
+	v, closer, err := l.db.Get(append([]byte{byte(sp)}, key...))
+	if errors.Is(err, pebble.ErrNotFound) {
+		if err := l.waitApplied(ctx); err != nil {
+			return nil, err
+		}
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: get: %w", err)
+	}
+	out := bytes.Clone(v)
+	closer.Close()
+	if err := l.waitApplied(ctx); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Scan calls fn for each auxiliary record of space sp with a key in
+// [lo, hi), in key order (reverse: descending), until fn returns an error,
+// which Scan returns. A nil hi means the end of the space. The keys exclude
+// the space byte; key and value are valid only during the call. Scan waits,
+// before returning, until what it read is durable; a caller that acts on a
+// record before Scan returns must not reply to anyone on its strength.
+func (l *Log) Scan(ctx context.Context, sp Space, lo, hi []byte, reverse bool, fn func(key, value []byte) error) error {
+	if sp < FirstSpace {
+		return fmt.Errorf("eventlog: space %#x is reserved", sp)
+	}
+	lower := append([]byte{byte(sp)}, lo...)
+	var upper []byte
+	if hi != nil {
+		upper = append([]byte{byte(sp)}, hi...)
+	} else if sp < 0xFF {
+		upper = []byte{byte(sp) + 1}
+	}
+	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return fmt.Errorf("eventlog: %w", err)
+	}
+	next, ok := it.Next, it.First()
+	if reverse {
+		next, ok = it.Prev, it.Last()
+	}
+	for ; ok; ok = next() {
+		v, verr := it.ValueAndErr()
+		if verr != nil {
+			err = fmt.Errorf("eventlog: scan: %w", verr)
+			break
+		}
+		if err = fn(it.Key()[1:], v); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = it.Error()
+	}
+	if cerr := it.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("eventlog: %w", cerr)
+	}
+	if err != nil {
+		return err
+	}
+	return l.waitApplied(ctx)
+}

@@ -1,0 +1,275 @@
+package eventlog_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/eventlog/eventlogtest"
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"go.uber.org/goleak"
+)
+
+// store adapts *eventlog.Log to the suite's Store interface.
+type store struct{ *eventlog.Log }
+
+func (s store) SubscribeStream(ctx context.Context, id eventlog.ID, from uint64) (eventlogtest.Subscription, error) {
+	sub, err := s.Log.SubscribeStream(ctx, id, from)
+	if err != nil {
+		return nil, err
+	}
+	return sub, nil
+}
+
+func (s store) SubscribeFeed(ctx context.Context, from uint64) (eventlogtest.Subscription, error) {
+	sub, err := s.Log.SubscribeFeed(ctx, from)
+	if err != nil {
+		return nil, err
+	}
+	return sub, nil
+}
+
+var bg = context.Background()
+
+func openTemp(t testing.TB, opts eventlog.Options) *eventlog.Log {
+	t.Helper()
+	l, err := eventlog.Open(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l
+}
+
+func TestLog_Suite(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	eventlogtest.Run(t, func(t *testing.T) eventlogtest.Store {
+		return store{openTemp(t, eventlog.Options{})}
+	})
+}
+
+func TestLog_SuiteInMemFS(t *testing.T) {
+	eventlogtest.Run(t, func(t *testing.T) eventlogtest.Store {
+		l, err := eventlog.Open("db", eventlog.Options{FS: vfs.NewMem(), SubscriberBuffer: 8})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return store{l}
+	})
+}
+
+func TestMemory_Suite(t *testing.T) {
+	eventlogtest.Run(t, func(t *testing.T) eventlogtest.Store { return eventlogtest.NewMemory() })
+}
+
+func TestLog_Reopen(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := eventlog.ID{Type: "counter", Key: "r"}
+	for i := 0; i < 10; i++ {
+		if _, err := l.Append(bg, a, eventlog.Any, eventlogtest.Ev("x", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Erase the stream that holds the last position: the next position must
+	// still not be reused.
+	if err := l.Delete(bg, a, 0); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l, err = eventlog.Open(dir, eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	res, err := l.Append(bg, a, eventlog.ExpectSeq(10), eventlogtest.Ev("x", 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.First != 11 || res.FirstPos != 11 {
+		t.Fatalf("after reopen got seq %d position %d, want 11 and 11", res.First, res.FirstPos)
+	}
+}
+
+func TestLog_SecondOpenFailsFast(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	if _, err := eventlog.Open(dir, eventlog.Options{}); !errors.Is(err, eventlog.ErrLocked) {
+		t.Fatalf("second Open in process: err = %v, want ErrLocked", err)
+	}
+	if _, err := eventlog.Open(dir, eventlog.Options{ReadOnly: true}); !errors.Is(err, eventlog.ErrLocked) {
+		t.Fatalf("read-only Open in process: err = %v, want ErrLocked", err)
+	}
+	// Another process: this test binary, run as a helper.
+	ctx, cancel := context.WithTimeout(bg, 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=TestHelperOpen$")
+	cmd.Env = append(os.Environ(), "EVENTLOG_HELPER_DIR="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("helper: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "LOCKED") {
+		t.Fatalf("helper process opened a held directory: %s", out)
+	}
+}
+
+// TestHelperOpen is run by TestLog_SecondOpenFailsFast in another process.
+func TestHelperOpen(t *testing.T) {
+	dir := os.Getenv("EVENTLOG_HELPER_DIR")
+	if dir == "" {
+		t.Skip("helper process only")
+	}
+	_, err := eventlog.Open(dir, eventlog.Options{})
+	if errors.Is(err, eventlog.ErrLocked) {
+		os.Stdout.WriteString("LOCKED: " + err.Error() + "\n")
+		return
+	}
+	t.Fatalf("Open of a held directory: err = %v", err)
+}
+
+func TestLog_ReadOnly(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := eventlog.Open(filepath.Join(dir, "none"), eventlog.Options{ReadOnly: true}); err == nil {
+		t.Fatal("read-only open of a missing directory succeeded")
+	}
+	l, err := eventlog.Open(dir, eventlog.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := eventlog.ID{Type: "counter", Key: "ro"}
+	if _, err := l.Append(bg, a, eventlog.Any, eventlogtest.Ev("x", 1)); err != nil {
+		t.Fatal(err)
+	}
+	l.Close()
+	ro, err := eventlog.Open(dir, eventlog.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ro.Close()
+	if _, err := ro.Append(bg, a, eventlog.Any, eventlogtest.Ev("x", 1)); !errors.Is(err, eventlog.ErrReadOnly) {
+		t.Fatalf("append to read-only log: err = %v", err)
+	}
+	evs, err := ro.ReadStream(bg, a, 1, 10)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("read-only read: %d events, %v", len(evs), err)
+	}
+}
+
+func TestLog_LimitsAndClosed(t *testing.T) {
+	l := openTemp(t, eventlog.Options{MaxEventSize: 100, MaxAppendEvents: 3})
+	a := eventlog.ID{Type: "counter", Key: "lim"}
+	big := eventlogtest.Ev("x", strings.Repeat("z", 200))
+	if _, err := l.Append(bg, a, eventlog.Any, big); !errors.Is(err, eventlog.ErrEventTooLarge) {
+		t.Fatalf("oversize event: err = %v", err)
+	}
+	four := []eventlog.Event{eventlogtest.Ev("x", 1), eventlogtest.Ev("x", 1), eventlogtest.Ev("x", 1), eventlogtest.Ev("x", 1)}
+	if _, err := l.Append(bg, a, eventlog.Any, four...); !errors.Is(err, eventlog.ErrEventTooLarge) {
+		t.Fatalf("too many events: err = %v", err)
+	}
+	sub, err := l.SubscribeStream(bg, a, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := sub.Next(bg); done <- err }()
+	l.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, eventlog.ErrClosed) {
+			t.Fatalf("Next on closed log: err = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Next did not return after Close")
+	}
+	if _, err := l.Append(bg, a, eventlog.Any, eventlogtest.Ev("x", 1)); !errors.Is(err, eventlog.ErrClosed) {
+		t.Fatalf("append after close: err = %v", err)
+	}
+}
+
+func TestLog_SubscriberLags(t *testing.T) {
+	l := openTemp(t, eventlog.Options{SubscriberBuffer: 4})
+	a := eventlog.ID{Type: "counter", Key: "lag"}
+	sub, err := l.SubscribeStream(bg, a, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	// Catch up (nothing stored), so that the subscriber is live.
+	ctx, cancel := context.WithTimeout(bg, 20*time.Millisecond)
+	sub.Next(ctx)
+	cancel()
+	for i := 0; i < 3; i++ {
+		if _, err := l.Append(bg, a, eventlog.Any, eventlogtest.Ev("x", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if e, err := sub.Next(bg); err != nil || e.Seq != 1 {
+		t.Fatalf("Next = seq %d, %v; want 1", e.Seq, err)
+	}
+	// Now overflow the buffer without reading: appends must not block.
+	start := time.Now()
+	for i := 0; i < 20; i++ {
+		if _, err := l.Append(bg, a, eventlog.Any, eventlogtest.Ev("x", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if time.Since(start) > 10*time.Second {
+		t.Fatal("appends blocked on a slow subscriber")
+	}
+	var lagged *eventlog.LaggedError
+	for i := 0; ; i++ {
+		_, err := sub.Next(bg)
+		if errors.As(err, &lagged) {
+			break
+		}
+		if err != nil || i > 10 {
+			t.Fatalf("Next = %v after %d events; want a LaggedError", err, i)
+		}
+	}
+	// Resume from where it says: nothing lost, nothing twice.
+	sub2, err := l.SubscribeStream(bg, a, lagged.Next)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub2.Close()
+	for want := lagged.Next; want <= 23; want++ {
+		ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+		e, err := sub2.Next(ctx)
+		cancel()
+		if err != nil || e.Seq != want {
+			t.Fatalf("resumed Next = seq %d, %v; want %d", e.Seq, err, want)
+		}
+	}
+}
+
+func TestLog_TooManySubscribers(t *testing.T) {
+	l := openTemp(t, eventlog.Options{MaxSubscribers: 2})
+	s1, _ := l.SubscribeFeed(bg, 1)
+	s2, _ := l.SubscribeFeed(bg, 1)
+	if _, err := l.SubscribeFeed(bg, 1); !errors.Is(err, eventlog.ErrTooManySubscribers) {
+		t.Fatalf("third subscriber: err = %v", err)
+	}
+	s1.Close()
+	s3, err := l.SubscribeFeed(bg, 1)
+	if err != nil {
+		t.Fatalf("subscriber after one closed: %v", err)
+	}
+	s2.Close()
+	s3.Close()
+}

@@ -1,0 +1,304 @@
+package eventlog
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+)
+
+// Subscription delivers the events of one stream, or of the global feed,
+// from a starting point: first every durable event already stored, then
+// each new one as it becomes durable, in order, with no gap and no
+// duplicate. It never slows appends: live events wait in a bounded buffer,
+// and a subscriber that lets it overflow gets a *LaggedError saying where
+// to resume. Next and Close may be called from one goroutine at a time;
+// Close may also be called from another goroutine to end a blocked Next.
+type Subscription struct {
+	l      *Log
+	stream bool   // a stream subscription, else the feed
+	id     ID     // the stream
+	key    string // the stream's encoded id
+	next   uint64 // the sequence (stream) or position (feed) owed next
+	// pending holds events read from the store or taken from buf, not yet
+	// returned. Owned by the consumer.
+	pending  []Event
+	caughtUp bool
+	// regGen is the last group that may have been applied before we
+	// registered, and so not published to us.
+	regGen uint64
+
+	wake chan struct{}
+	mu   sync.Mutex // guards the fields below
+	buf  []Event
+	lag  bool
+	done bool
+}
+
+// subscribers is the Log's registry of subscriptions.
+type subscribers struct {
+	count  atomic.Int64
+	mu     sync.Mutex // guards the maps
+	feed   map[*Subscription]struct{}
+	stream map[string]map[*Subscription]struct{}
+}
+
+func (s *subscribers) init() {
+	s.feed = make(map[*Subscription]struct{})
+	s.stream = make(map[string]map[*Subscription]struct{})
+}
+
+// active reports whether anyone is subscribed, so that appends copy events
+// for publishing only when they will be read.
+func (s *subscribers) active() bool { return s.count.Load() > 0 }
+
+// publish hands durable events, in position order, to every matching
+// subscriber. It never blocks.
+func (s *subscribers) publish(events []Event) {
+	if len(events) == 0 || !s.active() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var key []byte
+	var last ID
+	var subs map[*Subscription]struct{}
+	for i := range events {
+		e := &events[i]
+		for sub := range s.feed {
+			sub.push(e)
+		}
+		if len(s.stream) == 0 {
+			continue
+		}
+		if i == 0 || e.Actor != last {
+			key = AppendKey(key[:0], e.Actor)
+			subs = s.stream[string(key)]
+			last = e.Actor
+		}
+		for sub := range subs {
+			sub.push(e)
+		}
+	}
+}
+
+func (s *subscribers) closeAll() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for sub := range s.feed {
+		sub.end()
+	}
+	for _, m := range s.stream {
+		for sub := range m {
+			sub.end()
+		}
+	}
+}
+
+func (sub *Subscription) push(e *Event) {
+	sub.mu.Lock()
+	switch {
+	case sub.lag || sub.done:
+	case len(sub.buf) >= cap(sub.buf):
+		sub.lag = true
+		sub.buf = nil
+	default:
+		sub.buf = append(sub.buf, *e)
+	}
+	sub.mu.Unlock()
+	select {
+	case sub.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (sub *Subscription) end() {
+	sub.mu.Lock()
+	sub.done = true
+	sub.mu.Unlock()
+	select {
+	case sub.wake <- struct{}{}:
+	default:
+	}
+}
+
+// SubscribeStream subscribes to the actor's events from sequence from
+// (inclusive; 0 and 1 both mean the first).
+func (l *Log) SubscribeStream(ctx context.Context, id ID, from uint64) (*Subscription, error) {
+	if err := id.Validate(); err != nil {
+		return nil, err
+	}
+	if from == 0 {
+		from = 1
+	}
+	sub := &Subscription{l: l, stream: true, id: id, key: string(AppendKey(nil, id)), next: from}
+	return sub, l.register(sub)
+}
+
+// SubscribeFeed subscribes to the global feed from position from
+// (inclusive; 0 and 1 both mean the first).
+func (l *Log) SubscribeFeed(ctx context.Context, from uint64) (*Subscription, error) {
+	if from == 0 {
+		from = 1
+	}
+	sub := &Subscription{l: l, next: from}
+	return sub, l.register(sub)
+}
+
+func (l *Log) register(sub *Subscription) error {
+	sub.wake = make(chan struct{}, 1)
+	sub.buf = make([]Event, 0, l.opts.SubscriberBuffer)
+	l.mu.Lock()
+	closed := l.closed
+	l.mu.Unlock()
+	if closed {
+		return ErrClosed
+	}
+	s := &l.subs
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.count.Load() >= int64(l.opts.MaxSubscribers) {
+		return ErrTooManySubscribers
+	}
+	s.count.Add(1)
+	if sub.stream {
+		m := s.stream[sub.key]
+		if m == nil {
+			m = make(map[*Subscription]struct{})
+			s.stream[sub.key] = m
+		}
+		m[sub] = struct{}{}
+	} else {
+		s.feed[sub] = struct{}{}
+	}
+	sub.regGen = l.appliedGen.Load()
+	return nil
+}
+
+// Close ends the subscription. A Next blocked in another goroutine returns
+// ErrClosed.
+func (sub *Subscription) Close() error {
+	s := &sub.l.subs
+	s.mu.Lock()
+	if sub.stream {
+		if m := s.stream[sub.key]; m != nil {
+			if _, ok := m[sub]; ok {
+				delete(m, sub)
+				s.count.Add(-1)
+			}
+			if len(m) == 0 {
+				delete(s.stream, sub.key)
+			}
+		}
+	} else if _, ok := s.feed[sub]; ok {
+		delete(s.feed, sub)
+		s.count.Add(-1)
+	}
+	s.mu.Unlock()
+	sub.end()
+	return nil
+}
+
+// Next returns the next event, waiting for one if needed. After a
+// *LaggedError, ErrClosed or a store error, the subscription is finished:
+// Close it and subscribe again from the position the error gives (or from
+// the last event's successor).
+func (sub *Subscription) Next(ctx context.Context) (Event, error) {
+	for {
+		for len(sub.pending) > 0 {
+			e := sub.pending[0]
+			sub.pending[0] = Event{}
+			sub.pending = sub.pending[1:]
+			if k := sub.keyOf(&e); k >= sub.next {
+				sub.next = k + 1
+				return e, nil
+			}
+		}
+		if !sub.caughtUp {
+			// Catching up from the store. Live events published so far
+			// are durable, so the next read covers them: drop them.
+			sub.mu.Lock()
+			done := sub.done
+			sub.lag = false
+			sub.buf = sub.buf[:0]
+			sub.mu.Unlock()
+			if done {
+				return Event{}, ErrClosed
+			}
+			covered := sub.l.durableGen.Load() >= sub.regGen
+			page, err := sub.read(ctx, 512)
+			if err != nil {
+				return Event{}, err
+			}
+			if len(page) == 0 && !covered {
+				if err := sub.l.waitGen(ctx, sub.regGen); err != nil {
+					return Event{}, err
+				}
+				continue
+			}
+			sub.caughtUp = len(page) == 0
+			sub.pending = page
+			continue
+		}
+		sub.mu.Lock()
+		buf, lag, done := sub.buf, sub.lag, sub.done
+		if len(buf) > 0 {
+			sub.buf = make([]Event, 0, cap(buf))
+		}
+		sub.mu.Unlock()
+		switch {
+		case done:
+			return Event{}, ErrClosed
+		case lag:
+			return Event{}, &LaggedError{Next: sub.next}
+		}
+		for len(buf) > 0 && sub.keyOf(&buf[0]) < sub.next {
+			buf = buf[1:]
+		}
+		if len(buf) > 0 {
+			if sub.keyOf(&buf[0]) > sub.next {
+				// Something between was not pushed to us: read it from the
+				// store, where it is durable.
+				sub.caughtUp = false
+				continue
+			}
+			sub.pending = buf
+			continue
+		}
+		select {
+		case <-sub.wake:
+		case <-ctx.Done():
+			return Event{}, ctx.Err()
+		}
+	}
+}
+
+func (sub *Subscription) keyOf(e *Event) uint64 {
+	if sub.stream {
+		return e.Seq
+	}
+	return e.Pos
+}
+
+// read returns at most limit stored events from sub.next on.
+func (sub *Subscription) read(ctx context.Context, limit int) ([]Event, error) {
+	var out []Event
+	collect := func(e *Event) error {
+		c := *e
+		c.Data = append([]byte(nil), e.Data...)
+		out = append(out, c)
+		if len(out) >= limit {
+			return errStopScan
+		}
+		return nil
+	}
+	var err error
+	if sub.stream {
+		err = sub.l.ScanStream(ctx, sub.id, sub.next, 0, collect)
+	} else {
+		err = sub.l.ScanFeed(ctx, sub.next, 0, collect)
+	}
+	if err == errStopScan {
+		err = nil
+	}
+	return out, err
+}
