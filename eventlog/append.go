@@ -60,7 +60,8 @@ type Op struct {
 }
 
 // Request is an atomic write: events appended to one actor's stream, and
-// auxiliary records, all committed together or not at all.
+// auxiliary records, all committed together or not at all. A request
+// without events writes only its Ops; Expected is then not checked.
 type Request struct {
 	Actor    ID
 	Expected Expected
@@ -151,7 +152,7 @@ func (l *Log) check(req *request) error {
 		if err := r.Actor.Validate(); err != nil {
 			return err
 		}
-		if len(r.Events) == 0 {
+		if len(r.Events) == 0 && len(r.Ops) == 0 {
 			return fmt.Errorf("%w: an append needs at least one event", ErrInvalidEvent)
 		}
 	}
@@ -354,7 +355,7 @@ func (l *Log) apply(g *group, pos uint64) {
 	for _, req := range g.reqs {
 		r := &req.r
 		var st *StreamInfo
-		if r.Actor != (ID{}) {
+		if len(r.Events) > 0 || req.kind == kindDelete {
 			var err error
 			if st, err = l.stream(streams, r.Actor); err != nil {
 				req.err = err

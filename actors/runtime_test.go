@@ -1,0 +1,428 @@
+package actors_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/actorlog/actorlog/actors"
+	"github.com/actorlog/actorlog/actors/seed"
+	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/snapshots"
+)
+
+var bg = context.Background()
+
+type env struct {
+	dir   string
+	log   *eventlog.Log
+	snaps *snapshots.Store
+	rt    *actors.Runtime
+}
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func start(t *testing.T, dir string, reg *actors.Registry, opts actors.Options) *env {
+	t.Helper()
+	l, err := eventlog.Open(dir, eventlog.Options{Logger: quiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opts.Logger == nil {
+		opts.Logger = quiet()
+	}
+	e := &env{dir: dir, log: l, snaps: snapshots.New(l, snapshots.Options{})}
+	e.rt = actors.New(l, e.snaps, reg, opts)
+	t.Cleanup(e.stop)
+	return e
+}
+
+func (e *env) stop() {
+	if e.rt != nil {
+		e.rt.Close(bg)
+		e.log.Close()
+		e.rt = nil
+	}
+}
+
+func call(t *testing.T, rt *actors.Runtime, id, action, args string) map[string]any {
+	t.Helper()
+	var m map[string]any
+	callInto(t, rt, id, action, args, &m)
+	return m
+}
+
+func callInto(t *testing.T, rt *actors.Runtime, id, action, args string, v any) {
+	t.Helper()
+	r, err := rt.Call(bg, mustID(id), action, actors.JSONArgs([]byte(args)), actors.CallOptions{})
+	if err != nil {
+		t.Fatalf("%s.%s(%s): %v", id, action, args, err)
+	}
+	if err := json.Unmarshal(r.Body, v); err != nil {
+		t.Fatalf("%s.%s reply %q: %v", id, action, r.Body, err)
+	}
+}
+
+func callAny(t *testing.T, rt *actors.Runtime, id, action, args string) any {
+	t.Helper()
+	var v any
+	callInto(t, rt, id, action, args, &v)
+	return v
+}
+
+func mustID(s string) eventlog.ID {
+	id, err := eventlog.ParseID(s)
+	if err != nil {
+		panic(err)
+	}
+	return id
+}
+
+func TestRuntime_CounterPersists(t *testing.T) {
+	dir := t.TempDir()
+	e := start(t, dir, seed.Registry(), actors.Options{})
+	for i := 0; i < 5; i++ {
+		call(t, e.rt, "counter:a", "increment", "")
+	}
+	if got := call(t, e.rt, "counter:a", "add", `{"value": 10}`)["count"]; got != 15.0 {
+		t.Fatalf("after add: count = %v, want 15", got)
+	}
+	call(t, e.rt, "counter:a", "decrement", "{}")
+	e.stop()
+	e = start(t, dir, seed.Registry(), actors.Options{})
+	got := call(t, e.rt, "counter:a", "getCount", "")
+	if got["count"] != 14.0 || got["lastUpdated"].(float64) == 0 {
+		t.Fatalf("after restart: %v, want count 14", got)
+	}
+	evs, _ := e.log.ReadStream(bg, mustID("counter:a"), 1, 100)
+	if len(evs) != 7 {
+		t.Fatalf("log holds %d events, want 7 (getCount appends none)", len(evs))
+	}
+	if evs[0].Type != "countUpdated" || evs[0].Meta.Causation != "increment" {
+		t.Fatalf("first event %+v", evs[0])
+	}
+}
+
+func TestRuntime_Errors(t *testing.T) {
+	e := start(t, t.TempDir(), seed.Registry(), actors.Options{})
+	cases := []struct {
+		id, action, args string
+		code             actors.Code
+	}{
+		{"nope:a", "x", "", actors.CodeNotFound},
+		{"counter:a", "nope", "", actors.CodeNotFound},
+		{"counter:a", "add", `{}`, actors.CodeInvalid},
+		{"counter:a", "add", `{"value": "x"}`, actors.CodeBadRequest},
+		{"counter:a", "add", `{"value": 1.5}`, actors.CodeBadRequest},
+		{"counter:a", "add", `{"value": 1`, actors.CodeBadRequest},
+		{"counter:a", "add", `[1]`, actors.CodeBadRequest},
+		{"chatRoom:a", "sendMessage", `{"username": "", "text": "x"}`, actors.CodeInvalid},
+		{"chatRoom:a", "sendMessage", `{"username": "ann", "text": "  "}`, actors.CodeInvalid},
+		{"chatRoom:a", "getMessages", `{"limit": 0}`, actors.CodeInvalid},
+		{"serverTime:a", "setTimezone", `{"timezone": "Mars/Olympus"}`, actors.CodeInvalid},
+	}
+	for _, c := range cases {
+		id, err := eventlog.ParseID(c.id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = e.rt.Call(bg, id, c.action, actors.JSONArgs([]byte(c.args)), actors.CallOptions{})
+		if actors.CodeOf(err) != c.code {
+			t.Errorf("%s.%s(%s): err = %v, want code %s", c.id, c.action, c.args, err, c.code)
+		}
+	}
+	if head, _ := e.log.Head(bg, mustID("counter:a")); head.Head != 0 {
+		t.Fatalf("failed calls appended %d events", head.Head)
+	}
+}
+
+func TestRuntime_HotActorSharesAppends(t *testing.T) {
+	e := start(t, t.TempDir(), seed.Registry(), actors.Options{})
+	const callers, each = 32, 20
+	var wg sync.WaitGroup
+	for c := 0; c < callers; c++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < each; i++ {
+				if _, err := e.rt.Call(bg, mustID("counter:hot"), "increment", actors.Args{}, actors.CallOptions{}); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	got := call(t, e.rt, "counter:hot", "getCount", "")
+	if got["count"] != float64(callers*each) {
+		t.Fatalf("count = %v, want %d", got["count"], callers*each)
+	}
+	evs, _ := e.log.ReadStream(bg, mustID("counter:hot"), 1, 10000)
+	for i, ev := range evs {
+		var s seed.CountUpdated
+		if err := msgpackDecode(ev.Data, &s); err != nil || s.Count != int64(i+1) {
+			t.Fatalf("event %d: count %d (%v), want %d", i, s.Count, err, i+1)
+		}
+	}
+}
+
+func TestRuntime_Idempotency(t *testing.T) {
+	dir := t.TempDir()
+	e := start(t, dir, seed.Registry(), actors.Options{})
+	opts := actors.CallOptions{IdempotencyKey: "k1"}
+	r1, err := e.rt.Call(bg, mustID("counter:i"), "increment", actors.Args{}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := e.rt.Call(bg, mustID("counter:i"), "increment", actors.Args{}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(r1.Body) != string(r2.Body) || !r2.Replayed {
+		t.Fatalf("retry replied %s (replayed %v), first %s", r2.Body, r2.Replayed, r1.Body)
+	}
+	// Concurrent retries while the first is in flight.
+	var wg sync.WaitGroup
+	bodies := make([]string, 8)
+	for i := range bodies {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			r, err := e.rt.Call(bg, mustID("counter:i"), "increment", actors.Args{}, actors.CallOptions{IdempotencyKey: "k2"})
+			if err != nil {
+				t.Error(err)
+			}
+			bodies[i] = string(r.Body)
+		}(i)
+	}
+	wg.Wait()
+	for _, b := range bodies {
+		if b != `{"count":2}` {
+			t.Fatalf("concurrent retries replied %v, want all {\"count\":2}", bodies)
+		}
+	}
+	e.stop()
+	e = start(t, dir, seed.Registry(), actors.Options{})
+	r3, err := e.rt.Call(bg, mustID("counter:i"), "increment", actors.Args{}, actors.CallOptions{IdempotencyKey: "k1", Format: actors.JSON})
+	if err != nil || string(r3.Body) != `{"count":1}` {
+		t.Fatalf("retry after restart: %s, %v", r3.Body, err)
+	}
+	if head, _ := e.log.Head(bg, mustID("counter:i")); head.Head != 2 {
+		t.Fatalf("head = %d, want 2: retries appended", head.Head)
+	}
+}
+
+// probe is a test actor with a panicking action, timers and hooks.
+type probeState struct {
+	N     int      `json:"n"`
+	Fired []string `json:"fired"`
+}
+
+type hookLog struct {
+	mu    sync.Mutex
+	hooks []string
+}
+
+func (h *hookLog) add(s string) {
+	h.mu.Lock()
+	h.hooks = append(h.hooks, s)
+	h.mu.Unlock()
+}
+
+func (h *hookLog) has(s string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, x := range h.hooks {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func probe(h *hookLog) *actors.Def[probeState] {
+	d := actors.Define("probe", func() probeState { return probeState{} })
+	actors.On(d, "added", func(s *probeState, n int) { s.N += n })
+	actors.On(d, "fired", func(s *probeState, tag string) { s.Fired = append(s.Fired, tag) })
+	actors.Action(d, "add", func(c *actors.Ctx[probeState], n int) (int, error) {
+		return c.State().N + n, c.Emit("added", n)
+	})
+	actors.Action(d, "get", func(c *actors.Ctx[probeState], _ actors.NoArgs) (probeState, error) {
+		return *c.State(), nil
+	})
+	actors.Action(d, "boom", func(c *actors.Ctx[probeState], _ actors.NoArgs) (int, error) {
+		c.Emit("added", 1000)
+		panic("boom")
+	})
+	actors.Action(d, "failAfterEmit", func(c *actors.Ctx[probeState], _ actors.NoArgs) (int, error) {
+		c.Emit("added", 1000)
+		return 0, actors.Invalid("no")
+	})
+	actors.Action(d, "later", func(c *actors.Ctx[probeState], a struct {
+		Ms  int    `json:"ms"`
+		Tag string `json:"tag"`
+	}) (string, error) {
+		return c.Schedule(time.Duration(a.Ms)*time.Millisecond, "fire", a.Tag)
+	})
+	actors.Action(d, "fire", func(c *actors.Ctx[probeState], tag string) (bool, error) {
+		h.add("fire:" + tag)
+		return true, c.Emit("fired", tag)
+	})
+	d.OnWake = func(c *actors.Ctx[probeState]) { h.add("wake") }
+	d.OnSleep = func(c *actors.Ctx[probeState]) { h.add("sleep") }
+	d.OnStateChange = func(c *actors.Ctx[probeState]) { h.add("change") }
+	d.OnBeforeConnect = func(c *actors.Ctx[probeState], p map[string]string) error {
+		if p["token"] != "ok" {
+			return errors.New("bad token")
+		}
+		return nil
+	}
+	return d
+}
+
+func TestRuntime_PanicRebuilds(t *testing.T) {
+	h := &hookLog{}
+	e := start(t, t.TempDir(), actors.NewRegistry(probe(h)), actors.Options{})
+	callAny(t, e.rt, "probe:p", "add", "2")
+	_, err := e.rt.Call(bg, mustID("probe:p"), "boom", actors.Args{}, actors.CallOptions{})
+	if actors.CodeOf(err) != actors.CodeInternal {
+		t.Fatalf("panicking action: err = %v, want internal", err)
+	}
+	_, err = e.rt.Call(bg, mustID("probe:p"), "failAfterEmit", actors.Args{}, actors.CallOptions{})
+	if actors.CodeOf(err) != actors.CodeInvalid {
+		t.Fatalf("failing action: err = %v", err)
+	}
+	if got := call(t, e.rt, "probe:p", "get", "")["n"]; got != 2.0 {
+		t.Fatalf("state after panic and failure: n = %v, want 2", got)
+	}
+	if head, _ := e.log.Head(bg, mustID("probe:p")); head.Head != 1 {
+		t.Fatalf("head = %d, want 1", head.Head)
+	}
+	if !h.has("change") || !h.has("wake") {
+		t.Fatalf("hooks run: %v", h.hooks)
+	}
+}
+
+func TestRuntime_SleepAndTimers(t *testing.T) {
+	dir := t.TempDir()
+	h := &hookLog{}
+	e := start(t, dir, actors.NewRegistry(probe(h)), actors.Options{IdleTimeout: 50 * time.Millisecond})
+	callAny(t, e.rt, "probe:t", "later", `{"ms": 300, "tag": "a"}`)
+	callAny(t, e.rt, "probe:t", "later", `{"ms": 60000, "tag": "restart"}`)
+	deadline := time.Now().Add(5 * time.Second)
+	for !h.has("sleep") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !h.has("sleep") || e.rt.Awake() != 0 {
+		t.Fatalf("actor did not sleep: hooks %v, awake %d", h.hooks, e.rt.Awake())
+	}
+	for !h.has("fire:a") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !h.has("fire:a") {
+		t.Fatalf("timer did not fire and wake the actor: %v", h.hooks)
+	}
+	if got := call(t, e.rt, "probe:t", "get", "")["fired"]; fmt.Sprint(got) != "[a]" {
+		t.Fatalf("fired = %v, want [a]", got)
+	}
+	e.stop()
+	// A timer set before a restart fires after it: move it to now by
+	// setting a new one that is due at once.
+	h2 := &hookLog{}
+	e = start(t, dir, actors.NewRegistry(probe(h2)), actors.Options{})
+	callAny(t, e.rt, "probe:t2", "later", `{"ms": 0, "tag": "b"}`)
+	for !h2.has("fire:b") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if !h2.has("fire:b") {
+		t.Fatal("timer due at once did not fire")
+	}
+}
+
+func TestRuntime_ConnectAndFrames(t *testing.T) {
+	h := &hookLog{}
+	e := start(t, t.TempDir(), actors.NewRegistry(probe(h)), actors.Options{})
+	if _, _, err := e.rt.Connect(bg, mustID("probe:c"), map[string]string{"token": "no"}); actors.CodeOf(err) != actors.CodeForbidden {
+		t.Fatalf("refused connect: err = %v", err)
+	}
+	callAny(t, e.rt, "probe:c", "add", "1")
+	conn, init, err := e.rt.Connect(bg, mustID("probe:c"), map[string]string{"token": "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if init.Seq != 1 || string(init.State) != `{"n":1,"fired":null}` {
+		t.Fatalf("init = %d %s", init.Seq, init.State)
+	}
+	for i := 0; i < 3; i++ {
+		callAny(t, e.rt, "probe:c", "add", "5")
+	}
+	for want := uint64(2); want <= 4; want++ {
+		select {
+		case f := <-conn.Frames():
+			if f.Seq != want || string(f.Data) != fmt.Sprintf(`{"data":5,"seq":%d,"type":"added"}`, want) {
+				t.Fatalf("frame %d: %d %s", want, f.Seq, f.Data)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("no frame")
+		}
+	}
+}
+
+func TestRuntime_SlowConsumerDropped(t *testing.T) {
+	h := &hookLog{}
+	e := start(t, t.TempDir(), actors.NewRegistry(probe(h)), actors.Options{ConnBuffer: 4})
+	conn, _, err := e.rt.Connect(bg, mustID("probe:s"), map[string]string{"token": "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ {
+		callAny(t, e.rt, "probe:s", "add", "1")
+	}
+	select {
+	case <-conn.Done():
+		if !errors.Is(conn.Err(), actors.ErrSlowConsumer) {
+			t.Fatalf("dropped with %v", conn.Err())
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("slow consumer not dropped")
+	}
+	// The actor keeps serving.
+	if got := call(t, e.rt, "probe:s", "get", "")["n"]; got != 10.0 {
+		t.Fatalf("n = %v", got)
+	}
+}
+
+func TestRuntime_StateAtAndSnapshots(t *testing.T) {
+	dir := t.TempDir()
+	e := start(t, dir, seed.Registry(), actors.Options{Snapshots: snapshots.Policy{Every: 10}})
+	for i := 0; i < 35; i++ {
+		call(t, e.rt, "counter:s", "increment", "")
+	}
+	def, _ := e.rt.Registry().Lookup("counter")
+	for _, at := range []uint64{1, 9, 10, 11, 20, 35} {
+		b, seq, err := actors.StateAt(bg, e.log, e.snaps, def, mustID("counter:s"), at)
+		if err != nil || seq != at {
+			t.Fatalf("StateAt(%d): seq %d, %v", at, seq, err)
+		}
+		var s seed.CounterState
+		json.Unmarshal(b, &s)
+		if s.Count != int64(at) {
+			t.Fatalf("StateAt(%d) count = %d", at, s.Count)
+		}
+	}
+	time.Sleep(100 * time.Millisecond)
+	list, _ := e.snaps.List(bg, mustID("counter:s"))
+	if len(list) == 0 {
+		t.Fatal("no snapshot taken with policy every 10")
+	}
+	if _, _, err := actors.StateAt(bg, e.log, e.snaps, def, mustID("counter:s"), 36); actors.CodeOf(err) != actors.CodeNotFound {
+		t.Fatalf("StateAt past head: %v", err)
+	}
+}

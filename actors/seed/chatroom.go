@@ -1,0 +1,169 @@
+package seed
+
+import (
+	"crypto/rand"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/actorlog/actorlog/actors"
+)
+
+// Limits of the chat room.
+const (
+	// KeptMessages is how many messages the state keeps; older ones stay
+	// readable in the actor's event log.
+	KeptMessages = 100
+	// MaxTextLen is the longest message text, in characters.
+	MaxTextLen = 2000
+	// MaxUsernameLen is the longest username, in characters.
+	MaxUsernameLen = 64
+)
+
+// Message is one chat message.
+type Message struct {
+	ID        string `json:"id"`
+	Username  string `json:"username"`
+	Text      string `json:"text"`
+	Timestamp int64  `json:"timestamp"` // Unix ms
+}
+
+// ChatState is the state of a chat room.
+type ChatState struct {
+	Messages     []Message `json:"messages"`
+	Participants []string  `json:"participants"`
+}
+
+// Presence is the data of userJoined and userLeft.
+type Presence struct {
+	Username         string `json:"username"`
+	ParticipantCount int    `json:"participantCount"`
+}
+
+// UserArgs are the arguments of join and leave.
+type UserArgs struct {
+	Username string `json:"username"`
+}
+
+// SendArgs are the arguments of sendMessage.
+type SendArgs struct {
+	Username string `json:"username"`
+	Text     string `json:"text"`
+}
+
+// LimitArgs are the arguments of getMessages.
+type LimitArgs struct {
+	Limit *int `json:"limit"`
+}
+
+// MembershipResult is the reply of join and leave.
+type MembershipResult struct {
+	Success          bool `json:"success"`
+	ParticipantCount int  `json:"participantCount"`
+}
+
+// ChatRoom is a room of messages and participants: sendMessage, getMessages,
+// join, leave and getParticipants; events newMessage, userJoined, userLeft.
+func ChatRoom() *actors.Def[ChatState] {
+	d := actors.Define("chatRoom", func() ChatState {
+		return ChatState{Messages: []Message{}, Participants: []string{}}
+	})
+	d.Schema = 1
+	actors.On(d, "newMessage", func(s *ChatState, m Message) {
+		s.Messages = append(s.Messages, m)
+		if n := len(s.Messages); n > KeptMessages {
+			s.Messages = slices.Clone(s.Messages[n-KeptMessages:])
+		}
+	})
+	actors.On(d, "userJoined", func(s *ChatState, p Presence) {
+		if !slices.Contains(s.Participants, p.Username) {
+			s.Participants = append(s.Participants, p.Username)
+		}
+	})
+	actors.On(d, "userLeft", func(s *ChatState, p Presence) {
+		s.Participants = slices.DeleteFunc(s.Participants, func(u string) bool { return u == p.Username })
+	})
+
+	actors.Action(d, "sendMessage", func(c *actors.Ctx[ChatState], a SendArgs) (map[string]Message, error) {
+		user, err := username(a.Username)
+		if err != nil {
+			return nil, err
+		}
+		text := strings.TrimSpace(a.Text)
+		switch n := utf8.RuneCountInString(text); {
+		case n == 0:
+			return nil, actors.Invalid("text must not be empty")
+		case n > MaxTextLen:
+			return nil, actors.Invalid("text is %d characters; the limit is %d", n, MaxTextLen)
+		}
+		m := Message{ID: newID(), Username: user, Text: text, Timestamp: c.Now().UnixMilli()}
+		if err := c.Emit("newMessage", m); err != nil {
+			return nil, err
+		}
+		return map[string]Message{"message": m}, nil
+	})
+	actors.Action(d, "getMessages", func(c *actors.Ctx[ChatState], a LimitArgs) (map[string][]Message, error) {
+		limit := 50
+		if a.Limit != nil {
+			limit = *a.Limit
+		}
+		if limit < 1 || limit > KeptMessages {
+			return nil, actors.Invalid("limit must be between 1 and %d; older messages are in the room's event history", KeptMessages)
+		}
+		msgs := c.State().Messages
+		if len(msgs) > limit {
+			msgs = msgs[len(msgs)-limit:]
+		}
+		return map[string][]Message{"messages": msgs}, nil
+	})
+	actors.Action(d, "join", func(c *actors.Ctx[ChatState], a UserArgs) (MembershipResult, error) {
+		user, err := username(a.Username)
+		if err != nil {
+			return MembershipResult{}, err
+		}
+		n := len(c.State().Participants)
+		if slices.Contains(c.State().Participants, user) {
+			return MembershipResult{Success: true, ParticipantCount: n}, nil
+		}
+		err = c.Emit("userJoined", Presence{Username: user, ParticipantCount: n + 1})
+		return MembershipResult{Success: err == nil, ParticipantCount: n + 1}, err
+	})
+	actors.Action(d, "leave", func(c *actors.Ctx[ChatState], a UserArgs) (MembershipResult, error) {
+		user, err := username(a.Username)
+		if err != nil {
+			return MembershipResult{}, err
+		}
+		n := len(c.State().Participants)
+		if !slices.Contains(c.State().Participants, user) {
+			return MembershipResult{Success: true, ParticipantCount: n}, nil
+		}
+		err = c.Emit("userLeft", Presence{Username: user, ParticipantCount: n - 1})
+		return MembershipResult{Success: err == nil, ParticipantCount: n - 1}, err
+	})
+	actors.Action(d, "getParticipants", func(c *actors.Ctx[ChatState], _ actors.NoArgs) (map[string]any, error) {
+		p := c.State().Participants
+		return map[string]any{"participants": p, "count": len(p)}, nil
+	})
+	return d
+}
+
+func username(u string) (string, error) {
+	u = strings.TrimSpace(u)
+	switch n := utf8.RuneCountInString(u); {
+	case n == 0:
+		return "", actors.Invalid("username must not be empty")
+	case n > MaxUsernameLen:
+		return "", actors.Invalid("username is %d characters; the limit is %d", n, MaxUsernameLen)
+	}
+	return u, nil
+}
+
+// newID returns a random UUID (version 4).
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
