@@ -451,7 +451,9 @@ func (l *Log) apply(g *group, pos uint64) {
 	}
 	if err != nil {
 		g.err = fmt.Errorf("%w: apply: %v", ErrFailed, err)
+		return
 	}
+	l.cacheHeads(streams)
 }
 
 // stream returns the group's working copy of the actor's stream record.
@@ -460,12 +462,31 @@ func (l *Log) stream(streams map[string]*StreamInfo, id ID) (*StreamInfo, error)
 	if st, ok := streams[k]; ok {
 		return st, nil
 	}
+	if st, ok := l.heads[k]; ok {
+		streams[k] = &st
+		return &st, nil
+	}
 	st, err := l.readStream(id)
 	if err != nil {
 		return nil, err
 	}
 	streams[k] = &st
 	return &st, nil
+}
+
+// maxHeads bounds the leader's cache of stream records.
+const maxHeads = 1 << 16
+
+// cacheHeads keeps the stream records a group wrote, so that the next
+// groups need not read them back. Only the leader writes stream records,
+// so the cache cannot go stale; a failed write fails the whole log.
+func (l *Log) cacheHeads(streams map[string]*StreamInfo) {
+	if l.heads == nil || len(l.heads)+len(streams) > maxHeads {
+		l.heads = make(map[string]StreamInfo, len(streams))
+	}
+	for k, st := range streams {
+		l.heads[k] = *st
+	}
 }
 
 // readStream reads the stream record as applied (possibly not yet durable).

@@ -202,7 +202,9 @@ func decodeEnvelope(b []byte, e *Event, types map[string]string, alias bool) err
 	if err != nil {
 		return corrupt(err)
 	}
-	if types != nil {
+	if types != nil && e.Type != "" && string(typ) == e.Type {
+		// Same type as the previous event of this scan: keep it.
+	} else if types != nil {
 		if s, ok := types[string(typ)]; ok {
 			e.Type = s
 		} else {

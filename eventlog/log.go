@@ -135,8 +135,10 @@ type Log struct {
 	leading bool
 	// closing is closed by Close to wake subscribers.
 	closing chan struct{}
-	// scratch is the leader's key buffer; only the leader touches it.
+	// scratch is the leader's key buffer and heads its cache of stream
+	// records; only the leader touches them.
 	scratch []byte
+	heads   map[string]StreamInfo
 
 	subs subscribers
 }
