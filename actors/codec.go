@@ -188,3 +188,6 @@ func frame(typ string, seq uint64, data []byte) ([]byte, error) {
 	}
 	return json.Marshal(m)
 }
+
+// DataJSON converts an event's msgpack data to JSON.
+func DataJSON(data []byte) ([]byte, error) { return msgpackToJSON(data) }

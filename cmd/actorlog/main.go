@@ -1,75 +1,97 @@
-// Command actorlog is the actorlog server and its debugging tools.
+// Command actorlog is the actorlog server and its tools for inspecting
+// actors' histories.
+//
+//	actorlog serve [flags]        run the server
+//	actorlog info [--data DIR]    report what a data directory holds
+//
+// Run "actorlog help" for every command.
 package main
 
 import (
-	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
-
-	"github.com/actorlog/actorlog/eventlog"
 )
 
 func main() {
-	if err := run(os.Args[1:], os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "actorlog:", err)
-		os.Exit(1)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// command is one subcommand: it parses its own flags from args.
+type command struct {
+	name, summary string
+	run           func(args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "run the server", serve},
+		{"info", "report what a data directory holds", info},
 	}
 }
 
-const usage = `usage: actorlog <command> [flags]
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: actorlog <command> [flags]")
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, "commands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w)
+	fmt.Fprintln(w, `Run "actorlog <command> -h" for its flags.`)
+}
 
-commands:
-  info    report what a data directory holds
-`
-
-func run(args []string, stdout, stderr io.Writer) error {
+// run runs the command line and returns the exit status. Errors are one
+// line on stderr.
+func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
-		return errors.New("no command given")
+		usage(stderr)
+		return 2
 	}
 	switch args[0] {
-	case "info":
-		return info(args[1:], stdout)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return nil
+		usage(stdout)
+		return 0
 	}
-	fmt.Fprint(stderr, usage)
-	return fmt.Errorf("unknown command %q", args[0])
+	for _, c := range commands() {
+		if c.name == args[0] {
+			err := c.run(args[1:], stdout, stderr)
+			switch {
+			case err == nil:
+				return 0
+			case errors.Is(err, flag.ErrHelp):
+				return 0
+			case errors.Is(err, errUsage):
+				return 2
+			}
+			fmt.Fprintln(stderr, "actorlog "+c.name+":", err)
+			return 1
+		}
+	}
+	fmt.Fprintf(stderr, "actorlog: unknown command %q; run \"actorlog help\"\n", args[0])
+	return 2
 }
 
-func info(args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("info", flag.ContinueOnError)
-	data := fs.String("data", "./data", "data directory")
+// errUsage is returned for bad flags, which the flag package has already
+// reported.
+var errUsage = errors.New("usage")
+
+// newFlags returns a flag set that reports errors to stderr and returns
+// errUsage.
+func newFlags(name string, stderr io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("actorlog "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
 	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	l, err := eventlog.Open(*data, eventlog.Options{ReadOnly: true})
-	if err != nil {
-		return err
-	}
-	defer l.Close()
-	ctx := context.Background()
-	var n int
-	var events uint64
-	after := eventlog.ID{}
-	for {
-		page, err := l.ListActors(ctx, eventlog.ListOptions{After: after, Limit: 1000})
-		if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
 			return err
 		}
-		if len(page) == 0 {
-			break
-		}
-		for _, st := range page {
-			n++
-			events += st.Len()
-		}
-		after = page[len(page)-1].Actor
+		return errUsage
 	}
-	fmt.Fprintf(stdout, "%s: %d actors, %d events, last position %d\n", *data, n, events, l.Durable())
 	return nil
 }

@@ -1,0 +1,293 @@
+// Package api is the HTTP and WebSocket surface of actorlog.
+//
+// Routes:
+//
+//	POST /rpc/{type}:{key}/{action}          call an action (JSON or msgpack)
+//	POST /actors/{type}/{key}/actions/{action} the same, RivetKit's path
+//	GET  /ws/{type}/{key}                    WebSocket: init, events, calls
+//	GET  /actors/{type}/{key}/events         WebSocket, or the history as JSON
+//	GET  /actors/{type}/{key}/state?at=N     state now, or folded up to N
+//	GET  /actors?type=&limit=&after=         list actors
+//	/api/counter/..., /api/chat/...          the seed's convenience routes
+//	GET  /healthz, GET /metrics
+//
+// Every error is JSON: {"error":{"code":"...","message":"..."}} with the
+// status of its code. With a token set, every route but /healthz needs
+// "Authorization: Bearer <token>" (or ?token= on a WebSocket).
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/actorlog/actorlog/actors"
+	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/snapshots"
+	"github.com/julienschmidt/httprouter"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/cors"
+)
+
+// Options configure a Server. The zero value gives the defaults.
+type Options struct {
+	// Token, if set, is the bearer token every route but /healthz needs.
+	Token string
+	// AllowedOrigins are the origins browsers may call from (CORS and
+	// WebSocket). Default: any port of localhost, 127.0.0.1 and [::1]. "*"
+	// allows every origin.
+	AllowedOrigins []string
+	// MaxBodyBytes bounds a request body. Default 1 MiB.
+	MaxBodyBytes int64
+	// CallTimeout bounds one call. Default 30s.
+	CallTimeout time.Duration
+	// PingInterval is how often a WebSocket is pinged; a socket silent for
+	// three intervals is closed. Default 20s.
+	PingInterval time.Duration
+	// MaxFrameBytes bounds a WebSocket frame from a client. Default 1 MiB.
+	MaxFrameBytes int64
+	// MaxCallsPerSocket bounds the calls one socket has in flight.
+	// Default 64.
+	MaxCallsPerSocket int
+	// Metrics is where the server registers its metrics. Default: a new
+	// registry, served at /metrics.
+	Metrics *prometheus.Registry
+	// Logger receives the server's messages. Default slog.Default().
+	Logger *slog.Logger
+}
+
+// Server serves the API. Create it with New; it is an http.Handler.
+type Server struct {
+	rt      *actors.Runtime
+	log     *eventlog.Log
+	snaps   *snapshots.Store
+	opts    Options
+	handler http.Handler
+	metrics *Metrics
+	lg      *slog.Logger
+
+	mu      sync.Mutex // guards sockets
+	sockets map[*socket]struct{}
+	wg      sync.WaitGroup // socket goroutines
+}
+
+// New returns a Server for rt, reading history from log and snaps. Pass
+// the same Metrics to actors.Options.Metrics (see NewMetrics) to get the
+// runtime's figures at /metrics.
+func New(rt *actors.Runtime, log *eventlog.Log, snaps *snapshots.Store, m *Metrics, opts Options) *Server {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 1 << 20
+	}
+	if opts.CallTimeout <= 0 {
+		opts.CallTimeout = 30 * time.Second
+	}
+	if opts.PingInterval <= 0 {
+		opts.PingInterval = 20 * time.Second
+	}
+	if opts.MaxFrameBytes <= 0 {
+		opts.MaxFrameBytes = 1 << 20
+	}
+	if opts.MaxCallsPerSocket <= 0 {
+		opts.MaxCallsPerSocket = 64
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if m == nil {
+		m = NewMetrics(opts.Metrics)
+	}
+	s := &Server{rt: rt, log: log, snaps: snaps, opts: opts, metrics: m, lg: opts.Logger, sockets: make(map[*socket]struct{})}
+	m.watch(s)
+
+	r := httprouter.New()
+	r.HandleMethodNotAllowed = true
+	r.RedirectTrailingSlash = false
+	r.RedirectFixedPath = false
+	r.NotFound = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		writeError(w, http.StatusNotFound, "not_found", "no route for "+req.Method+" "+req.URL.Path)
+	})
+	r.MethodNotAllowed = http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, "method_not_allowed", req.Method+" is not allowed on "+req.URL.Path+"; allowed: "+w.Header().Get("Allow"))
+	})
+	r.PanicHandler = func(w http.ResponseWriter, req *http.Request, v any) {
+		s.lg.Error("handler panicked", "path", req.URL.Path, "panic", v)
+		writeError(w, http.StatusInternalServerError, "internal", "internal error")
+	}
+
+	r.GET("/healthz", s.health)
+	r.Handler(http.MethodGet, "/metrics", m.handler())
+	r.POST("/rpc/:target/:action", s.rpc)
+	r.POST("/actors/:type/:key/actions/:action", s.rpcPath)
+	r.GET("/ws/:type/:key", s.websocket)
+	r.GET("/actors/:type/:key/events", s.eventsOrSocket)
+	r.GET("/actors/:type/:key/state", s.state)
+	r.GET("/actors", s.listActors)
+	s.seedRoutes(r)
+
+	s.handler = s.corsHandler(s.auth(r))
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// Close closes every WebSocket with "going away" and waits for their
+// goroutines. Call it after the runtime is closed (which ends the sockets'
+// subscriptions) or before, during shutdown.
+func (s *Server) Close() {
+	s.mu.Lock()
+	for so := range s.sockets {
+		so.shutdown()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+}
+
+func (s *Server) health(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "durable": s.log.Durable()})
+}
+
+// auth checks the bearer token.
+func (s *Server) auth(next http.Handler) http.Handler {
+	if s.opts.Token == "" {
+		return next
+	}
+	want := []byte(s.opts.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/healthz" || r.Method == http.MethodOptions {
+			next.ServeHTTP(w, r)
+			return
+		}
+		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if got == "" || got == r.Header.Get("Authorization") {
+			got = r.URL.Query().Get("token")
+		}
+		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="actorlog"`)
+			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func (s *Server) corsHandler(next http.Handler) http.Handler {
+	c := cors.New(cors.Options{
+		AllowOriginFunc:  s.originAllowed,
+		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+		AllowedHeaders:   []string{"Content-Type", "Accept", "Authorization", "Idempotency-Key", "X-Correlation-Id"},
+		ExposedHeaders:   []string{"Actorlog-Seq", "Idempotent-Replayed"},
+		AllowCredentials: false,
+		MaxAge:           600,
+	})
+	return c.Handler(next)
+}
+
+// originAllowed applies Options.AllowedOrigins.
+func (s *Server) originAllowed(origin string) bool {
+	if len(s.opts.AllowedOrigins) == 0 {
+		u, err := url.Parse(origin)
+		if err != nil {
+			return false
+		}
+		switch h := u.Hostname(); h {
+		case "localhost", "127.0.0.1", "::1":
+			return u.Scheme == "http" || u.Scheme == "https"
+		}
+		return false
+	}
+	for _, o := range s.opts.AllowedOrigins {
+		if o == "*" || strings.EqualFold(o, origin) {
+			return true
+		}
+	}
+	return false
+}
+
+// errorBody is the JSON shape of every error.
+type errorBody struct {
+	Error struct {
+		Code    string `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, status int, code, msg string) {
+	var b errorBody
+	b.Error.Code, b.Error.Message = code, msg
+	writeJSON(w, status, b)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b = []byte(`{"error":{"code":"internal","message":"reply does not encode"}}`)
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+	w.Write([]byte("\n"))
+}
+
+// statusOf maps an error from the runtime to a status and code.
+func statusOf(err error) (int, string, string) {
+	var e *actors.Error
+	if !errors.As(err, &e) {
+		return http.StatusInternalServerError, "internal", "internal error"
+	}
+	msg := e.Message
+	switch e.Code {
+	case actors.CodeBadRequest:
+		return http.StatusBadRequest, string(e.Code), msg
+	case actors.CodeInvalid:
+		return http.StatusUnprocessableEntity, string(e.Code), msg
+	case actors.CodeNotFound:
+		return http.StatusNotFound, string(e.Code), msg
+	case actors.CodeConflict:
+		return http.StatusConflict, string(e.Code), msg
+	case actors.CodeForbidden:
+		return http.StatusForbidden, string(e.Code), msg
+	case actors.CodeTooLarge:
+		return http.StatusRequestEntityTooLarge, string(e.Code), msg
+	case actors.CodeUnavailable:
+		return http.StatusServiceUnavailable, string(e.Code), msg
+	}
+	return http.StatusInternalServerError, "internal", msg
+}
+
+func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := statusOf(err)
+	if status == http.StatusInternalServerError {
+		s.lg.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeError(w, status, code, msg)
+}
+
+// actorID parses and checks an actor id from the path: a known type and a
+// valid key.
+func (s *Server) actorID(typ, key string) (eventlog.ID, error) {
+	id := eventlog.ID{Type: typ, Key: key}
+	if _, ok := s.rt.Registry().Lookup(typ); !ok {
+		if err := eventlog.ValidateType(typ); err != nil {
+			return id, actors.Errorf(actors.CodeBadRequest, "%s", strings.TrimPrefix(err.Error(), "eventlog: "))
+		}
+		return id, actors.Errorf(actors.CodeNotFound, "unknown actor type %q", typ)
+	}
+	if err := id.Validate(); err != nil {
+		return id, actors.Errorf(actors.CodeBadRequest, "%s", strings.TrimPrefix(err.Error(), "eventlog: "))
+	}
+	return id, nil
+}
+
+// callContext bounds a call by Options.CallTimeout.
+func (s *Server) callContext(r *http.Request) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(r.Context(), s.opts.CallTimeout)
+}

@@ -1,0 +1,365 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/actorlog/actorlog/actors"
+	"github.com/actorlog/actorlog/eventlog"
+	"github.com/gorilla/websocket"
+	"github.com/julienschmidt/httprouter"
+)
+
+// WebSocket close codes beyond the standard ones.
+const (
+	// CloseSlowConsumer: the client did not read its frames fast enough.
+	// Reconnect with ?since=<last seq received>.
+	CloseSlowConsumer = 4008
+)
+
+const writeWait = 10 * time.Second
+
+// socket is one WebSocket connection to an actor.
+type socket struct {
+	s    *Server
+	ws   *websocket.Conn
+	conn *actors.Conn
+	id   eventlog.ID
+
+	out    chan []byte // replies and control frames for the writer
+	done   chan struct{}
+	ctx    context.Context // ends with the socket; bounds its calls
+	cancel context.CancelFunc
+	once   sync.Once
+	calls  chan struct{} // one token per call in flight
+	callWG sync.WaitGroup
+
+	mu      sync.Mutex // guards lastSeq
+	lastSeq uint64
+}
+
+// wsFrame is a frame a client sends.
+type wsFrame struct {
+	Type           string          `json:"type"`
+	ID             json.RawMessage `json:"id"`
+	Action         string          `json:"action"`
+	Args           json.RawMessage `json:"args"`
+	IdempotencyKey string          `json:"idempotencyKey"`
+}
+
+func (s *Server) checkOrigin(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err == nil && strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	return s.originAllowed(origin)
+}
+
+// websocket serves GET /ws/{type}/{key} and the upgrade on
+// /actors/{type}/{key}/events. Query: since=N to resume after sequence N;
+// every other parameter goes to OnBeforeConnect.
+func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
+	id, err := s.actorID(p.ByName("type"), p.ByName("key"))
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	var since *uint64
+	if q.Has("since") {
+		n, err := uintParam(r, "since", 0)
+		if err != nil {
+			s.writeErr(w, r, err)
+			return
+		}
+		since = &n
+	}
+	if !s.checkOrigin(r) {
+		writeError(w, http.StatusForbidden, "forbidden", "origin "+r.Header.Get("Origin")+" is not allowed")
+		return
+	}
+	params := map[string]string{}
+	for k, v := range q {
+		if k != "since" && k != "token" && len(v) > 0 {
+			params[k] = v[0]
+		}
+	}
+	ctx, cancel := s.callContext(r)
+	conn, init, err := s.rt.Connect(ctx, id, params)
+	cancel()
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	if since != nil && *since > init.Seq {
+		conn.Close()
+		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("since %d is past the actor's head %d", *since, init.Seq))
+		return
+	}
+	up := websocket.Upgrader{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+		CheckOrigin:     func(*http.Request) bool { return true }, // checked above
+	}
+	ws, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		conn.Close()
+		return
+	}
+	so := &socket{s: s, ws: ws, conn: conn, id: id, out: make(chan []byte, 256), done: make(chan struct{}), calls: make(chan struct{}, s.opts.MaxCallsPerSocket)}
+	so.ctx, so.cancel = context.WithCancel(context.Background())
+	s.mu.Lock()
+	s.sockets[so] = struct{}{}
+	s.mu.Unlock()
+	s.wg.Add(2)
+	go func() {
+		defer s.wg.Done()
+		so.read()
+	}()
+	go func() {
+		defer s.wg.Done()
+		so.write(init, since)
+	}()
+}
+
+// end closes the socket once, with a close frame of code and reason.
+func (so *socket) end(code int, reason string) {
+	so.once.Do(func() {
+		close(so.done)
+		so.cancel()
+		msg := websocket.FormatCloseMessage(code, reason)
+		so.ws.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+		so.ws.Close()
+		so.conn.Close()
+		so.s.mu.Lock()
+		delete(so.s.sockets, so)
+		so.s.mu.Unlock()
+	})
+}
+
+func (so *socket) shutdown() { so.end(websocket.CloseGoingAway, "server shutting down") }
+
+func (so *socket) seq() uint64 {
+	so.mu.Lock()
+	defer so.mu.Unlock()
+	return so.lastSeq
+}
+
+func (so *socket) send(b []byte) error {
+	so.ws.SetWriteDeadline(time.Now().Add(writeWait))
+	return so.ws.WriteMessage(websocket.TextMessage, b)
+}
+
+func (so *socket) sendFrame(f actors.Frame) error {
+	if err := so.send(f.Data); err != nil {
+		return err
+	}
+	if f.Seq > 0 {
+		so.mu.Lock()
+		so.lastSeq = f.Seq
+		so.mu.Unlock()
+	}
+	return nil
+}
+
+// write sends the init frame, the events a resuming client missed, then
+// the live frames, replies and pings, until the socket ends.
+func (so *socket) write(init actors.Init, since *uint64) {
+	defer so.callWG.Wait()
+	so.mu.Lock()
+	so.lastSeq = init.Seq
+	so.mu.Unlock()
+	head := map[string]any{"type": "init", "actor": so.id.String(), "seq": init.Seq, "state": json.RawMessage(init.State)}
+	var replay bool
+	if since != nil {
+		st, err := so.s.log.Head(so.ctx, so.id)
+		if err == nil && *since+1 < st.First {
+			head["gap"] = true // events after since were erased: rely on state
+		} else {
+			replay = *since < init.Seq
+		}
+	}
+	b, _ := json.Marshal(head)
+	if so.send(b) != nil {
+		so.end(websocket.CloseAbnormalClosure, "")
+		return
+	}
+	if replay {
+		err := so.s.log.ScanStream(so.ctx, so.id, *since+1, init.Seq, func(e *eventlog.Event) error {
+			f, err := actors.EventFrame(e)
+			if err != nil {
+				return err
+			}
+			return so.send(f)
+		})
+		if err != nil {
+			so.s.lg.Warn("websocket replay failed", "actor", so.id.String(), "err", err)
+			so.end(websocket.CloseInternalServerErr, "replay failed")
+			return
+		}
+	}
+	ping := time.NewTicker(so.s.opts.PingInterval)
+	defer ping.Stop()
+	frames := so.conn.Frames()
+	for {
+		select {
+		case f := <-frames:
+			if so.sendFrame(f) != nil {
+				so.end(websocket.CloseAbnormalClosure, "")
+				return
+			}
+		case m := <-so.out:
+			// Events committed before a reply go out before it.
+			if !so.drain(frames) || so.send(m) != nil {
+				so.end(websocket.CloseAbnormalClosure, "")
+				return
+			}
+		case <-ping.C:
+			if so.ws.WriteControl(websocket.PingMessage, nil, time.Now().Add(writeWait)) != nil {
+				so.end(websocket.CloseAbnormalClosure, "")
+				return
+			}
+		case <-so.conn.Done():
+			if !so.drain(frames) {
+				so.end(websocket.CloseAbnormalClosure, "")
+				return
+			}
+			err := so.conn.Err()
+			switch {
+			case errors.Is(err, actors.ErrSlowConsumer):
+				so.end(CloseSlowConsumer, fmt.Sprintf("too slow; resume with since=%d", so.seq()))
+			case errors.Is(err, actors.ErrClosed):
+				so.end(websocket.CloseGoingAway, "server shutting down")
+			default:
+				so.end(websocket.CloseServiceRestart, fmt.Sprintf("actor restarted; resume with since=%d", so.seq()))
+			}
+			return
+		case <-so.done:
+			return
+		}
+	}
+}
+
+// drain writes the frames already delivered.
+func (so *socket) drain(frames <-chan actors.Frame) bool {
+	for {
+		select {
+		case f := <-frames:
+			if so.sendFrame(f) != nil {
+				return false
+			}
+		default:
+			return true
+		}
+	}
+}
+
+// reply queues a frame for the writer; a client that lets replies pile up
+// is dropped.
+func (so *socket) reply(v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return
+	}
+	select {
+	case so.out <- b:
+	case <-so.done:
+	default:
+		so.end(CloseSlowConsumer, fmt.Sprintf("too slow; resume with since=%d", so.seq()))
+	}
+}
+
+func errorFrame(id json.RawMessage, code, msg string) map[string]any {
+	f := map[string]any{"type": "error", "error": map[string]string{"code": code, "message": msg}}
+	if len(id) > 0 {
+		f["id"] = id
+	}
+	return f
+}
+
+// read handles the client's frames until it goes away.
+func (so *socket) read() {
+	ws := so.ws
+	ws.SetReadLimit(so.s.opts.MaxFrameBytes)
+	wait := 3 * so.s.opts.PingInterval
+	ws.SetReadDeadline(time.Now().Add(wait))
+	ws.SetPongHandler(func(string) error {
+		ws.SetReadDeadline(time.Now().Add(wait))
+		return nil
+	})
+	for {
+		mt, data, err := ws.ReadMessage()
+		if err != nil {
+			switch {
+			case errors.Is(err, websocket.ErrReadLimit):
+				so.end(websocket.CloseMessageTooBig, fmt.Sprintf("frames are limited to %d bytes", so.s.opts.MaxFrameBytes))
+			case websocket.IsCloseError(err, websocket.CloseNormalClosure, websocket.CloseGoingAway):
+				so.end(websocket.CloseNormalClosure, "")
+			default:
+				so.end(websocket.CloseNormalClosure, "")
+			}
+			return
+		}
+		ws.SetReadDeadline(time.Now().Add(wait))
+		if mt != websocket.TextMessage {
+			so.reply(errorFrame(nil, "bad_request", "send text frames of JSON"))
+			continue
+		}
+		var f wsFrame
+		if err := json.Unmarshal(data, &f); err != nil {
+			so.reply(errorFrame(nil, "bad_request", "the frame is not a JSON object: "+strings.TrimPrefix(err.Error(), "json: ")))
+			continue
+		}
+		switch f.Type {
+		case "ping":
+			so.reply(map[string]string{"type": "pong"})
+		case "call":
+			so.call(f)
+		default:
+			so.reply(errorFrame(f.ID, "bad_request", fmt.Sprintf("unknown frame type %q; send \"call\" or \"ping\"", f.Type)))
+		}
+	}
+}
+
+// call runs an action for the client and replies with its id.
+func (so *socket) call(f wsFrame) {
+	if len(f.ID) == 0 {
+		so.reply(errorFrame(nil, "bad_request", "a call needs an \"id\" to match its reply"))
+		return
+	}
+	if f.Action == "" {
+		so.reply(errorFrame(f.ID, "bad_request", "a call needs an \"action\""))
+		return
+	}
+	select {
+	case so.calls <- struct{}{}:
+	default:
+		so.reply(errorFrame(f.ID, "unavailable", fmt.Sprintf("at most %d calls may be in flight on one socket", cap(so.calls))))
+		return
+	}
+	so.callWG.Add(1)
+	go func() {
+		defer so.callWG.Done()
+		defer func() { <-so.calls }()
+		ctx, cancel := context.WithTimeout(so.ctx, so.s.opts.CallTimeout)
+		defer cancel()
+		r, err := so.s.rt.Call(ctx, so.id, f.Action, actors.JSONArgs(f.Args), actors.CallOptions{IdempotencyKey: f.IdempotencyKey})
+		if err != nil {
+			_, code, msg := statusOf(err)
+			so.reply(errorFrame(f.ID, code, msg))
+			return
+		}
+		so.reply(map[string]any{"type": "reply", "id": f.ID, "seq": r.Seq, "result": json.RawMessage(r.Body)})
+	}()
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/actorlog/actorlog/actors"
+	"github.com/actorlog/actorlog/actors/seed"
+	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/snapshots"
+)
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func serve(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("serve", stderr)
+	defPort := 3001
+	if p := os.Getenv("PORT"); p != "" {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 || n > 65535 {
+			return fmt.Errorf("PORT=%q is not a port number", p)
+		}
+		defPort = n
+	}
+	var (
+		port        = fs.Int("port", defPort, "port to listen on (env PORT)")
+		host        = fs.String("host", "", "address to listen on; empty for every interface")
+		data        = fs.String("data", "./data", "data directory (created if missing)")
+		token       = fs.String("token", os.Getenv("ACTORLOG_TOKEN"), "bearer token required on every route but /healthz (env ACTORLOG_TOKEN)")
+		origins     = fs.String("cors-origins", "", "comma-separated origins allowed to call from browsers; default any localhost port; * for all")
+		idle        = fs.Duration("idle-timeout", 30*time.Second, "how long an actor with no calls and no connections stays awake")
+		snapEvery   = fs.Int("snapshot-every", 1000, "take a snapshot every N events of an actor (negative: never)")
+		cacheMiB    = fs.Int("cache-mib", 64, "block cache size in MiB")
+		maxBody     = fs.Int64("max-body", 1<<20, "largest request body in bytes")
+		maxFrame    = fs.Int64("max-frame", 1<<20, "largest WebSocket frame from a client, in bytes")
+		connBuffer  = fs.Int("conn-buffer", 256, "frames a WebSocket may fall behind before it is dropped as too slow")
+		maxConns    = fs.Int("max-conns-per-actor", 10000, "most WebSocket connections to one actor")
+		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
+		shutdownMax = fs.Duration("shutdown-timeout", 30*time.Second, "longest wait for in-flight work at shutdown")
+	)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
+	}
+	lg := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+
+	l, err := eventlog.Open(*data, eventlog.Options{CacheSize: int64(*cacheMiB) << 20, Logger: lg})
+	if err != nil {
+		return err
+	}
+	snaps := snapshots.New(l, snapshots.Options{})
+	metrics := api.NewMetrics(nil)
+	rt := actors.New(l, snaps, seed.Registry(), actors.Options{
+		IdleTimeout:      *idle,
+		ConnBuffer:       *connBuffer,
+		MaxConnsPerActor: *maxConns,
+		Snapshots:        snapshots.Policy{Every: *snapEvery},
+		Metrics:          metrics,
+		Logger:           lg,
+	})
+	var allowed []string
+	for _, o := range strings.Split(*origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			allowed = append(allowed, o)
+		}
+	}
+	srv := api.New(rt, l, snaps, metrics, api.Options{
+		Token:          *token,
+		AllowedOrigins: allowed,
+		MaxBodyBytes:   *maxBody,
+		MaxFrameBytes:  *maxFrame,
+		Logger:         lg,
+	})
+
+	ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
+	if err != nil {
+		rt.Close(context.Background())
+		l.Close()
+		return err
+	}
+	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
+	shown := *host
+	if shown == "" || shown == "0.0.0.0" || shown == "::" {
+		shown = "localhost"
+	}
+	fmt.Fprintf(stdout, "actorlog listening on http://%s (data %s)\n", net.JoinHostPort(shown, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)), *data)
+
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	served := make(chan error, 1)
+	go func() { served <- httpSrv.Serve(ln) }()
+	select {
+	case sig := <-sigs:
+		lg.Info("shutting down", "signal", sig.String())
+	case err := <-served:
+		lg.Error("server stopped", "err", err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), *shutdownMax)
+	defer cancel()
+	// Stop accepting and let in-flight requests finish; then close the
+	// sockets (going away), let the actors finish and sleep, and close the
+	// store.
+	var errs []error
+	if err := httpSrv.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+	}
+	srv.Close()
+	if err := rt.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := l.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return err
+	}
+	lg.Info("stopped")
+	return nil
+}
