@@ -273,3 +273,50 @@ func TestLog_TooManySubscribers(t *testing.T) {
 	s2.Close()
 	s3.Close()
 }
+
+func TestSubscription_NextBatch(t *testing.T) {
+	l := openTemp(t, eventlog.Options{})
+	a := eventlog.ID{Type: "counter", Key: "batch"}
+	evs := make([]eventlog.Event, 100)
+	for i := range evs {
+		evs[i] = eventlogtest.Ev("x", i)
+	}
+	for i := 0; i < 30; i++ {
+		if _, err := l.Append(bg, a, eventlog.Any, evs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sub, err := l.SubscribeFeed(bg, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	var got []uint64
+	batches := 0
+	for len(got) < 3000 {
+		b, err := sub.NextBatch(ctx, 5000)
+		if err != nil {
+			t.Fatalf("after %d events: %v", len(got), err)
+		}
+		batches++
+		for _, e := range b {
+			got = append(got, e.Pos)
+		}
+	}
+	for i, p := range got {
+		if p != uint64(i+1) {
+			t.Fatalf("event %d has position %d", i, p)
+		}
+	}
+	if batches > 10 {
+		t.Fatalf("3000 stored events came in %d batches; want a few large ones", batches)
+	}
+	// Caught up: a batch holds what is live and does not wait for more.
+	go l.Append(bg, a, eventlog.Any, evs[:3]...)
+	b, err := sub.NextBatch(ctx, 5000)
+	if err != nil || len(b) == 0 || b[0].Pos != 3001 {
+		t.Fatalf("live batch = %d events from %v, %v", len(b), b, err)
+	}
+}

@@ -203,6 +203,13 @@ func (sub *Subscription) Close() error {
 // Close it and subscribe again from the position the error gives (or from
 // the last event's successor).
 func (sub *Subscription) Next(ctx context.Context) (Event, error) {
+	e, _, err := sub.poll(ctx, true)
+	return e, err
+}
+
+// poll returns the next event; without wait, it returns ok false rather
+// than wait for one.
+func (sub *Subscription) poll(ctx context.Context, wait bool) (e Event, ok bool, err error) {
 	for {
 		for len(sub.pending) > 0 {
 			e := sub.pending[0]
@@ -210,7 +217,7 @@ func (sub *Subscription) Next(ctx context.Context) (Event, error) {
 			sub.pending = sub.pending[1:]
 			if k := sub.keyOf(&e); k >= sub.next {
 				sub.next = k + 1
-				return e, nil
+				return e, true, nil
 			}
 		}
 		if !sub.caughtUp {
@@ -222,16 +229,19 @@ func (sub *Subscription) Next(ctx context.Context) (Event, error) {
 			sub.buf = sub.buf[:0]
 			sub.mu.Unlock()
 			if done {
-				return Event{}, ErrClosed
+				return Event{}, false, ErrClosed
 			}
 			covered := sub.l.durableGen.Load() >= sub.regGen
 			page, err := sub.read(ctx, 512)
 			if err != nil {
-				return Event{}, err
+				return Event{}, false, err
 			}
 			if len(page) == 0 && !covered {
+				if !wait {
+					return Event{}, false, nil
+				}
 				if err := sub.l.waitGen(ctx, sub.regGen); err != nil {
-					return Event{}, err
+					return Event{}, false, err
 				}
 				continue
 			}
@@ -247,9 +257,9 @@ func (sub *Subscription) Next(ctx context.Context) (Event, error) {
 		sub.mu.Unlock()
 		switch {
 		case done:
-			return Event{}, ErrClosed
+			return Event{}, false, ErrClosed
 		case lag:
-			return Event{}, &LaggedError{Next: sub.next}
+			return Event{}, false, &LaggedError{Next: sub.next}
 		}
 		for len(buf) > 0 && sub.keyOf(&buf[0]) < sub.next {
 			buf = buf[1:]
@@ -264,12 +274,34 @@ func (sub *Subscription) Next(ctx context.Context) (Event, error) {
 			sub.pending = buf
 			continue
 		}
+		if !wait {
+			return Event{}, false, nil
+		}
 		select {
 		case <-sub.wake:
 		case <-ctx.Done():
-			return Event{}, ctx.Err()
+			return Event{}, false, ctx.Err()
 		}
 	}
+}
+
+// NextBatch waits for the next event like Next, then adds the ones that
+// follow without waiting, at most max in all. It is how a consumer that
+// commits in batches reads at full speed.
+func (sub *Subscription) NextBatch(ctx context.Context, max int) ([]Event, error) {
+	e, err := sub.Next(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := []Event{e}
+	for len(out) < max {
+		e, ok, err := sub.poll(ctx, false)
+		if err != nil || !ok {
+			break // an error comes again on the next call
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 func (sub *Subscription) keyOf(e *Event) uint64 {
