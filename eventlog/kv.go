@@ -33,6 +33,26 @@ func (l *Log) Get(ctx context.Context, sp Space, key []byte) ([]byte, error) {
 	return out, nil
 }
 
+// Peek is Get without waiting for writes in flight to become durable. It
+// may return a record whose write is not yet synced; use it only for
+// records the caller itself wrote and saw committed (a projection reading
+// its own view), where the wait would only cost time.
+func (l *Log) Peek(sp Space, key []byte) ([]byte, error) {
+	if sp < FirstSpace {
+		return nil, fmt.Errorf("eventlog: space %#x is reserved", sp)
+	}
+	v, closer, err := l.db.Get(append([]byte{byte(sp)}, key...))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("eventlog: get: %w", err)
+	}
+	out := bytes.Clone(v)
+	closer.Close()
+	return out, nil
+}
+
 // Scan calls fn for each auxiliary record of space sp with a key in
 // [lo, hi), in key order (reverse: descending), until fn returns an error,
 // which Scan returns. A nil hi means the end of the space. The keys exclude
