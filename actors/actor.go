@@ -182,11 +182,22 @@ func (a *actor) loop() {
 		if a.fatal == nil && a.quiescent() {
 			a.atQuiescence()
 		}
-		if a.exitReady() && a.tryExit() {
-			a.sleep()
-			return
+		refused := false
+		if a.exitReady() {
+			if a.tryExit() {
+				a.sleep()
+				return
+			}
+			refused = true
 		}
 		a.resetTimer()
+		if refused {
+			// A sender held a reference for a moment (it may already have
+			// delivered its message and be about to let go): look again
+			// soon. Without this, a stopping actor, which has no idle
+			// timer, would wait an hour and hold up Runtime.Close.
+			a.timer.Reset(time.Millisecond)
+		}
 		var mailbox <-chan message
 		if len(a.deferred) == 0 && a.broken == nil && !a.snapWanted {
 			mailbox = a.mailbox

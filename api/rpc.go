@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"io"
@@ -69,6 +70,9 @@ func (s *Server) readArgs(w http.ResponseWriter, r *http.Request) (actors.Args, 
 			return actors.Args{}, actors.Errorf(actors.CodeTooLarge, "the body is over %d bytes", s.opts.MaxBodyBytes)
 		}
 		return actors.Args{}, actors.Errorf(actors.CodeBadRequest, "the body could not be read")
+	}
+	if format == actors.JSON && len(bytes.TrimSpace(body)) == 0 {
+		body = nil // whitespace is no arguments
 	}
 	if format == actors.JSON && len(body) > 0 && !json.Valid(body) {
 		var v any

@@ -73,9 +73,10 @@ type Server struct {
 	metrics *Metrics
 	lg      *slog.Logger
 
-	mu      sync.Mutex // guards sockets
+	mu      sync.Mutex // guards sockets and closed
 	sockets map[*socket]struct{}
-	wg      sync.WaitGroup // socket goroutines
+	closed  bool           // Close was called: no new sockets
+	wg      sync.WaitGroup // socket goroutines; Add only under mu, before closed
 }
 
 // New returns a Server for rt, reading history from log and snaps. Pass
@@ -130,6 +131,7 @@ func New(rt *actors.Runtime, log *eventlog.Log, snaps *snapshots.Store, m *Metri
 	r.GET("/actors/:type/:key/state", s.state)
 	r.GET("/actors", s.listActors)
 	s.seedRoutes(r)
+	s.inspectRoutes(r)
 
 	s.handler = s.corsHandler(s.auth(r))
 	return s
@@ -142,11 +144,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.S
 // goroutines. Call it after the runtime is closed (which ends the sockets'
 // subscriptions) or before, during shutdown.
 func (s *Server) Close() {
+	// socket.end takes s.mu to leave the set: shut the sockets down
+	// outside the lock.
 	s.mu.Lock()
+	s.closed = true
+	open := make([]*socket, 0, len(s.sockets))
 	for so := range s.sockets {
-		so.shutdown()
+		open = append(open, so)
 	}
 	s.mu.Unlock()
+	for _, so := range open {
+		so.shutdown()
+	}
 	s.wg.Wait()
 }
 

@@ -120,9 +120,16 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.
 	so := &socket{s: s, ws: ws, conn: conn, id: id, out: make(chan []byte, 256), done: make(chan struct{}), calls: make(chan struct{}, s.opts.MaxCallsPerSocket)}
 	so.ctx, so.cancel = context.WithCancel(context.Background())
 	s.mu.Lock()
+	if s.closed {
+		// Close ran while this socket was being upgraded (http.Server
+		// shutdown does not wait for hijacked connections).
+		s.mu.Unlock()
+		so.shutdown()
+		return
+	}
 	s.sockets[so] = struct{}{}
+	s.wg.Add(2) // under mu, so that Close's Wait cannot miss it
 	s.mu.Unlock()
-	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
 		so.read()

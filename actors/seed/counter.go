@@ -1,6 +1,10 @@
 package seed
 
-import "github.com/actorlog/actorlog/actors"
+import (
+	"math"
+
+	"github.com/actorlog/actorlog/actors"
+)
 
 // CounterState is the state of a counter.
 type CounterState struct {
@@ -40,16 +44,26 @@ func Counter() *actors.Def[CounterState] {
 		return *c.State(), nil
 	})
 	actors.Action(d, "increment", func(c *actors.Ctx[CounterState], _ actors.NoArgs) (CountResult, error) {
+		if c.State().Count == math.MaxInt64 {
+			return CountResult{}, actors.Invalid("the count is at its limit")
+		}
 		return set(c, c.State().Count+1)
 	})
 	actors.Action(d, "decrement", func(c *actors.Ctx[CounterState], _ actors.NoArgs) (CountResult, error) {
+		if c.State().Count == math.MinInt64 {
+			return CountResult{}, actors.Invalid("the count is at its limit")
+		}
 		return set(c, c.State().Count-1)
 	})
 	actors.Action(d, "add", func(c *actors.Ctx[CounterState], a AddArgs) (CountResult, error) {
 		if a.Value == nil {
 			return CountResult{}, actors.Invalid("value is required: {\"value\": 5}")
 		}
-		return set(c, c.State().Count+*a.Value)
+		sum := c.State().Count + *a.Value
+		if (*a.Value > 0 && sum < c.State().Count) || (*a.Value < 0 && sum > c.State().Count) {
+			return CountResult{}, actors.Invalid("adding %d to %d overflows a 64-bit count", *a.Value, c.State().Count)
+		}
+		return set(c, sum)
 	})
 	actors.Action(d, "reset", func(c *actors.Ctx[CounterState], _ actors.NoArgs) (CountResult, error) {
 		return set(c, 0)
