@@ -17,6 +17,7 @@ if [ "$fuzztime" != "0" ]; then
 	targets=(
 		./eventlog:FuzzDecodeEnvelope
 		./eventlog:FuzzValidValue
+		./jsondiff:FuzzDiff
 	)
 	found=$(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed 's/^func //' | sort)
 	listed=$(printf '%s\n' "${targets[@]}" | sed 's/.*://' | sort)

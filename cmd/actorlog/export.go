@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+
+	"github.com/actorlog/actorlog/archive"
+	"github.com/actorlog/actorlog/eventlog"
+)
+
+// exportCmd writes an actor's events, or every actor's, as NDJSON (see
+// package archive) for "actorlog import".
+func exportCmd(args []string, stdout, stderr io.Writer) error {
+	c := newCommon("export", stdout, stderr)
+	all := c.fs.Bool("all", false, "export every actor, in feed order")
+	out := c.fs.String("out", "", "write to this file instead of stdout")
+	pos, err := c.parse(args, 0, 1, "[<type:key> | --all] [--out FILE] [--data DIR | --server URL]")
+	if err != nil {
+		return err
+	}
+	if *all == (len(pos) == 1) {
+		return c.usageErr("name an actor or pass --all")
+	}
+	var id eventlog.ID
+	if !*all {
+		if id, err = parseActor(pos[0]); err != nil {
+			return err
+		}
+	}
+	src, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	ctx := context.Background()
+	var total uint64
+	if *all {
+		if total, err = src.durable(ctx); err != nil {
+			return err
+		}
+	} else {
+		st, err := existing(ctx, src, id)
+		if err != nil {
+			return err
+		}
+		if st.First > 1 {
+			return fmt.Errorf("%s: events before seq %d were erased; an export holds whole streams from seq 1", id, st.First)
+		}
+		total = st.Head
+	}
+
+	dst := stdout
+	var f *os.File
+	if *out != "" {
+		if f, err = os.Create(*out); err != nil {
+			return err
+		}
+		dst = f
+	}
+	w := archive.NewWriter(dst)
+	p := newProgress(stderr)
+	seen := map[eventlog.ID]bool{}
+	err = src.events(ctx, id, 1, 0, func(e *eventlog.Event) error {
+		if *all && !seen[e.Actor] {
+			// Only whole streams can be imported back.
+			if e.Seq != 1 {
+				return fmt.Errorf("%s: events before seq %d were erased; an export holds whole streams from seq 1", e.Actor, e.Seq)
+			}
+			seen[e.Actor] = true
+		}
+		if err := w.WriteEvent(e); err != nil {
+			return err
+		}
+		if *all {
+			p.update("export: position", e.Pos, total)
+		} else {
+			p.update("export: seq", e.Seq, total)
+		}
+		return nil
+	})
+	p.end()
+	if ferr := w.Flush(); err == nil {
+		err = ferr
+	}
+	if f != nil {
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			os.Remove(*out)
+			return err
+		}
+		o := c.output()
+		if o.json {
+			return printJSON(o.w, map[string]any{"events": w.Count(), "file": *out})
+		}
+		o.printf("exported %d events to %s\n", w.Count(), *out)
+	}
+	return err
+}

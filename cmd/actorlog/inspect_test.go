@@ -1,0 +1,550 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"flag"
+	"fmt"
+	"github.com/cockroachdb/pebble/v2"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/actorlog/actorlog/actors"
+	"github.com/actorlog/actorlog/actors/seed"
+	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/snapshots"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// The tests of the inspection commands run each command against a fixture
+// store, offline (--data) and online (--server, an in-process server on
+// the same fixture), and compare what it prints with a golden file in
+// testdata: the same file for both modes, since both must print the same
+// thing. Run "go test ./cmd/actorlog -run Inspect -update" to rewrite the
+// golden files after a deliberate change, and read the diff.
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata")
+
+var inspBG = context.Background()
+
+// t0 is the time of the fixture's first event: 2024-05-01T12:00:00Z.
+const t0 = int64(1714564800000)
+
+func inspQuiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func inspMsgpack(t testing.TB, v any) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc := msgpack.NewEncoder(&buf)
+	enc.SetCustomStructTag("json")
+	enc.UseCompactInts(true)
+	if err := enc.Encode(v); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// fixtureEvent is one event of the fixture.
+type fixtureEvent struct {
+	actor string
+	typ   string
+	data  any
+	meta  eventlog.Metadata
+}
+
+// fixture is the store the golden files describe: a counter with a
+// history worth replaying, a chat room, a clock and a second counter whose
+// events carry every kind of metadata. Event i is at t0 + i seconds.
+func fixture() []fixtureEvent {
+	inc := eventlog.Metadata{Causation: "increment"}
+	cu := func(count, i int64) seed.CountUpdated {
+		return seed.CountUpdated{Count: count, LastUpdated: t0 + 1000*i}
+	}
+	msg := func(id, user, text string, i int64) seed.Message {
+		return seed.Message{ID: id, Username: user, Text: text, Timestamp: t0 + 1000*i}
+	}
+	return []fixtureEvent{
+		{"counter:default", "countUpdated", cu(1, 0), inc},
+		{"chatRoom:lobby", "userJoined", seed.Presence{Username: "alice", ParticipantCount: 1}, eventlog.Metadata{Causation: "join"}},
+		{"counter:default", "countUpdated", cu(2, 2), inc},
+		{"counter:default", "countUpdated", cu(3, 3), inc},
+		{"chatRoom:lobby", "userJoined", seed.Presence{Username: "bob", ParticipantCount: 2}, eventlog.Metadata{Causation: "join"}},
+		{"counter:default", "countUpdated", cu(8, 5), eventlog.Metadata{Causation: "add"}},
+		{"chatRoom:lobby", "newMessage", msg("m1", "alice", "hello <bob> & all", 6), eventlog.Metadata{Causation: "sendMessage"}},
+		{"counter:default", "countUpdated", cu(7, 7), eventlog.Metadata{Causation: "decrement"}},
+		{"serverTime:main", "timezoneChanged", seed.TimezoneChanged{Timezone: "Europe/Paris", CurrentTime: t0 + 8000}, eventlog.Metadata{Causation: "setTimezone"}},
+		{"chatRoom:lobby", "newMessage", msg("m2", "bob", "hi alice", 9), eventlog.Metadata{Causation: "sendMessage"}},
+		{"counter:default", "countUpdated", cu(0, 10), eventlog.Metadata{Causation: "reset"}},
+		{"counter:other", "countUpdated", cu(1, 11), eventlog.Metadata{Causation: "increment", CorrelationID: "req-1", IdempotencyKey: "k-1"}},
+		{"counter:default", "countUpdated", cu(1, 12), inc},
+		{"chatRoom:lobby", "userLeft", seed.Presence{Username: "bob", ParticipantCount: 1}, eventlog.Metadata{Causation: "leave"}},
+		{"counter:default", "countUpdated", cu(2, 14), inc},
+		{"counter:other", "countUpdated", cu(2, 15), eventlog.Metadata{Causation: "increment", CorrelationID: "req-2"}},
+		{"counter:default", "countUpdated", cu(3, 16), inc},
+		{"counter:default", "countUpdated", cu(4, 17), inc},
+		{"counter:default", "countUpdated", cu(5, 18), inc},
+		{"counter:default", "countUpdated", cu(6, 19), inc},
+	}
+}
+
+// buildFixture writes the fixture into log, with a snapshot of
+// counter:default at seq 8 taken by folding.
+func buildFixture(t testing.TB, l *eventlog.Log) {
+	t.Helper()
+	snaps := snapshots.New(l, snapshots.Options{})
+	folder := actors.NewFolder(seed.Counter(), eventlog.ID{Type: "counter", Key: "default"})
+	for i, fe := range fixture() {
+		id, err := eventlog.ParseID(fe.actor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := eventlog.Event{Type: fe.typ, Data: inspMsgpack(t, fe.data), Time: t0 + 1000*int64(i), Meta: fe.meta}
+		res, err := l.Append(inspBG, id, eventlog.Any, e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fe.actor == "counter:default" {
+			e.Seq = res.First
+			if err := folder.Apply(&e); err != nil {
+				t.Fatal(err)
+			}
+			if e.Seq == 8 {
+				st, err := folder.EncodeState()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if err := snaps.Save(inspBG, snapshots.Snapshot{Actor: id, Seq: 8, Schema: folder.Schema(), State: st, Time: t0 + 20000}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+}
+
+// fixtureDir returns a new data directory holding the fixture.
+func fixtureDir(t testing.TB) string {
+	t.Helper()
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, eventlog.Options{NoSync: true, Logger: inspQuiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buildFixture(t, l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// inspServer serves the fixture's directory as "actorlog serve" does, on
+// a loopback httptest server. It returns the URL and the server's log.
+func inspServer(t testing.TB, dir, token string) (string, *eventlog.Log) {
+	t.Helper()
+	l, err := eventlog.Open(dir, eventlog.Options{NoSync: true, Logger: inspQuiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snaps := snapshots.New(l, snapshots.Options{})
+	metrics := api.NewMetrics(nil)
+	rt := actors.New(l, snaps, seed.Registry(), actors.Options{Metrics: metrics, Logger: inspQuiet()})
+	srv := api.New(rt, l, snaps, metrics, api.Options{Token: token, Logger: inspQuiet()})
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() {
+		hs.Close()
+		srv.Close()
+		rt.Close(inspBG)
+		l.Close()
+	})
+	return hs.URL, l
+}
+
+// inspectRoutesWired reports whether the server serves /inspect (api.New
+// calls inspectRoutes).
+func inspectRoutesWired(t testing.TB, url string) bool {
+	t.Helper()
+	res, err := http.Get(url + "/inspect/actors")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode != http.StatusNotFound
+}
+
+// runInsp runs the command line and returns what it printed, in the form
+// of the golden files, with the data directory and the server's URL
+// replaced by $DATA and $SERVER.
+func runInsp(args []string, data, server string) string {
+	var stdout, stderr bytes.Buffer
+	code := run(args, &stdout, &stderr)
+	var b strings.Builder
+	fmt.Fprintf(&b, "$ actorlog %s\n%s", strings.Join(args, " "), stdout.String())
+	if stderr.Len() > 0 {
+		fmt.Fprintf(&b, "[stderr]\n%s", stderr.String())
+	}
+	fmt.Fprintf(&b, "[exit %d]\n", code)
+	s := b.String()
+	if data != "" {
+		s = strings.ReplaceAll(s, data, "$DATA")
+	}
+	if server != "" {
+		s = strings.ReplaceAll(s, server, "$SERVER")
+	}
+	return s
+}
+
+// checkGolden compares got with testdata/name.golden, or rewrites it with
+// -update.
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.MkdirAll("testdata", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("output differs from %s:\n--- got\n%s--- want\n%s", path, got, want)
+	}
+}
+
+// inspCase is a command line whose output both modes must print alike.
+type inspCase struct {
+	golden string
+	args   string // with the mode's flag appended
+	// inspect is true when online mode needs the /inspect routes.
+	inspect bool
+}
+
+var inspCases = []inspCase{
+	{"actors", "actors", true},
+	{"actors_type", "actors --type counter", true},
+	{"actors_json", "actors --json", true},
+	{"actors_none", "actors --type widget", true},
+	{"log", "log counter:default", false},
+	{"log_range", "log counter:default --from 3 --to 5", false},
+	{"log_flags_after", "log --limit 2 chatRoom:lobby", false},
+	{"log_meta_json", "log counter:other --json", false},
+	{"state", "state counter:default", false},
+	{"state_at", "state counter:default --at 4", false},
+	{"state_at_time", "state counter:default --at-time 2024-05-01T12:00:05.500Z", false},
+	{"state_at_time_before", "state counter:default --at-time 2024-04-30T00:00:00Z", false},
+	{"state_chat_json", "state chatRoom:lobby --json", false},
+	{"replay", "replay counter:default", true},
+	{"replay_range", "replay counter:default --from 3 --to 5", true},
+	{"replay_chat_state", "replay chatRoom:lobby --from 3 --state", true},
+	{"replay_json", "replay counter:default --from 2 --to 3 --json", true},
+	{"diff", "diff counter:default 2 9", false},
+	{"diff_initial_json", "diff chatRoom:lobby 0 5 --json", false},
+	{"diff_none", "diff counter:default 3 3", false},
+	{"tail", "tail counter:default -n 3 --max 3", true},
+	{"tail_all", "tail --all -n 7 --max 7", true},
+	{"tail_all_json", "tail --all --from 19 --max 2 --json", true},
+	{"verify_all", "verify --all", true},
+	{"verify_one_json", "verify counter:default --json", true},
+	{"export", "export counter:other", true},
+	// Bad input: one line, non-zero exit.
+	{"err_malformed", "log counter", false},
+	{"err_bad_key", "log counter:", false},
+	{"err_unknown_actor", "log counter:nope", false},
+	{"err_unknown_type", "log widget:x", false},
+	{"err_state_unknown_type", "state widget:x", false},
+	{"err_at_range", "state counter:default --at 99", false},
+	{"err_diff_range", "diff counter:default 0 99", false},
+	{"err_diff_not_seq", "diff counter:default 1 x", false},
+	{"err_replay_range", "replay counter:default --to 50", false},
+	{"err_log_from_range", "log counter:other --from 3", false},
+	{"err_at_time_bad", "state counter:default --at-time yesterday", false},
+	{"err_verify_unknown", "verify counter:nope", true},
+	{"err_tail_from_range", "tail counter:other --from 9", false},
+	{"usage_missing", "log", false},
+	{"usage_tail", "tail", false},
+	{"usage_extra", "state counter:default 3", false},
+	{"usage_exclusive", "state counter:default --at 1 --at-time 0", false},
+}
+
+func TestInspect_Offline(t *testing.T) {
+	dir := fixtureDir(t)
+	for _, c := range inspCases {
+		t.Run(c.golden, func(t *testing.T) {
+			args := append(strings.Fields(c.args), "--data", dir)
+			checkGolden(t, c.golden, runInsp(args, dir, ""))
+		})
+	}
+}
+
+func TestInspect_Online(t *testing.T) {
+	if *update {
+		t.Skip("the golden files are written offline")
+	}
+	url, _ := inspServer(t, fixtureDir(t), "")
+	wired := inspectRoutesWired(t, url)
+	for _, c := range inspCases {
+		t.Run(c.golden, func(t *testing.T) {
+			if c.inspect && !wired {
+				t.Skip("api.New does not register the /inspect routes (inspectRoutes) yet")
+			}
+			args := append(strings.Fields(c.args), "--server", url)
+			// The golden file shows the offline command line.
+			got := runInsp(args, "", url)
+			got = strings.Replace(got, "--server $SERVER", "--data $DATA", 1)
+			checkGolden(t, c.golden, got)
+		})
+	}
+}
+
+// damage opens a closed store's Pebble database to break it as the test
+// needs, with keys as eventlog/doc.go documents them.
+func damage(t *testing.T, dir string, fn func(db *pebble.DB)) {
+	t.Helper()
+	db, err := pebble.Open(dir, &pebble.Options{Logger: inspDiscard{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fn(db)
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+type inspDiscard struct{}
+
+func (inspDiscard) Infof(string, ...any)  {}
+func (inspDiscard) Errorf(string, ...any) {}
+func (inspDiscard) Fatalf(f string, a ...any) {
+	panic(fmt.Sprintf(f, a...))
+}
+
+func inspEventKey(id eventlog.ID, seq uint64) []byte {
+	return binary.BigEndian.AppendUint64(eventlog.AppendKey([]byte{0x01}, id), seq)
+}
+
+// TestInspect_VerifyDamaged builds broken stores and checks that verify
+// names each problem, offline and online, and exits non-zero.
+func TestInspect_VerifyDamaged(t *testing.T) {
+	counter := eventlog.ID{Type: "counter", Key: "default"}
+	tests := []struct {
+		golden string
+		damage func(t *testing.T, dir string)
+	}{
+		{"verify_corrupt_event", func(t *testing.T, dir string) {
+			damage(t, dir, func(db *pebble.DB) {
+				if err := db.Set(inspEventKey(counter, 5), []byte{0x96, 0x05, 0x0a, 0xa1}, pebble.Sync); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}},
+		{"verify_missing_seq", func(t *testing.T, dir string) {
+			damage(t, dir, func(db *pebble.DB) {
+				if err := db.Delete(inspEventKey(counter, 3), pebble.Sync); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}},
+		{"verify_snapshot_drift", func(t *testing.T, dir string) {
+			// A snapshot at seq 11 that holds the state of seq 5.
+			l, err := eventlog.Open(dir, eventlog.Options{NoSync: true, Logger: inspQuiet()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			f := actors.NewFolder(seed.Counter(), counter)
+			if err := l.ScanStream(inspBG, counter, 1, 5, f.Apply); err != nil {
+				t.Fatal(err)
+			}
+			st, _ := f.EncodeState()
+			if err := snapshots.New(l, snapshots.Options{}).Save(inspBG, snapshots.Snapshot{Actor: counter, Seq: 11, Schema: f.Schema(), State: st, Time: t0}); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.golden, func(t *testing.T) {
+			dir := fixtureDir(t)
+			tt.damage(t, dir)
+			got := runInsp([]string{"verify", "--all", "--data", dir}, dir, "")
+			checkGolden(t, tt.golden, got)
+			if !strings.Contains(got, "[exit 1]") {
+				t.Errorf("verify of a damaged store did not fail")
+			}
+			if *update {
+				return
+			}
+			url, _ := inspServer(t, dir, "")
+			if !inspectRoutesWired(t, url) {
+				t.Skip("api.New does not register the /inspect routes (inspectRoutes) yet")
+			}
+			online := runInsp([]string{"verify", "--all", "--server", url}, "", url)
+			checkGolden(t, tt.golden, strings.Replace(online, "--server $SERVER", "--data $DATA", 1))
+		})
+	}
+}
+
+// TestInspect_ExportImport exports every actor, imports the file into a
+// new directory, and checks that the streams came back identical: the
+// second export equals the first, and verify passes. A second import into
+// the same directory is refused.
+func TestInspect_ExportImport(t *testing.T) {
+	src := fixtureDir(t)
+	tmp := t.TempDir()
+	first := filepath.Join(tmp, "first.ndjson")
+	out := runInsp([]string{"export", "--all", "--data", src, "--out", first}, src, "")
+	out = strings.ReplaceAll(out, tmp, "$TMP")
+	checkGolden(t, "export_all", out)
+
+	dst := filepath.Join(tmp, "copy")
+	out = runInsp([]string{"import", "--data", dst, "--workers", "1", first}, "", "")
+	checkGolden(t, "import", strings.ReplaceAll(out, tmp, "$TMP"))
+
+	second := filepath.Join(tmp, "second.ndjson")
+	runInsp([]string{"export", "--all", "--data", dst, "--out", second}, "", "")
+	a, err := os.ReadFile(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Errorf("export after import differs from the original export:\n%s\nwant\n%s", b, a)
+	}
+	if got := runInsp([]string{"verify", "--all", "--data", dst}, dst, ""); !strings.Contains(got, "no problems") {
+		t.Errorf("verify of the imported store:\n%s", got)
+	}
+
+	out = runInsp([]string{"import", "--data", dst, first}, "", "")
+	checkGolden(t, "import_refused", strings.ReplaceAll(out, tmp, "$TMP"))
+
+	// Online export equals offline export.
+	if *update {
+		return
+	}
+	url, _ := inspServer(t, src, "")
+	if !inspectRoutesWired(t, url) {
+		t.Skip("api.New does not register the /inspect routes (inspectRoutes) yet")
+	}
+	online := filepath.Join(tmp, "online.ndjson")
+	runInsp([]string{"export", "--all", "--server", url, "--out", online}, "", url)
+	c, err := os.ReadFile(online)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(a, c) {
+		t.Errorf("online export differs from the offline one:\n%s\nwant\n%s", c, a)
+	}
+}
+
+// TestInspect_OfflineErrors covers what only a data directory can get
+// wrong.
+func TestInspect_OfflineErrors(t *testing.T) {
+	tmp := t.TempDir()
+	dir := fixtureDir(t)
+	// A server holds the directory.
+	l, err := eventlog.Open(dir, eventlog.Options{NoSync: true, Logger: inspQuiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "err_locked", runInsp([]string{"log", "counter:default", "--data", dir}, dir, ""))
+	x := filepath.Join(tmp, "x.ndjson")
+	if err := os.WriteFile(x, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := runInsp([]string{"import", "--data", dir, x}, dir, "")
+	checkGolden(t, "err_import_locked", strings.ReplaceAll(got, tmp, "$TMP"))
+	l.Close()
+
+	missing := filepath.Join(tmp, "missing")
+	checkGolden(t, "err_no_dir", runInsp([]string{"actors", "--data", missing}, missing, ""))
+	empty := filepath.Join(tmp, "empty")
+	if err := os.Mkdir(empty, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	checkGolden(t, "err_not_a_store", runInsp([]string{"verify", "--all", "--data", empty}, empty, ""))
+	checkGolden(t, "err_import_server", runInsp([]string{"import", "--server", "http://127.0.0.1:1", "x"}, "", ""))
+	bad := filepath.Join(tmp, "bad.ndjson")
+	if err := os.WriteFile(bad, []byte(`{"actor":"counter:a","seq":2,"type":"t","msgpack":"AQ=="}`+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got = runInsp([]string{"import", "--data", filepath.Join(tmp, "new"), bad}, "", "")
+	checkGolden(t, "err_import_gap", strings.ReplaceAll(got, tmp, "$TMP"))
+}
+
+// TestInspect_Color checks the colour of a terminal, forced.
+func TestInspect_Color(t *testing.T) {
+	dir := fixtureDir(t)
+	checkGolden(t, "log_color", runInsp([]string{"log", "counter:other", "--color", "always", "--data", dir}, dir, ""))
+	checkGolden(t, "diff_color", runInsp([]string{"diff", "chatRoom:lobby", "2", "5", "--color", "always", "--data", dir}, dir, ""))
+}
+
+// TestInspect_Token checks that online mode sends the token, from the flag
+// or the environment, and says so in one line when it is missing or wrong.
+func TestInspect_Token(t *testing.T) {
+	url, _ := inspServer(t, fixtureDir(t), "s3cret")
+	t.Setenv("ACTORLOG_TOKEN", "")
+	check := func(name string, args ...string) {
+		t.Helper()
+		checkGolden(t, name, runInsp(append(args, "--server", url), "", url))
+	}
+	check("token_missing", "log", "counter:other")
+	check("token_wrong", "log", "counter:other", "--token", "nope")
+	check("token_flag", "log", "counter:other", "--token", "s3cret")
+	t.Setenv("ACTORLOG_TOKEN", "s3cret")
+	check("token_env", "state", "counter:other")
+	checkGolden(t, "err_unreachable", runInsp([]string{"log", "counter:other", "--server", "http://127.0.0.1:1"}, "", ""))
+	checkGolden(t, "err_bad_url", runInsp([]string{"log", "counter:other", "--server", "localhost:3001"}, "", ""))
+}
+
+// TestInspect_TailFollows follows an actor and the feed on a live server
+// while events are appended.
+func TestInspect_TailFollows(t *testing.T) {
+	url, l := inspServer(t, fixtureDir(t), "")
+	if !inspectRoutesWired(t, url) {
+		t.Skip("api.New does not register the /inspect routes (inspectRoutes) yet")
+	}
+	counter := eventlog.ID{Type: "counter", Key: "other"}
+	type result struct{ one, all string }
+	done := make(chan result)
+	go func() {
+		var r result
+		ch := make(chan string)
+		go func() {
+			ch <- runInsp([]string{"tail", "counter:other", "-n", "1", "--max", "3", "--server", url}, "", url)
+		}()
+		r.all = runInsp([]string{"tail", "--all", "-n", "0", "--max", "2", "--json", "--server", url}, "", url)
+		r.one = <-ch
+		done <- r
+	}()
+	// Append once both are waiting; a tail that started late still
+	// catches up, from where it started.
+	time.Sleep(200 * time.Millisecond)
+	for i := int64(0); i < 2; i++ {
+		e := eventlog.Event{Type: "countUpdated", Data: inspMsgpack(t, seed.CountUpdated{Count: 3 + i, LastUpdated: t0 + 30000 + i}), Time: t0 + 30000 + i}
+		if _, err := l.Append(inspBG, counter, eventlog.Any, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case r := <-done:
+		checkGolden(t, "tail_follow", r.one)
+		checkGolden(t, "tail_follow_all", r.all)
+	case <-time.After(20 * time.Second):
+		t.Fatal("tail did not return after the events were appended")
+	}
+}

@@ -1,0 +1,101 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/actorlog/actorlog/actors"
+	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/snapshots"
+	"github.com/actorlog/actorlog/verify"
+)
+
+// local reads a data directory opened read-only.
+type local struct {
+	log   *eventlog.Log
+	snaps *snapshots.Store
+}
+
+func (l *local) close() error { return l.log.Close() }
+
+func (l *local) listActors(ctx context.Context, typ string, fn func(*api.ActorInfoJSON) error) error {
+	var after eventlog.ID
+	for {
+		page, err := l.log.ListActors(ctx, eventlog.ListOptions{Type: typ, After: after, Limit: 1000})
+		if err != nil {
+			return err
+		}
+		if len(page) == 0 {
+			return nil
+		}
+		for _, st := range page {
+			a := &api.ActorInfoJSON{
+				ActorJSON: api.ActorJSON{Actor: st.Actor.String(), Type: st.Actor.Type, Key: st.Actor.Key, Head: st.Head, First: st.First, Created: st.Created, Updated: st.Updated},
+				LastPos:   st.LastPos,
+			}
+			infos, err := l.snaps.List(ctx, st.Actor)
+			if err != nil {
+				return err
+			}
+			if n := len(infos); n > 0 {
+				in := infos[n-1]
+				a.Snapshot = &api.SnapshotInfoJSON{Seq: in.Seq, Time: in.Time, Schema: in.Schema, Size: in.Size}
+				if in.Err != nil {
+					a.Snapshot.Error = in.Err.Error()
+				}
+			}
+			if err := fn(a); err != nil {
+				return err
+			}
+		}
+		after = page[len(page)-1].Actor
+	}
+}
+
+func (l *local) head(ctx context.Context, id eventlog.ID) (eventlog.StreamInfo, error) {
+	return l.log.Head(ctx, id)
+}
+
+func (l *local) history(ctx context.Context, id eventlog.ID, from, to uint64, fn func(*api.EventJSON) error) error {
+	return l.log.ScanStream(ctx, id, from, to, func(e *eventlog.Event) error {
+		j, err := eventJSON(e)
+		if err != nil {
+			return err
+		}
+		return fn(j)
+	})
+}
+
+func (l *local) events(ctx context.Context, id eventlog.ID, from, to uint64, fn func(*eventlog.Event) error) error {
+	if id == (eventlog.ID{}) {
+		return l.log.ScanFeed(ctx, from, to, fn)
+	}
+	return l.log.ScanStream(ctx, id, from, to, fn)
+}
+
+func (l *local) stateAt(ctx context.Context, id eventlog.ID, at uint64) ([]byte, error) {
+	def, err := definition(id)
+	if err != nil {
+		return nil, err
+	}
+	state, _, err := actors.StateAt(ctx, l.log, l.snaps, def, id, at)
+	return state, err
+}
+
+func (l *local) durable(context.Context) (uint64, error) { return l.log.Durable(), nil }
+
+func (l *local) follow(ctx context.Context, id eventlog.ID, from uint64, fn func(*eventlog.Event) error) error {
+	if err := l.events(ctx, id, from, 0, fn); err != nil {
+		return err
+	}
+	return errNotLive
+}
+
+func (l *local) verify(ctx context.Context, id eventlog.ID, progress func(verify.Progress)) (*verify.Report, error) {
+	rep, err := verify.Run(ctx, l.log, l.snaps, registry, verify.Options{Actor: id, Progress: progress})
+	if errors.Is(err, verify.ErrNoActor) {
+		return nil, errors.New("unknown actor " + id.String() + ": it has no events")
+	}
+	return rep, err
+}

@@ -1,0 +1,167 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/actorlog/actorlog/actors"
+	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/jsondiff"
+)
+
+// replayCmd steps through an actor's history, printing each event and
+// what it changed in the state.
+func replayCmd(args []string, stdout, stderr io.Writer) error {
+	c := newCommon("replay", stdout, stderr)
+	from := c.fs.Uint64("from", 0, "first sequence to show (default: the first); the events before it are folded silently")
+	to := c.fs.Uint64("to", 0, "last sequence to show (default: the head)")
+	showState := c.fs.Bool("state", false, "print the whole state after each event too")
+	pos, err := c.parse(args, 1, 1, "<type:key> [--from N] [--to M] [--state] [--data DIR | --server URL] [--json]")
+	if err != nil {
+		return err
+	}
+	id, err := parseActor(pos[0])
+	if err != nil {
+		return err
+	}
+	def, err := definition(id)
+	if err != nil {
+		return err
+	}
+	src, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	ctx := context.Background()
+	st, err := existing(ctx, src, id)
+	if err != nil {
+		return err
+	}
+	if st.First > 1 {
+		return fmt.Errorf("%s: events before seq %d were erased; replay folds every event from seq 1", id, st.First)
+	}
+	if *from == 0 {
+		*from = 1
+	}
+	if *to == 0 {
+		*to = st.Head
+	}
+	if err := checkSeq(st, "--from", *from); err != nil {
+		return err
+	}
+	if err := checkSeq(st, "--to", *to); err != nil {
+		return err
+	}
+	if *to < *from {
+		return fmt.Errorf("--to %d is below --from %d", *to, *from)
+	}
+	o := c.output()
+	if !o.json {
+		note := "from the initial state"
+		if *from > 1 {
+			note = fmt.Sprintf("after folding seqs 1 to %d", *from-1)
+		}
+		o.printf("%s\n", o.paint(bold, fmt.Sprintf("replaying %s seqs %d to %d, %s", id, *from, *to, note)))
+	}
+	f := actors.NewFolder(def, id)
+	var prev []byte
+	return src.events(ctx, id, 1, *to, func(e *eventlog.Event) error {
+		if e.Seq < *from {
+			if err := f.Apply(e); err != nil {
+				return fmt.Errorf("seq %d does not apply, so the states after it cannot be shown: %s", e.Seq, trimPrefixes(err))
+			}
+			return nil
+		}
+		if prev == nil {
+			var err error
+			if prev, err = f.StateJSON(); err != nil {
+				return err
+			}
+		}
+		ej, err := eventJSON(e)
+		if err != nil {
+			return err
+		}
+		if err := f.Apply(e); err != nil {
+			printStep(o, ej, nil, nil)
+			return fmt.Errorf("seq %d does not apply, so the states after it cannot be shown: %s", e.Seq, trimPrefixes(err))
+		}
+		next, err := f.StateJSON()
+		if err != nil {
+			return err
+		}
+		changes, err := jsondiff.Diff(prev, next)
+		if err != nil {
+			return err
+		}
+		var state []byte
+		if *showState {
+			state = next
+		}
+		printStep(o, ej, changes, state)
+		prev = next
+		return nil
+	})
+}
+
+// step is an event of replay --json.
+type step struct {
+	*api.EventJSON
+	Changes []jsondiff.Change `json:"changes"`
+	State   json.RawMessage   `json:"state,omitempty"`
+}
+
+func printStep(o *output, e *api.EventJSON, changes []jsondiff.Change, state []byte) {
+	if o.json {
+		if changes == nil {
+			changes = []jsondiff.Change{}
+		}
+		printJSON(o.w, step{EventJSON: e, Changes: changes, State: state})
+		return
+	}
+	head := o.paint(bold, fmt.Sprintf("#%d", e.Seq)) + "  " + o.paint(dim, formatTime(e.Time)) + "  " + o.paint(yellow, e.Type)
+	if m := metaText(e.Meta); m != "" {
+		head += "  " + o.paint(dim, "["+m+"]")
+	}
+	o.printf("%s\n", head)
+	o.printf("    %s %s\n", o.paint(dim, "data"), readable(e.Data))
+	if changes != nil && len(changes) == 0 {
+		o.printf("    %s\n", o.paint(dim, "(no change)"))
+	}
+	printChanges(o, "    ", changes)
+	if state != nil {
+		o.printf("    %s %s\n", o.paint(dim, "state"), readable(state))
+	}
+}
+
+// printChanges prints a field-level diff, one change a line.
+func printChanges(o *output, indent string, changes []jsondiff.Change) {
+	for _, ch := range changes {
+		path := ch.Path
+		if path == jsondiff.RootPath {
+			path = "(state)"
+		}
+		switch ch.Op {
+		case jsondiff.Added:
+			o.printf("%s%s\n", indent, o.paint(green, fmt.Sprintf("+ %s: %s", path, ch.New)))
+		case jsondiff.Removed:
+			o.printf("%s%s\n", indent, o.paint(red, fmt.Sprintf("- %s: %s", path, ch.Old)))
+		default:
+			o.printf("%s%s\n", indent, o.paint(yellow, fmt.Sprintf("~ %s: %s -> %s", path, ch.Old, ch.New)))
+		}
+	}
+}
+
+// trimPrefixes returns an error's text without package prefixes.
+func trimPrefixes(err error) string {
+	s := err.Error()
+	for _, p := range []string{"actors: ", "eventlog: "} {
+		s = strings.ReplaceAll(s, p, "")
+	}
+	return s
+}

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/eventlog"
+)
+
+// stateCmd prints an actor's state at a sequence or a time, rebuilt by
+// folding its events; the live actor is not touched.
+func stateCmd(args []string, stdout, stderr io.Writer) error {
+	c := newCommon("state", stdout, stderr)
+	at := c.fs.Uint64("at", 0, "sequence to show the state at (default: the head)")
+	atTime := c.fs.String("at-time", "", "show the state after the last event at or before this time (RFC 3339 or Unix ms)")
+	pos, err := c.parse(args, 1, 1, "<type:key> [--at N | --at-time T] [--data DIR | --server URL] [--json]")
+	if err != nil {
+		return err
+	}
+	if c.isSet("at") && *atTime != "" {
+		return c.usageErr("--at and --at-time are exclusive")
+	}
+	id, err := parseActor(pos[0])
+	if err != nil {
+		return err
+	}
+	if _, err := definition(id); err != nil {
+		return err
+	}
+	var until int64
+	if *atTime != "" {
+		if until, err = parseTime(*atTime); err != nil {
+			return err
+		}
+	}
+	src, err := c.open()
+	if err != nil {
+		return err
+	}
+	defer src.close()
+	ctx := context.Background()
+	st, err := existing(ctx, src, id)
+	if err != nil {
+		return err
+	}
+	var seq uint64
+	var when int64
+	switch {
+	case *atTime != "":
+		var first *api.EventJSON
+		errPast := errors.New("past")
+		err := src.history(ctx, id, st.First, 0, func(e *api.EventJSON) error {
+			if e.Time > until {
+				if first == nil {
+					first = e
+				}
+				return errPast
+			}
+			first = e
+			seq, when = e.Seq, e.Time
+			return nil
+		})
+		if err != nil && !errors.Is(err, errPast) {
+			return err
+		}
+		if seq == 0 {
+			return fmt.Errorf("%s has no event at or before %s; its first is at %s", id, formatTime(until), formatTime(first.Time))
+		}
+	case c.isSet("at"):
+		if err := checkSeq(st, "--at", *at); err != nil {
+			return err
+		}
+		seq = *at
+	default:
+		seq = st.Head
+	}
+	state, err := src.stateAt(ctx, id, seq)
+	if err != nil {
+		return err
+	}
+	if *atTime == "" {
+		if when, err = eventTime(ctx, src, id, seq); err != nil {
+			return err
+		}
+	}
+	o := c.output()
+	if o.json {
+		return printJSON(o.w, struct {
+			Actor string          `json:"actor"`
+			Seq   uint64          `json:"seq"`
+			Time  int64           `json:"time"`
+			State json.RawMessage `json:"state"`
+		}{id.String(), seq, when, state})
+	}
+	o.printf("%s at seq %s %s\n", o.paint(cyan, id.String()), o.paint(bold, fmt.Sprint(seq)), o.paint(dim, "("+formatTime(when)+")"))
+	return printIndented(o.w, state)
+}
+
+// eventTime returns the time of the actor's event seq.
+func eventTime(ctx context.Context, src source, id eventlog.ID, seq uint64) (int64, error) {
+	var t int64
+	err := src.history(ctx, id, seq, seq, func(e *api.EventJSON) error {
+		t = e.Time
+		return nil
+	})
+	return t, err
+}
