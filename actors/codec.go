@@ -191,3 +191,8 @@ func frame(typ string, seq uint64, data []byte) ([]byte, error) {
 
 // DataJSON converts an event's msgpack data to JSON.
 func DataJSON(data []byte) ([]byte, error) { return msgpackToJSON(data) }
+
+// DecodeData decodes an event's msgpack data into v, matching struct
+// fields by their `json` tags, as the runtime encodes them. Projections
+// use it to read the events of actors defined with this package.
+func DecodeData(data []byte, v any) error { return unmarshalMsgpack(data, v) }

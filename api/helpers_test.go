@@ -23,6 +23,7 @@ import (
 	"github.com/actorlog/actorlog/actors/seed"
 	"github.com/actorlog/actorlog/api"
 	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/projection"
 	"github.com/actorlog/actorlog/snapshots"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/gorilla/websocket"
@@ -125,6 +126,8 @@ type config struct {
 	rt  actors.Options
 	api api.Options
 	fs  vfs.FS // the log's filesystem; default the operating system's
+	// projections starts the actor directory and chat rooms projections.
+	projections bool
 }
 
 // stack is the whole server in-process, on a loopback port.
@@ -137,6 +140,7 @@ type stack struct {
 	snaps   *snapshots.Store
 	rt      *actors.Runtime
 	srv     *api.Server
+	proj    *projection.Runner
 	ts      *httptest.Server
 	client  *http.Client
 	closing atomic.Bool
@@ -168,6 +172,12 @@ func newStack(t *testing.T, dir string, cfg config) *stack {
 	if ao.Logger == nil {
 		ao.Logger = quiet()
 	}
+	if cfg.projections {
+		if s.proj, err = projection.Start(l, projection.Options{Logger: quiet()}, projection.Directory(), seed.ChatRooms()); err != nil {
+			t.Fatalf("start projections: %v", err)
+		}
+		ao.Projections = s.proj
+	}
 	s.srv = api.New(s.rt, l, s.snaps, m, ao)
 	s.ts = httptest.NewServer(s.srv)
 	s.client = &http.Client{Timeout: 10 * time.Second}
@@ -190,6 +200,9 @@ func (s *stack) close() {
 		buf := make([]byte, 1<<20)
 		n := runtime.Stack(buf, true)
 		s.t.Logf("goroutines at the failed close:\n%s", buf[:n])
+	}
+	if s.proj != nil {
+		s.proj.Close()
 	}
 	if err := s.log.Close(); err != nil {
 		s.t.Errorf("log close: %v", err)

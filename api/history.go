@@ -169,7 +169,7 @@ type ActorJSON struct {
 	Type    string `json:"type"`
 	Key     string `json:"key"`
 	Head    uint64 `json:"head"`
-	First   uint64 `json:"first"`
+	First   uint64 `json:"first,omitempty"`
 	Created int64  `json:"created"`
 	Updated int64  `json:"updated"`
 }
@@ -195,18 +195,31 @@ func (s *Server) listActors(w http.ResponseWriter, r *http.Request, _ httprouter
 			return
 		}
 	}
-	list, err := s.log.ListActors(r.Context(), o)
-	if err != nil {
-		s.writeErr(w, r, &actors.Error{Code: actors.CodeInternal, Message: "the actors could not be listed", Err: err})
-		return
-	}
-	out := make([]ActorJSON, len(list))
-	for i, st := range list {
-		out[i] = ActorJSON{Actor: st.Actor.String(), Type: st.Actor.Type, Key: st.Actor.Key, Head: st.Head, First: st.First, Created: st.Created, Updated: st.Updated}
+	var out []ActorJSON
+	reply := map[string]any{}
+	if dir, pos, ok := s.directory(); ok {
+		// The actor directory projection answers; "position" says how
+		// current it is.
+		if out, err = listFromDirectory(r, dir, o); err != nil {
+			s.writeErr(w, r, &actors.Error{Code: actors.CodeInternal, Message: "the actors could not be listed", Err: err})
+			return
+		}
+		reply["position"] = pos
+	} else {
+		list, err := s.log.ListActors(r.Context(), o)
+		if err != nil {
+			s.writeErr(w, r, &actors.Error{Code: actors.CodeInternal, Message: "the actors could not be listed", Err: err})
+			return
+		}
+		out = make([]ActorJSON, len(list))
+		for i, st := range list {
+			out[i] = ActorJSON{Actor: st.Actor.String(), Type: st.Actor.Type, Key: st.Actor.Key, Head: st.Head, First: st.First, Created: st.Created, Updated: st.Updated}
+		}
 	}
 	var next any
-	if len(list) == o.Limit {
-		next = list[len(list)-1].Actor.String()
+	if len(out) == o.Limit {
+		next = out[len(out)-1].Actor
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"actors": out, "next": next})
+	reply["actors"], reply["next"] = out, next
+	writeJSON(w, http.StatusOK, reply)
 }

@@ -30,6 +30,7 @@ import (
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/projection"
 	"github.com/actorlog/actorlog/snapshots"
 	"github.com/julienschmidt/httprouter"
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,6 +57,9 @@ type Options struct {
 	// MaxCallsPerSocket bounds the calls one socket has in flight.
 	// Default 64.
 	MaxCallsPerSocket int
+	// Projections, if set, serves /projections and the read models
+	// (/api/chat, and GET /actors from the actor directory).
+	Projections *projection.Runner
 	// Metrics is where the server registers its metrics. Default: a new
 	// registry, served at /metrics.
 	Metrics *prometheus.Registry
@@ -132,6 +136,7 @@ func New(rt *actors.Runtime, log *eventlog.Log, snaps *snapshots.Store, m *Metri
 	r.GET("/actors", s.listActors)
 	s.seedRoutes(r)
 	s.inspectRoutes(r)
+	s.projectionRoutes(r)
 
 	s.handler = s.corsHandler(s.auth(r))
 	return s

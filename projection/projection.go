@@ -228,7 +228,7 @@ type Status struct {
 	Position  uint64        `json:"position"`
 	Head      uint64        `json:"head"` // the durable end of the feed
 	LagEvents uint64        `json:"lagEvents"`
-	LagTime   time.Duration `json:"lagMs"` // how long since the view was last current
+	LagTime   time.Duration `json:"-"` // how long since the view was last current
 	Erased    uint64        `json:"erased"`
 	LastError string        `json:"lastError,omitempty"`
 	ErrorAt   time.Time     `json:"errorAt,omitzero"`
@@ -741,4 +741,25 @@ func (p *proj) handle(tx *Tx, e *eventlog.Event) (err error) {
 		}
 	}()
 	return p.def.Handle(tx, e)
+}
+
+// Drop deletes a projection's view and checkpoint from log, for tools
+// working on a stopped server's store: the next Runner rebuilds the view
+// from the first event.
+func Drop(ctx context.Context, log *eventlog.Log, name string) error {
+	d := Def{Name: name, Handle: func(*Tx, *eventlog.Event) error { return nil }}
+	if err := d.validate(); err != nil {
+		return err
+	}
+	pre := viewPrefix(name)
+	end := append([]byte(nil), pre...)
+	end[len(end)-1]++
+	_, err := log.Write(ctx, eventlog.Request{Ops: []eventlog.Op{
+		{Space: Space, Key: pre, End: end, Delete: true},
+		{Space: Space, Key: checkpointKey(name), Delete: true},
+	}})
+	if err != nil {
+		return fmt.Errorf("projection: drop %s: %w", name, err)
+	}
+	return nil
 }

@@ -8,9 +8,9 @@ import (
 	"errors"
 	"math"
 
+	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/projection"
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // RoomsName is the name of the chat rooms projection.
@@ -62,10 +62,8 @@ func ChatRooms() projection.Def {
 				r.MessageCount++
 				r.LastMessageAt = e.Time
 			case "userJoined", "userLeft":
-				var p struct {
-					ParticipantCount int `msgpack:"participantCount"`
-				}
-				if err := msgpack.Unmarshal(e.Data, &p); err != nil {
+				var p Presence
+				if err := actors.DecodeData(e.Data, &p); err != nil {
 					return err
 				}
 				r.ParticipantCount = p.ParticipantCount

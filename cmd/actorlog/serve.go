@@ -19,6 +19,7 @@ import (
 	"github.com/actorlog/actorlog/actors/seed"
 	"github.com/actorlog/actorlog/api"
 	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/projection"
 	"github.com/actorlog/actorlog/snapshots"
 )
 
@@ -73,6 +74,12 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		Metrics:          metrics,
 		Logger:           lg,
 	})
+	projections, err := projection.Start(l, projection.Options{Logger: lg}, projection.Directory(), seed.ChatRooms())
+	if err != nil {
+		rt.Close(context.Background())
+		l.Close()
+		return err
+	}
 	var allowed []string
 	for _, o := range strings.Split(*origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -84,12 +91,14 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		AllowedOrigins: allowed,
 		MaxBodyBytes:   *maxBody,
 		MaxFrameBytes:  *maxFrame,
+		Projections:    projections,
 		Logger:         lg,
 	})
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
 	if err != nil {
 		rt.Close(context.Background())
+		projections.Close()
 		l.Close()
 		return err
 	}
@@ -125,6 +134,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := rt.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	projections.Close()
 	if err := l.Close(); err != nil {
 		errs = append(errs, err)
 	}
