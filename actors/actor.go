@@ -128,6 +128,10 @@ type actor struct {
 	intervals  map[string]*interval
 	lastActive time.Time
 	stopping   bool
+	// stateConns counts the connections that asked for state frames;
+	// stateSeq is the sequence of the last state frame sent to them.
+	stateConns int
+	stateSeq   uint64
 	timer      *time.Timer
 	lg         *slog.Logger
 }
@@ -242,6 +246,31 @@ func (a *actor) atQuiescence() {
 		m := a.deferred[0]
 		a.deferred = a.deferred[1:]
 		a.handleBarrier(m)
+	}
+	if a.stateConns > 0 && a.stateSeq != a.dseq && a.quiescent() && a.broken == nil {
+		a.sendState()
+	}
+}
+
+// sendState sends the durable state to the connections that asked for it.
+// It runs only when the actor is quiescent, when the state in memory is
+// the durable one; under steady load that is after each lull.
+func (a *actor) sendState() {
+	state, err := a.inst.stateJSON()
+	if err != nil {
+		a.logger().Warn("state does not encode as JSON", "err", err)
+		return
+	}
+	a.stateSeq = a.dseq
+	data, _ := json.Marshal(map[string]any{"type": "state", "seq": a.dseq, "state": json.RawMessage(state)})
+	var slow []*Conn
+	for c := range a.conns {
+		if c.wantsState && !c.deliver(Frame{Seq: a.dseq, Data: data}) {
+			slow = append(slow, c)
+		}
+	}
+	for _, c := range slow {
+		a.disconnect(c, ErrSlowConsumer)
 	}
 }
 
@@ -427,6 +456,12 @@ func (a *actor) connect(m *connectMsg) {
 		done:   make(chan struct{}),
 	}
 	a.conns[c] = struct{}{}
+	if c.wantsState = m.params["state"] == "1" || m.params["state"] == "true"; c.wantsState {
+		if a.stateConns == 0 {
+			a.stateSeq = a.dseq // the init frame carries this state
+		}
+		a.stateConns++
+	}
 	a.rt.opts.Metrics.Connections(1)
 	m.reply <- connectResult{conn: c, init: Init{State: state, Seq: a.dseq}}
 	t = a.newTurn(eventlog.Metadata{})
@@ -439,6 +474,9 @@ func (a *actor) disconnect(c *Conn, why error) {
 		return
 	}
 	delete(a.conns, c)
+	if c.wantsState {
+		a.stateConns--
+	}
 	a.rt.opts.Metrics.Connections(-1)
 	if why != nil {
 		c.drop(why)

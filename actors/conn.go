@@ -23,12 +23,13 @@ type Conn struct {
 	// ID is unique among the runtime's connections.
 	ID uint64
 
-	a      *actor
-	frames chan Frame
-	done   chan struct{}
-	once   sync.Once
-	err    atomic.Pointer[error]
-	closed atomic.Bool
+	a          *actor
+	wantsState bool // params["state"] asked for state frames
+	frames     chan Frame
+	done       chan struct{}
+	once       sync.Once
+	err        atomic.Pointer[error]
+	closed     atomic.Bool
 }
 
 // Init is the state of the actor when a connection opened: State is JSON,

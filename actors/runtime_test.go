@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -424,5 +425,69 @@ func TestRuntime_StateAtAndSnapshots(t *testing.T) {
 	}
 	if _, _, err := actors.StateAt(bg, e.log, e.snaps, def, mustID("counter:s"), 36); actors.CodeOf(err) != actors.CodeNotFound {
 		t.Fatalf("StateAt past head: %v", err)
+	}
+}
+
+func TestRuntime_StateFrames(t *testing.T) {
+	e := start(t, t.TempDir(), seed.Registry(), actors.Options{})
+	conn, init, err := e.rt.Connect(bg, mustID("counter:sf"), map[string]string{"state": "1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if init.Seq != 0 {
+		t.Fatalf("init seq %d", init.Seq)
+	}
+	plain, _, err := e.rt.Connect(bg, mustID("counter:sf"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer plain.Close()
+	for i := 0; i < 3; i++ {
+		call(t, e.rt, "counter:sf", "increment", "")
+	}
+	// Event frames, in order, then a state frame once the actor is idle;
+	// the last state frame holds the final count.
+	deadline := time.After(5 * time.Second)
+	var last map[string]any
+	events := 0
+	for last == nil || last["seq"] != 3.0 {
+		select {
+		case f := <-conn.Frames():
+			var m map[string]any
+			json.Unmarshal(f.Data, &m)
+			switch m["type"] {
+			case "countUpdated":
+				events++
+				if last != nil && last["seq"].(float64) >= m["seq"].(float64) {
+					t.Fatalf("event %v after a state frame at %v", m["seq"], last["seq"])
+				}
+			case "state":
+				last = m
+			default:
+				t.Fatalf("unexpected frame %s", f.Data)
+			}
+		case <-deadline:
+			t.Fatalf("no state frame at seq 3; last %v", last)
+		}
+	}
+	if events != 3 || last["state"].(map[string]any)["count"] != 3.0 {
+		t.Fatalf("events %d, state %v", events, last)
+	}
+	// A connection that did not ask gets events only.
+	for i := 0; i < 3; i++ {
+		select {
+		case f := <-plain.Frames():
+			if !strings.Contains(string(f.Data), `"countUpdated"`) {
+				t.Fatalf("plain connection got %s", f.Data)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("plain connection got no events")
+		}
+	}
+	select {
+	case f := <-plain.Frames():
+		t.Fatalf("plain connection got an extra frame %s", f.Data)
+	case <-time.After(50 * time.Millisecond):
 	}
 }
