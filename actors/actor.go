@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"container/list"
 	"context"
 	"crypto/rand"
 	"encoding/binary"
@@ -21,7 +22,6 @@ import (
 const (
 	maxFlushEvents = 512
 	maxFlushBytes  = 2 << 20
-	maxEventSize   = 1 << 20
 )
 
 type message any
@@ -110,7 +110,10 @@ type actor struct {
 	flushed chan flushResult
 	saved   chan error
 
-	sleeping bool // guarded by rt.mu: no new messages may be sent
+	sleeping bool          // guarded by rt.mu: no new messages may be sent
+	elem     *list.Element // guarded by rt.mu: its place in rt.lru
+	evict    atomic.Bool   // the runtime asked it to sleep to make room
+	poke     chan struct{} // wakes the loop to look at evict
 
 	tseq, dseq uint64 // tentative and durable heads
 	batch      []*entry
@@ -145,6 +148,7 @@ func newActor(rt *Runtime, id eventlog.ID, def Definition) *actor {
 		exited:    make(chan struct{}),
 		flushed:   make(chan flushResult, 1),
 		saved:     make(chan error, 1),
+		poke:      make(chan struct{}, 1),
 		conns:     make(map[*Conn]struct{}),
 		idem:      make(map[string]*idemEntry),
 		intervals: make(map[string]*interval),
@@ -218,6 +222,7 @@ func (a *actor) loop() {
 			}
 		case <-a.timer.C:
 			a.runIntervals()
+		case <-a.poke:
 		case <-stopping:
 			stopping = nil
 			a.stopping = true
@@ -284,7 +289,11 @@ func (a *actor) exitReady() bool {
 	if a.stopping {
 		return true
 	}
-	return len(a.conns) == 0 && time.Since(a.lastActive) >= a.rt.opts.IdleTimeout
+	if len(a.conns) > 0 {
+		a.evict.Store(false) // in use: the runtime must look elsewhere
+		return false
+	}
+	return a.evict.Load() || time.Since(a.lastActive) >= a.rt.opts.IdleTimeout
 }
 
 // tryExit marks the actor sleeping unless a message is on its way. Once it
@@ -305,6 +314,7 @@ func (a *actor) sleep() {
 	defer func() {
 		a.rt.mu.Lock()
 		delete(a.rt.actors, a.id)
+		a.rt.lru.Remove(a.elem)
 		a.rt.mu.Unlock()
 	}()
 	if a.fatal != nil {
@@ -798,7 +808,14 @@ func (a *actor) saveSnapshot() {
 	snap := snapshots.Snapshot{Actor: a.id, Seq: a.dseq, Schema: a.inst.schema(), State: state}
 	a.sinceSnap, a.sinceBytes = 0, 0
 	a.snapSaving = true
-	go func() { a.saved <- a.rt.snaps.Save(context.Background(), snap) }()
+	ret, retain := a.rt.opts.Retention[a.id.Type]
+	go func() {
+		err := a.rt.snaps.Save(context.Background(), snap)
+		if err == nil && retain {
+			err = a.rt.trim(context.Background(), a.id, snap.Seq, ret)
+		}
+		a.saved <- err
+	}()
 }
 
 func (a *actor) runIntervals() {
@@ -872,8 +889,8 @@ func (t *turn) emit(typ string, data any) error {
 		t.err = e
 		return e
 	}
-	if len(b) > maxEventSize {
-		err := Errorf(CodeTooLarge, "event %q is %d bytes; the limit is %d", typ, len(b), maxEventSize)
+	if max := t.a.rt.opts.MaxEventSize; len(b) > max {
+		err := Errorf(CodeTooLarge, "event %q is %d bytes; the limit is %d", typ, len(b), max)
 		t.err = err
 		return err
 	}

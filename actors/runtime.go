@@ -22,6 +22,7 @@
 package actors
 
 import (
+	"container/list"
 	"context"
 	"errors"
 	"fmt"
@@ -43,6 +44,9 @@ type Options struct {
 	// IdleTimeout is how long an actor with no calls and no connections
 	// stays awake. Default 30s.
 	IdleTimeout time.Duration
+	// MaxAwake bounds the actors in memory: past it, the least recently
+	// used ones without connections are put to sleep. Default 100,000.
+	MaxAwake int
 	// MailboxSize bounds the calls queued for one actor; callers wait when
 	// it is full. Default 1024.
 	MailboxSize int
@@ -53,16 +57,38 @@ type Options struct {
 	MaxConnsPerActor int
 	// MaxEventsPerAction bounds the events one action may emit. Default 100.
 	MaxEventsPerAction int
+	// MaxEventSize bounds the encoded data of one event, in bytes. It must
+	// not exceed the log's eventlog.Options.MaxEventSize. Default 1 MiB.
+	MaxEventSize int
 	// Snapshots is the snapshot policy. Zero means snapshots.DefaultPolicy.
 	Snapshots snapshots.Policy
 	// SnapshotOnSleep takes a snapshot when an actor sleeps with at least
 	// this many events since its last one. Default 100; negative: never.
 	SnapshotOnSleep int
+	// Retention, by actor type, drops old events once a snapshot covers
+	// them. Types not listed keep every event (the default).
+	Retention map[string]Retention
 	// Metrics, if set, observes the runtime.
 	Metrics Metrics
 	// Logger receives the runtime's messages. Default slog.Default().
 	Logger *slog.Logger
 }
+
+// Retention says how much of an actor type's history to keep. Events are
+// dropped only when a durable snapshot covers them, after each snapshot;
+// the head sequence never goes down, and the state stays whole. What is
+// dropped is gone from history, time travel and the global feed
+// (projections rebuilt from zero no longer see it).
+type Retention struct {
+	// KeepEvents keeps at least the last N events (0: no count rule).
+	KeepEvents int
+	// KeepFor keeps the events younger than this (0: no age rule).
+	KeepFor time.Duration
+}
+
+// A type with retention must keep its Def.Schema: a snapshot the current
+// schema cannot read, with the events before it dropped, leaves its actors
+// unable to wake (their calls fail, naming the cause).
 
 // Metrics observes the runtime; the api package implements it. Methods
 // are called from many goroutines and must not block.
@@ -104,6 +130,7 @@ type Runtime struct {
 
 	mu      sync.Mutex // guards the fields below
 	actors  map[eventlog.ID]*actor
+	lru     *list.List // of *actor, most recently used first
 	closing bool
 
 	stopping chan struct{} // closed by Close
@@ -118,6 +145,9 @@ func New(log *eventlog.Log, snaps *snapshots.Store, reg *Registry, opts Options)
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 30 * time.Second
 	}
+	if opts.MaxAwake <= 0 {
+		opts.MaxAwake = 100_000
+	}
 	if opts.MailboxSize <= 0 {
 		opts.MailboxSize = 1024
 	}
@@ -126,6 +156,9 @@ func New(log *eventlog.Log, snaps *snapshots.Store, reg *Registry, opts Options)
 	}
 	if opts.MaxConnsPerActor <= 0 {
 		opts.MaxConnsPerActor = 10000
+	}
+	if opts.MaxEventSize <= 0 {
+		opts.MaxEventSize = 1 << 20
 	}
 	if opts.MaxEventsPerAction <= 0 {
 		opts.MaxEventsPerAction = 100
@@ -146,6 +179,7 @@ func New(log *eventlog.Log, snaps *snapshots.Store, reg *Registry, opts Options)
 		opts:     opts,
 		log_:     opts.Logger,
 		actors:   make(map[eventlog.ID]*actor),
+		lru:      list.New(),
 		stopping: make(chan struct{}),
 	}
 	rt.sched = newScheduler(rt)
@@ -224,15 +258,43 @@ func (rt *Runtime) acquire(id eventlog.ID, def Definition) (*actor, error) {
 	if a == nil {
 		a = newActor(rt, id, def)
 		rt.actors[id] = a
+		a.elem = rt.lru.PushFront(a)
 		rt.wg.Add(1)
 		rt.opts.Metrics.ActiveActors(1)
 		go func() {
 			defer rt.wg.Done()
 			a.run()
 		}()
+		if rt.lru.Len() > rt.opts.MaxAwake {
+			rt.evictLocked()
+		}
+	} else {
+		rt.lru.MoveToFront(a.elem)
+		a.evict.Store(false)
 	}
 	a.refs.Add(1)
 	return a, nil
+}
+
+// evictLocked asks the least recently used actors to sleep, so that the
+// awake ones stay within Options.MaxAwake. An actor with connections stays
+// awake (it is in use); the others sleep as if their idle time were up.
+func (rt *Runtime) evictLocked() {
+	over := rt.lru.Len() - rt.opts.MaxAwake
+	// Ask a few more than needed, for those that cannot go yet.
+	want := over + over/8 + 1
+	for e := rt.lru.Back(); e != nil && want > 0; e = e.Prev() {
+		a := e.Value.(*actor)
+		if a.sleeping || a.evict.Load() {
+			continue
+		}
+		a.evict.Store(true)
+		select {
+		case a.poke <- struct{}{}:
+		default:
+		}
+		want--
+	}
 }
 
 // send delivers m to the actor's mailbox, waking the actor if needed.
@@ -387,7 +449,7 @@ func load(ctx context.Context, log *eventlog.Log, snaps *snapshots.Store, in ins
 	if seq < head.First-1 && head.First > 1 {
 		// Events before First were erased; without a snapshot covering
 		// them the state cannot be rebuilt.
-		return 0, 0, internal("rebuild state", fmt.Errorf("%s: events before %d are erased and no snapshot covers them", id, head.First))
+		return 0, 0, &Error{Code: CodeNotFound, Message: fmt.Sprintf("%s: events before %d were dropped and no usable snapshot covers them", id, head.First)}
 	}
 	replayed := 0
 	err = log.ScanStream(ctx, id, seq+1, to, func(e *eventlog.Event) error {

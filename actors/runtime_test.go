@@ -491,3 +491,75 @@ func TestRuntime_StateFrames(t *testing.T) {
 	case <-time.After(50 * time.Millisecond):
 	}
 }
+
+func TestRuntime_MaxAwakeBoundsMemory(t *testing.T) {
+	e := start(t, t.TempDir(), seed.Registry(), actors.Options{MaxAwake: 10})
+	for i := 0; i < 200; i++ {
+		call(t, e.rt, fmt.Sprintf("counter:m%d", i), "increment", "")
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for e.rt.Awake() > 11 && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if n := e.rt.Awake(); n > 11 {
+		t.Fatalf("%d actors awake with MaxAwake 10", n)
+	}
+	// The evicted ones wake again with their state.
+	for i := 0; i < 200; i += 37 {
+		if got := call(t, e.rt, fmt.Sprintf("counter:m%d", i), "increment", "")["count"]; got != 2.0 {
+			t.Fatalf("counter:m%d = %v after eviction, want 2", i, got)
+		}
+	}
+	// An actor with a connection is in use: it is not evicted.
+	conn, _, err := e.rt.Connect(bg, mustID("counter:held"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for i := 0; i < 50; i++ {
+		call(t, e.rt, fmt.Sprintf("counter:n%d", i), "increment", "")
+	}
+	select {
+	case <-conn.Done():
+		t.Fatalf("a connected actor was evicted: %v", conn.Err())
+	case <-time.After(50 * time.Millisecond):
+	}
+}
+
+func TestRuntime_Retention(t *testing.T) {
+	dir := t.TempDir()
+	opts := actors.Options{
+		Snapshots: snapshots.Policy{Every: 10},
+		Retention: map[string]actors.Retention{"counter": {KeepEvents: 5}},
+	}
+	e := start(t, dir, seed.Registry(), opts)
+	for i := 0; i < 100; i++ {
+		call(t, e.rt, "counter:r", "increment", "")
+		call(t, e.rt, "chatRoom:kept", "sendMessage", `{"username":"a","text":"x"}`)
+	}
+	id := mustID("counter:r")
+	deadline := time.Now().Add(5 * time.Second)
+	var head eventlog.StreamInfo
+	for time.Now().Before(deadline) {
+		head, _ = e.log.Head(bg, id)
+		if head.First > 90 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if head.Head != 100 || head.First <= 90 || head.First > 96 {
+		t.Fatalf("head %d first %d: want head 100 and only the events after the last snapshot's cut kept", head.Head, head.First)
+	}
+	if kept, _ := e.log.Head(bg, mustID("chatRoom:kept")); kept.First != 1 {
+		t.Fatalf("a type without retention lost events: first %d", kept.First)
+	}
+	def, _ := e.rt.Registry().Lookup("counter")
+	if _, _, err := actors.StateAt(bg, e.log, e.snaps, def, id, 3); actors.CodeOf(err) != actors.CodeNotFound {
+		t.Fatalf("state at a dropped sequence: %v", err)
+	}
+	e.stop()
+	e = start(t, dir, seed.Registry(), opts)
+	if got := call(t, e.rt, "counter:r", "increment", "")["count"]; got != 101.0 {
+		t.Fatalf("after restart count = %v, want 101: the state is whole", got)
+	}
+}

@@ -384,3 +384,26 @@ func (l *Log) waitGen(ctx context.Context, gen uint64) error {
 		}
 	}
 }
+
+// Compact compacts the whole store now, so that the space of deleted
+// events is given back to the filesystem without waiting for Pebble to get
+// to it. It can take long on a large store; writes go on meanwhile.
+func (l *Log) Compact(ctx context.Context) error {
+	if l.opts.ReadOnly {
+		return ErrReadOnly
+	}
+	if err := l.db.Flush(); err != nil {
+		return fmt.Errorf("eventlog: flush: %w", err)
+	}
+	if err := l.db.Compact(ctx, []byte{0x00}, []byte{0xff, 0xff}, true); err != nil {
+		return fmt.Errorf("eventlog: compact: %w", err)
+	}
+	return nil
+}
+
+// DiskUsage returns the bytes the store uses on disk: tables, logs and
+// the rest.
+func (l *Log) DiskUsage() uint64 {
+	m := l.db.Metrics()
+	return m.DiskSpaceUsage()
+}

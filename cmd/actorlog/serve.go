@@ -48,11 +48,38 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		maxFrame    = fs.Int64("max-frame", 1<<20, "largest WebSocket frame from a client, in bytes")
 		connBuffer  = fs.Int("conn-buffer", 256, "frames a WebSocket may fall behind before it is dropped as too slow")
 		maxConns    = fs.Int("max-conns-per-actor", 10000, "most WebSocket connections to one actor")
+		maxAwake    = fs.Int("max-awake", 100_000, "most actors in memory; past it the least recently used idle ones sleep")
+		maxEvent    = fs.Int("max-event-bytes", 1<<20, "largest event an action may emit, in bytes (413 beyond)")
+		maxEvents   = fs.Int("max-events-per-action", 100, "most events one action may emit (413 beyond)")
+		maxState    = fs.Int("max-state-bytes", 16<<20, "largest state a snapshot may hold, in bytes (larger states are not snapshotted, and replay from the log)")
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
 		shutdownMax = fs.Duration("shutdown-timeout", 30*time.Second, "longest wait for in-flight work at shutdown")
 	)
+	retention := map[string]actors.Retention{}
+	fs.Func("retain", "drop an actor type's old events once a snapshot covers them: TYPE:N keeps the last N events, TYPE:DURATION (e.g. chatRoom:720h) keeps younger ones; repeat for more types", func(v string) error {
+		typ, keep, ok := strings.Cut(v, ":")
+		if !ok || eventlog.ValidateType(typ) != nil {
+			return fmt.Errorf("want TYPE:N or TYPE:DURATION, such as counter:1000")
+		}
+		r := retention[typ]
+		if n, err := strconv.Atoi(keep); err == nil && n > 0 {
+			r.KeepEvents = n
+		} else if d, err := time.ParseDuration(keep); err == nil && d > 0 {
+			r.KeepFor = d
+		} else {
+			return fmt.Errorf("%q is neither a positive count nor a duration", keep)
+		}
+		retention[typ] = r
+		return nil
+	})
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if *maxEvents <= 0 || *maxEvents > 1000 {
+		return fmt.Errorf("--max-events-per-action must be between 1 and 1000")
+	}
+	if *maxEvent <= 0 || *maxEvent > 64<<20 {
+		return fmt.Errorf("--max-event-bytes must be between 1 and %d", 64<<20)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
@@ -60,19 +87,23 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	lg := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 
-	l, err := eventlog.Open(*data, eventlog.Options{CacheSize: int64(*cacheMiB) << 20, Logger: lg})
+	l, err := eventlog.Open(*data, eventlog.Options{CacheSize: int64(*cacheMiB) << 20, MaxEventSize: *maxEvent, Logger: lg})
 	if err != nil {
 		return err
 	}
-	snaps := snapshots.New(l, snapshots.Options{})
+	snaps := snapshots.New(l, snapshots.Options{MaxStateSize: *maxState})
 	metrics := api.NewMetrics(nil)
 	rt := actors.New(l, snaps, seed.Registry(), actors.Options{
-		IdleTimeout:      *idle,
-		ConnBuffer:       *connBuffer,
-		MaxConnsPerActor: *maxConns,
-		Snapshots:        snapshots.Policy{Every: *snapEvery},
-		Metrics:          metrics,
-		Logger:           lg,
+		IdleTimeout:        *idle,
+		ConnBuffer:         *connBuffer,
+		MaxConnsPerActor:   *maxConns,
+		Snapshots:          snapshots.Policy{Every: *snapEvery},
+		MaxAwake:           *maxAwake,
+		MaxEventSize:       *maxEvent,
+		MaxEventsPerAction: *maxEvents,
+		Retention:          retention,
+		Metrics:            metrics,
+		Logger:             lg,
 	})
 	projections, err := projection.Start(l, projection.Options{Logger: lg}, projection.Directory(), seed.ChatRooms())
 	if err != nil {
