@@ -319,36 +319,45 @@ func (so *socket) read() {
 			return
 		}
 		ws.SetReadDeadline(time.Now().Add(wait))
-		if mt != websocket.TextMessage {
-			so.reply(errorFrame(nil, "bad_request", "send text frames of JSON"))
-			continue
-		}
-		var f wsFrame
-		if err := json.Unmarshal(data, &f); err != nil {
-			so.reply(errorFrame(nil, "bad_request", "the frame is not a JSON object: "+strings.TrimPrefix(err.Error(), "json: ")))
-			continue
-		}
-		switch f.Type {
-		case "ping":
-			so.reply(map[string]string{"type": "pong"})
-		case "call":
-			so.call(f)
-		default:
-			so.reply(errorFrame(f.ID, "bad_request", fmt.Sprintf("unknown frame type %q; send \"call\" or \"ping\"", f.Type)))
+		call, answer := decodeFrame(mt == websocket.TextMessage, data)
+		if call != nil {
+			so.call(*call)
+		} else {
+			so.reply(answer)
 		}
 	}
 }
 
+// decodeFrame reads a client's frame: a call to make, or else the answer
+// to send back (a pong or an error frame).
+func decodeFrame(text bool, data []byte) (*wsFrame, any) {
+	if !text {
+		return nil, errorFrame(nil, "bad_request", "send text frames of JSON")
+	}
+	var f wsFrame
+	if err := json.Unmarshal(data, &f); err != nil {
+		return nil, errorFrame(nil, "bad_request", "the frame is not a JSON object: "+strings.TrimPrefix(err.Error(), "json: "))
+	}
+	switch f.Type {
+	case "ping":
+		return nil, map[string]string{"type": "pong"}
+	case "call":
+		if len(f.ID) == 0 || string(f.ID) == "null" {
+			return nil, errorFrame(nil, "bad_request", "a call needs an \"id\" to match its reply")
+		}
+		if f.Action == "" {
+			return nil, errorFrame(f.ID, "bad_request", "a call needs an \"action\"")
+		}
+		if len(f.IdempotencyKey) > 255 {
+			return nil, errorFrame(f.ID, "bad_request", "an idempotency key is at most 255 bytes")
+		}
+		return &f, nil
+	}
+	return nil, errorFrame(f.ID, "bad_request", fmt.Sprintf("unknown frame type %q; send \"call\" or \"ping\"", f.Type))
+}
+
 // call runs an action for the client and replies with its id.
 func (so *socket) call(f wsFrame) {
-	if len(f.ID) == 0 {
-		so.reply(errorFrame(nil, "bad_request", "a call needs an \"id\" to match its reply"))
-		return
-	}
-	if f.Action == "" {
-		so.reply(errorFrame(f.ID, "bad_request", "a call needs an \"action\""))
-		return
-	}
 	select {
 	case so.calls <- struct{}{}:
 	default:

@@ -17,6 +17,9 @@ if [ "$fuzztime" != "0" ]; then
 	targets=(
 		./eventlog:FuzzDecodeEnvelope
 		./eventlog:FuzzValidValue
+		./eventlog:FuzzParseID
+		./api:FuzzDecodeFrame
+		./api:FuzzRPC
 		./jsondiff:FuzzDiff
 	)
 	found=$(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed 's/^func //' | sort)

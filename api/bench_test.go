@@ -1,0 +1,466 @@
+//go:build unix
+
+package api_test
+
+// Benchmarks of the API over real HTTP and WebSocket connections on
+// loopback, against the whole server in process: real Pebble in a
+// temporary directory with the default, durable options, so that every
+// reply is sent after its events are synced. Results and the commands that
+// produced them are in BENCHMARKS.md, section "actors and api".
+//
+//	go test ./api -run '^$' -bench 'BareHTTP|RPC|SingleWriterFsync' -benchtime 3s -count 3
+//	go test ./api -run '^$' -bench ChatFanout -benchtime 200x -count 3
+//
+// The client and the server share the process and its CPUs: the figures
+// include the cost of the client, as a load generator on the same machine
+// would. Each benchmark runs a fixed pool of goroutines, one per
+// connection, each with a keep-alive connection of its own (its own
+// http.Transport), not b.RunParallel.
+//
+// BenchmarkChatFanout holds 1,000 WebSockets, two descriptors each (client
+// and server side) in this one process. Go raises the soft open-files
+// limit to the hard limit at start; the benchmark raises it itself if that
+// is not enough, and skips if the hard limit is below what it needs
+// (raise it with ulimit -Hn, as root, or in /etc/security/limits.conf).
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/actorlog/actorlog/actors"
+	"github.com/actorlog/actorlog/actors/seed"
+	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/snapshots"
+	"github.com/gorilla/websocket"
+	"github.com/vmihailenco/msgpack/v5"
+)
+
+// benchConns is the connection count of the concurrent variants.
+const benchConns = 64
+
+func benchQuiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// benchServer is the server as serve wires it, on a loopback port.
+type benchServer struct {
+	url string
+	log *eventlog.Log
+}
+
+func startBenchServer(b *testing.B) *benchServer {
+	b.Helper()
+	l, err := eventlog.Open(b.TempDir(), eventlog.Options{Logger: benchQuiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	snaps := snapshots.New(l, snapshots.Options{})
+	m := api.NewMetrics(nil)
+	rt := actors.New(l, snaps, seed.Registry(), actors.Options{Metrics: m, Logger: benchQuiet()})
+	srv := api.New(rt, l, snaps, m, api.Options{Logger: benchQuiet()})
+	hs := httptest.NewServer(srv)
+	b.Cleanup(func() {
+		hs.Close()
+		srv.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := rt.Close(ctx); err != nil {
+			b.Error(err)
+		}
+		if err := l.Close(); err != nil {
+			b.Error(err)
+		}
+	})
+	return &benchServer{url: hs.URL, log: l}
+}
+
+// benchClient is one connection's HTTP client: a transport of its own
+// that keeps one connection alive.
+func benchClient() *http.Client {
+	return &http.Client{Transport: &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
+		MaxIdleConns:        1,
+		MaxIdleConnsPerHost: 1,
+		DisableCompression:  true,
+	}, Timeout: 30 * time.Second}
+}
+
+// benchPost sends a POST with an empty body and reads the reply in full;
+// anything but a 200 is an error.
+func benchPost(c *http.Client, url string, body []byte) error {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequest(http.MethodPost, url, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	reply, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("POST %s: %d %s", url, resp.StatusCode, reply)
+	}
+	return nil
+}
+
+// runBenchConns sends b.N requests in all from a fixed pool of conns
+// goroutines, each with its own keep-alive connection, which claim
+// requests from a shared counter; url(w) is the URL of connection w. Each
+// connection sends one request before the timer starts (it opens the
+// connection and wakes the actor). It reports requests/s and the p50 and
+// p99 latency in µs, and returns the number of requests sent, warm-up
+// included.
+func runBenchConns(b *testing.B, conns int, url func(w int) string) int {
+	b.Helper()
+	clients := make([]*http.Client, conns)
+	for w := range clients {
+		clients[w] = benchClient()
+		if err := benchPost(clients[w], url(w), nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	defer func() {
+		for _, c := range clients {
+			c.CloseIdleConnections()
+		}
+	}()
+	var next atomic.Int64
+	lat := make([][]time.Duration, conns)
+	errs := make([]error, conns)
+	var start, wg sync.WaitGroup
+	start.Add(1)
+	for w := range conns {
+		lat[w] = make([]time.Duration, 0, b.N/conns+1)
+		u := url(w)
+		wg.Go(func() {
+			start.Wait()
+			for next.Add(1) <= int64(b.N) {
+				t0 := time.Now()
+				if err := benchPost(clients[w], u, nil); err != nil {
+					errs[w] = err
+					return
+				}
+				lat[w] = append(lat[w], time.Since(t0))
+			}
+		})
+	}
+	b.ResetTimer()
+	t0 := time.Now()
+	start.Done()
+	wg.Wait()
+	elapsed := time.Since(t0)
+	b.StopTimer()
+	for _, err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	all := slices.Concat(lat...)
+	slices.Sort(all)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	b.ReportMetric(benchPercentile(all, 0.50), "p50-us")
+	b.ReportMetric(benchPercentile(all, 0.99), "p99-us")
+	return conns + b.N
+}
+
+// benchPercentile returns the q-quantile of the sorted durations, in µs.
+func benchPercentile(sorted []time.Duration, q float64) float64 {
+	if len(sorted) == 0 {
+		return 0
+	}
+	i := int(q * float64(len(sorted)))
+	if i >= len(sorted) {
+		i = len(sorted) - 1
+	}
+	return float64(sorted[i]) / float64(time.Microsecond)
+}
+
+// BenchmarkBareHTTP is the baseline of BenchmarkRPC: a net/http handler
+// that reads the body and answers {"count":1}, on its own loopback
+// httptest server, driven by the same client code.
+func BenchmarkBareHTTP(b *testing.B) {
+	for _, conns := range []int{1, benchConns} {
+		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusOK)
+				w.Write([]byte(`{"count":1}` + "\n"))
+			}))
+			defer hs.Close()
+			runBenchConns(b, conns, func(w int) string { return fmt.Sprintf("%s/rpc/counter:b%d/increment", hs.URL, w) })
+		})
+	}
+}
+
+// BenchmarkRPC measures POST /rpc/counter:.../increment, each reply sent
+// after its event is durable.
+//
+//	distinct/conns=N  N connections, each on its own counter b{i}
+//	hot/conns=64      64 connections on the one counter "hot"
+//
+// After the run it checks that the counters' streams hold one event per
+// request.
+func BenchmarkRPC(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		conns int
+		hot   bool
+	}{
+		{"distinct/conns=1", 1, false},
+		{"distinct/conns=64", benchConns, false},
+		{"hot/conns=64", benchConns, true},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := startBenchServer(b)
+			key := func(w int) string {
+				if tc.hot {
+					return "hot"
+				}
+				return "b" + strconv.Itoa(w)
+			}
+			b.ReportAllocs()
+			sent := runBenchConns(b, tc.conns, func(w int) string { return s.url + "/rpc/counter:" + key(w) + "/increment" })
+			var events uint64
+			seen := map[string]bool{}
+			for w := range tc.conns {
+				if seen[key(w)] {
+					continue
+				}
+				seen[key(w)] = true
+				st, err := s.log.Head(context.Background(), eventlog.ID{Type: "counter", Key: key(w)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				events += st.Head
+			}
+			if events != uint64(sent) {
+				b.Fatalf("%d requests acknowledged, %d events in the log", sent, events)
+			}
+		})
+	}
+}
+
+// BenchmarkSingleWriterFsync is the reference of BenchmarkRPC/hot: one
+// goroutine appending one event at a time to one actor of a durable
+// eventlog, each append waiting for its fsync.
+func BenchmarkSingleWriterFsync(b *testing.B) {
+	l, err := eventlog.Open(b.TempDir(), eventlog.Options{Logger: benchQuiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	ctx := context.Background()
+	id := eventlog.ID{Type: "counter", Key: "single"}
+	data, err := msgpack.Marshal(map[string]int64{"count": 1, "lastUpdated": time.Now().UnixMilli()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	lat := make([]time.Duration, 0, b.N)
+	b.ReportAllocs()
+	b.ResetTimer()
+	t0 := time.Now()
+	for i := range b.N {
+		t := time.Now()
+		if _, err := l.Append(ctx, id, eventlog.ExpectSeq(uint64(i)), eventlog.Event{Type: "countUpdated", Data: data}); err != nil {
+			b.Fatal(err)
+		}
+		lat = append(lat, time.Since(t))
+	}
+	elapsed := time.Since(t0)
+	b.StopTimer()
+	slices.Sort(lat)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "appends/s")
+	b.ReportMetric(benchPercentile(lat, 0.50), "p50-us")
+	b.ReportMetric(benchPercentile(lat, 0.99), "p99-us")
+}
+
+// benchSubscribers is the number of WebSockets of BenchmarkChatFanout.
+const benchSubscribers = 1000
+
+// BenchmarkChatFanout holds benchSubscribers WebSockets on one chat room
+// while one writer POSTs sendMessage; b.N is the number of messages.
+//
+//	subs=1000/rate=N    N messages per second, evenly paced
+//	subs=1000/rate=max  each message as soon as the previous one is
+//	                    acknowledged: the fan-out the machine sustains
+//
+// Each message carries its send time in its text; each subscriber reads it
+// from the frame and records the delivery latency: from just before the
+// POST to the frame's arrival, which includes the durable append. It
+// reports the p50, p99 and max over all subscribers and messages, and
+// fails unless every subscriber received every message.
+func BenchmarkChatFanout(b *testing.B) {
+	for _, rate := range []int{10, 25, 0} {
+		name := fmt.Sprintf("subs=%d/rate=%d", benchSubscribers, rate)
+		if rate == 0 {
+			name = fmt.Sprintf("subs=%d/rate=max", benchSubscribers)
+		}
+		b.Run(name, func(b *testing.B) { benchChatFanout(b, benchSubscribers, rate) })
+	}
+}
+
+func benchChatFanout(b *testing.B, subscribers, rate int) {
+	benchRaiseNoFile(b, uint64(2*subscribers+256))
+	s := startBenchServer(b)
+	const room = "bench"
+	wsURL := "ws" + s.url[len("http"):] + "/ws/chatRoom/" + room
+	dialer := &websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+
+	// Connect every subscriber and read its init frame before the first
+	// message, a few at a time.
+	subs := make([]*websocket.Conn, subscribers)
+	sem := make(chan struct{}, 32)
+	var dialErr atomic.Pointer[error]
+	var wg sync.WaitGroup
+	for i := range subs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			c, _, err := dialer.Dial(wsURL, nil)
+			if err == nil {
+				c.SetReadDeadline(time.Now().Add(10 * time.Second))
+				_, _, err = c.ReadMessage()
+				c.SetReadDeadline(time.Time{})
+			}
+			if err != nil {
+				dialErr.Store(&err)
+				return
+			}
+			subs[i] = c
+		})
+	}
+	wg.Wait()
+	defer func() {
+		for _, c := range subs {
+			if c != nil {
+				c.Close()
+			}
+		}
+	}()
+	if p := dialErr.Load(); p != nil {
+		b.Fatalf("connect a subscriber: %v", *p)
+	}
+
+	// Each subscriber reads b.N messages.
+	lat := make([][]time.Duration, len(subs))
+	errs := make([]error, len(subs))
+	var readers sync.WaitGroup
+	for i, c := range subs {
+		lat[i] = make([]time.Duration, 0, b.N)
+		readers.Go(func() {
+			for len(lat[i]) < b.N {
+				c.SetReadDeadline(time.Now().Add(30 * time.Second))
+				_, data, err := c.ReadMessage()
+				if err != nil {
+					errs[i] = fmt.Errorf("subscriber %d after %d messages: %w", i, len(lat[i]), err)
+					return
+				}
+				sent, ok := benchSentTime(data)
+				if !ok {
+					continue // not a newMessage
+				}
+				lat[i] = append(lat[i], time.Duration(time.Now().UnixNano()-sent))
+			}
+		})
+	}
+
+	client := benchClient()
+	defer client.CloseIdleConnections()
+	url := s.url + "/rpc/chatRoom:" + room + "/sendMessage"
+	if err := benchPost(client, s.url+"/rpc/chatRoom:"+room+"/getMessages", nil); err != nil {
+		b.Fatal(err) // opens the writer's connection
+	}
+	var interval time.Duration
+	if rate > 0 {
+		interval = time.Second / time.Duration(rate)
+	}
+	b.ResetTimer()
+	t0 := time.Now()
+	for i := range b.N {
+		if d := time.Until(t0.Add(time.Duration(i) * interval)); d > 0 {
+			time.Sleep(d)
+		}
+		body := fmt.Appendf(nil, `{"username":"writer","text":"bench %d"}`, time.Now().UnixNano())
+		if err := benchPost(client, url, body); err != nil {
+			b.Fatal(err)
+		}
+	}
+	readers.Wait()
+	elapsed := time.Since(t0)
+	b.StopTimer()
+	for _, err := range errs {
+		if err != nil {
+			b.Fatal(err)
+		}
+	}
+	all := slices.Concat(lat...)
+	if len(all) != b.N*len(subs) {
+		b.Fatalf("%d frames received, want %d", len(all), b.N*len(subs))
+	}
+	slices.Sort(all)
+	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "msgs/s")
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "frames/s")
+	b.ReportMetric(benchPercentile(all, 0.50)/1000, "p50-ms")
+	b.ReportMetric(benchPercentile(all, 0.99)/1000, "p99-ms")
+	b.ReportMetric(float64(all[len(all)-1])/float64(time.Millisecond), "max-ms")
+}
+
+// benchSentTime returns the send time in a newMessage frame whose text is
+// "bench <unix ns>".
+func benchSentTime(data []byte) (int64, bool) {
+	const key = `"text":"bench `
+	i := bytes.Index(data, []byte(key))
+	if i < 0 || !bytes.Contains(data, []byte(`"type":"newMessage"`)) {
+		return 0, false
+	}
+	rest := data[i+len(key):]
+	j := bytes.IndexByte(rest, '"')
+	if j < 0 {
+		return 0, false
+	}
+	t, err := strconv.ParseInt(string(rest[:j]), 10, 64)
+	return t, err == nil
+}
+
+// benchRaiseNoFile makes sure the process may open need descriptors,
+// raising its soft limit up to the hard one, and skips the benchmark if
+// the hard limit is too low.
+func benchRaiseNoFile(b *testing.B, need uint64) {
+	b.Helper()
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		b.Fatal(err)
+	}
+	if uint64(lim.Cur) >= need {
+		return
+	}
+	if uint64(lim.Max) < need {
+		b.Skipf("the open-files hard limit is %d; this benchmark needs %d (ulimit -Hn)", lim.Max, need)
+	}
+	lim.Cur = lim.Max
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		b.Fatalf("raise the open-files limit to %d: %v", lim.Max, err)
+	}
+}

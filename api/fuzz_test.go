@@ -1,0 +1,120 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/actorlog/actorlog/actors"
+	"github.com/actorlog/actorlog/actors/seed"
+	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/snapshots"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// FuzzDecodeFrame feeds arbitrary client frames to the WebSocket frame
+// decoder: it must not panic, and must answer every frame that is not a
+// well-formed call with a JSON pong or error frame.
+func FuzzDecodeFrame(f *testing.F) {
+	for _, s := range []string{
+		`{"type":"call","id":"c1","action":"increment","args":{}}`,
+		`{"type":"call","id":7,"action":"add","args":{"value":5},"idempotencyKey":"k"}`,
+		`{"type":"ping"}`, `{"type":"call"}`, `{"type":"call","id":null,"action":"x"}`,
+		`[]`, `null`, `"x"`, `{"type":1}`, `{`, ``,
+	} {
+		f.Add(true, []byte(s))
+	}
+	f.Add(false, []byte{0x81, 0xa1, 'a', 1})
+	f.Fuzz(func(t *testing.T, text bool, data []byte) {
+		call, answer := decodeFrame(text, data)
+		if call != nil {
+			if answer != nil || call.Type != "call" || call.Action == "" || len(call.ID) == 0 {
+				t.Fatalf("decodeFrame(%q) = call %+v and answer %v", data, call, answer)
+			}
+			return
+		}
+		b, err := json.Marshal(answer)
+		if err != nil || !json.Valid(b) {
+			t.Fatalf("answer to %q does not encode: %v", data, err)
+		}
+		var m map[string]any
+		json.Unmarshal(b, &m)
+		if m["type"] != "pong" && m["type"] != "error" {
+			t.Fatalf("answer to %q is %s", data, b)
+		}
+	})
+}
+
+// rpcHandler returns a whole server over an in-memory store, closed when
+// the fuzz test ends.
+func rpcHandler(f *testing.F) http.Handler {
+	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
+	l, err := eventlog.Open("db", eventlog.Options{FS: vfs.NewMem(), NoSync: true, Logger: lg})
+	if err != nil {
+		f.Fatal(err)
+	}
+	snaps := snapshots.New(l, snapshots.Options{})
+	rt := actors.New(l, snaps, seed.Registry(), actors.Options{Logger: lg})
+	srv := New(rt, l, snaps, nil, Options{MaxBodyBytes: 4096, Logger: lg})
+	f.Cleanup(func() {
+		srv.Close()
+		rt.Close(context.Background())
+		l.Close()
+	})
+	return srv
+}
+
+// FuzzRPC sends arbitrary bodies, content types and actor paths to the
+// RPC route of a real server: every reply must be a success or a JSON
+// error of a client-error class, never a 500 or a panic.
+func FuzzRPC(f *testing.F) {
+	for _, c := range []struct{ target, action, ctype, body string }{
+		{"counter:f", "add", "application/json", `{"value": 5}`},
+		{"counter:f", "add", "application/json", `{"value": "x"}`},
+		{"counter:f", "add", "application/msgpack", "\x81\xa5value\x05"},
+		{"counter:f", "increment", "", ``},
+		{"chatRoom:f", "sendMessage", "application/json", `{"username":"a","text":"hi"}`},
+		{"chatRoom:f", "getMessages", "application/json", `{"limit": 1e9}`},
+		{"serverTime:f", "setTimezone", "application/json", `{"timezone":"../../etc/passwd"}`},
+		{"counter", "add", "", `{}`},
+		{"nope:x", "add", "", `{}`},
+		{"counter:\xff", "add", "", `{}`},
+	} {
+		f.Add(c.target, c.action, c.ctype, []byte(c.body))
+	}
+	h := rpcHandler(f)
+	f.Fuzz(func(t *testing.T, target, action, ctype string, body []byte) {
+		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "/", bytes.NewReader(body))
+		if err != nil {
+			return
+		}
+		req.URL.Path = "/rpc/" + target + "/" + action
+		if ctype != "" {
+			req.Header.Set("Content-Type", ctype)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		switch rec.Code {
+		case http.StatusOK:
+			return
+		case http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge, http.StatusMethodNotAllowed:
+		default:
+			t.Fatalf("POST %q %q (%s): status %d: %s", target, action, ctype, rec.Code, rec.Body)
+		}
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
+			t.Fatalf("POST %q %q: status %d with body %q is not a JSON error", target, action, rec.Code, rec.Body)
+		}
+		if strings.Contains(e.Error.Message, "goroutine ") {
+			t.Fatalf("error message leaks a stack: %s", e.Error.Message)
+		}
+	})
+}
