@@ -29,6 +29,17 @@ func commands() []command {
 	return []command{
 		{"serve", "run the server", serve},
 		{"info", "report what a data directory holds", info},
+		{"load", "generate load against a server and report", load},
+		{"actors", "list the actors with their head, last event and snapshot", actorsCmd},
+		{"log", "print an actor's events as JSON", logCmd},
+		{"state", "print an actor's state at a sequence or a time", stateCmd},
+		{"replay", "step through an actor's history with what each event changed", replayCmd},
+		{"diff", "print what changed in an actor's state between two sequences", diffCmd},
+		{"tail", "follow an actor's events, or every actor's, as they are committed", tailCmd},
+		{"verify", "check the store: gapless streams, decodable events, feed, snapshots", verifyCmd},
+		{"export", "write actors' events as NDJSON", exportCmd},
+		{"import", "append the actors of an export to a data directory", importCmd},
+		{"projections", "show the read models' status, or reset one", projectionsCmd},
 	}
 }
 
