@@ -77,6 +77,8 @@ type Server struct {
 	metrics *Metrics
 	lg      *slog.Logger
 
+	writeBuffers sync.Pool // WebSocket write buffers, shared by sockets
+
 	mu      sync.Mutex // guards sockets and closed
 	sockets map[*socket]struct{}
 	closed  bool           // Close was called: no new sockets

@@ -110,6 +110,9 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.
 	up := websocket.Upgrader{
 		ReadBufferSize:  4096,
 		WriteBufferSize: 4096,
+		// Idle sockets hold no write buffer: it is taken from the pool
+		// for each message.
+		WriteBufferPool: &s.writeBuffers,
 		CheckOrigin:     func(*http.Request) bool { return true }, // checked above
 	}
 	ws, err := up.Upgrade(w, r, nil)
@@ -117,7 +120,7 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.
 		conn.Close()
 		return
 	}
-	so := &socket{s: s, ws: ws, conn: conn, id: id, out: make(chan []byte, 256), done: make(chan struct{}), calls: make(chan struct{}, s.opts.MaxCallsPerSocket)}
+	so := &socket{s: s, ws: ws, conn: conn, id: id, out: make(chan []byte, 64), done: make(chan struct{}), calls: make(chan struct{}, s.opts.MaxCallsPerSocket)}
 	so.ctx, so.cancel = context.WithCancel(context.Background())
 	s.mu.Lock()
 	if s.closed {
