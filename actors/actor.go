@@ -207,7 +207,9 @@ func (a *actor) loop() {
 			a.timer.Reset(time.Millisecond)
 		}
 		var mailbox <-chan message
-		if len(a.deferred) == 0 && a.broken == nil && !a.snapWanted {
+		if a.fatal != nil || len(a.deferred) == 0 && a.broken == nil && !a.snapWanted {
+			// A fatal actor still reads its mailbox, to answer each
+			// message with its error before it goes.
 			mailbox = a.mailbox
 		}
 		select {
