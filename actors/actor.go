@@ -875,6 +875,11 @@ func (t *turn) emit(typ string, data any) error {
 		t.err = err
 		return err
 	}
+	if reservedFrames[typ] {
+		err := Errorf(CodeInternal, "event type %q is reserved for the WebSocket protocol", typ)
+		t.err = err
+		return err
+	}
 	if typ == "" || len(typ) > 255 {
 		err := Errorf(CodeInternal, "event type %q must be 1 to 255 bytes", typ)
 		t.err = err
@@ -901,7 +906,15 @@ func (t *turn) emit(typ string, data any) error {
 	return nil
 }
 
+// reservedFrames are the frame types of the WebSocket protocol, which
+// events and broadcasts may not use.
+var reservedFrames = map[string]bool{"init": true, "reply": true, "error": true, "pong": true, "state": true}
+
 func (t *turn) broadcast(name string, data any) {
+	if reservedFrames[name] {
+		t.a.logger().Warn("broadcast with a reserved name dropped", "name", name)
+		return
+	}
 	b, err := json.Marshal(data)
 	if err != nil {
 		t.a.logger().Warn("broadcast does not encode", "name", name, "err", err)

@@ -139,6 +139,7 @@ func New(rt *actors.Runtime, log *eventlog.Log, snaps *snapshots.Store, m *Metri
 	s.seedRoutes(r)
 	s.inspectRoutes(r)
 	s.projectionRoutes(r)
+	s.demoRoutes(r)
 
 	s.handler = s.corsHandler(s.auth(r))
 	return s
@@ -177,7 +178,10 @@ func (s *Server) auth(next http.Handler) http.Handler {
 	}
 	want := []byte(s.opts.Token)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/healthz" || r.Method == http.MethodOptions {
+		// The demo page's static files are public; the page passes the
+		// token from its own URL (?token=) to the API.
+		public := r.URL.Path == "/healthz" || r.Method == http.MethodGet && (r.URL.Path == "/" || r.URL.Path == "/demo" || strings.HasPrefix(r.URL.Path, "/demo/"))
+		if public || r.Method == http.MethodOptions {
 			next.ServeHTTP(w, r)
 			return
 		}

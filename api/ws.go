@@ -379,6 +379,10 @@ func (so *socket) call(f wsFrame) {
 			so.reply(errorFrame(f.ID, code, msg))
 			return
 		}
-		so.reply(map[string]any{"type": "reply", "id": f.ID, "seq": r.Seq, "result": json.RawMessage(r.Body)})
+		reply := map[string]any{"type": "reply", "id": f.ID, "seq": r.Seq, "result": json.RawMessage(r.Body)}
+		if r.Replayed {
+			reply["replayed"] = true
+		}
+		so.reply(reply)
 	}()
 }
