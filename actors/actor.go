@@ -548,7 +548,7 @@ func (a *actor) handleCall(m *callMsg) {
 	if e != nil && key != "" && len(e.events) > 0 {
 		stored, merr := encodeResult(result, Msgpack)
 		if merr == nil {
-			e.ops = append(e.ops, a.rt.idemOp(a.id, key, idemRecord{Seq: a.tseq, Result: stored, Time: t.now.UnixMilli()}))
+			e.ops = append(e.ops, a.rt.idemOps(a.id, key, idemRecord{Seq: a.tseq, Result: stored, Time: t.now.UnixMilli()})...)
 			e.idemKey = key
 			a.idem[key] = &idemEntry{need: a.tseq, result: stored}
 		}

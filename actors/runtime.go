@@ -65,6 +65,10 @@ type Options struct {
 	// SnapshotOnSleep takes a snapshot when an actor sleeps with at least
 	// this many events since its last one. Default 100; negative: never.
 	SnapshotOnSleep int
+	// IdempotencyTTL is how long the result of a call with an idempotency
+	// key is kept for retries; a retry after it runs the action again.
+	// Default 24h.
+	IdempotencyTTL time.Duration
 	// Retention, by actor type, drops old events once a snapshot covers
 	// them. Types not listed keep every event (the default).
 	Retention map[string]Retention
@@ -144,6 +148,9 @@ type Runtime struct {
 func New(log *eventlog.Log, snaps *snapshots.Store, reg *Registry, opts Options) *Runtime {
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 30 * time.Second
+	}
+	if opts.IdempotencyTTL <= 0 {
+		opts.IdempotencyTTL = 24 * time.Hour
 	}
 	if opts.MaxAwake <= 0 {
 		opts.MaxAwake = 100_000

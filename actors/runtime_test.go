@@ -563,3 +563,27 @@ func TestRuntime_Retention(t *testing.T) {
 		t.Fatalf("after restart count = %v, want 101: the state is whole", got)
 	}
 }
+
+func TestRuntime_IdempotencyTTL(t *testing.T) {
+	e := start(t, t.TempDir(), seed.Registry(), actors.Options{IdempotencyTTL: 200 * time.Millisecond})
+	opts := actors.CallOptions{IdempotencyKey: "k"}
+	r1, err := e.rt.Call(bg, mustID("counter:ttl"), "increment", actors.Args{}, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2, _ := e.rt.Call(bg, mustID("counter:ttl"), "increment", actors.Args{}, opts); string(r2.Body) != string(r1.Body) || !r2.Replayed {
+		t.Fatalf("retry within the TTL: %s replayed %v", r2.Body, r2.Replayed)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+		r4, err := e.rt.Call(bg, mustID("counter:ttl"), "increment", actors.Args{}, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !r4.Replayed {
+			return // swept: the key runs the action again
+		}
+	}
+	t.Fatal("the idempotency record outlived its TTL by seconds")
+}

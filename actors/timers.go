@@ -16,6 +16,7 @@ import (
 //	't' at(8 BE, Unix ms) id timerID -> msgpack [action, args]
 //	'T' id timerID                   -> at (8 BE)
 //	'i' id idempotencyKey            -> msgpack idemRecord
+//	'j' time(8 BE, Unix ms) 'i'-key  -> empty: the records by age
 //
 // where id is eventlog.AppendKey of the actor. The 't' family orders every
 // timer of every actor by due time, so the scheduler finds the next one
@@ -31,9 +32,41 @@ func idemKey(id eventlog.ID, key string) []byte {
 	return append(eventlog.AppendKey([]byte{'i'}, id), key...)
 }
 
-func (rt *Runtime) idemOp(id eventlog.ID, key string, rec idemRecord) eventlog.Op {
+// idemOps stores an idempotency record, and its entry in the 'j' index by
+// time, which the sweeper uses to drop records past
+// Options.IdempotencyTTL.
+func (rt *Runtime) idemOps(id eventlog.ID, key string, rec idemRecord) []eventlog.Op {
 	v, _ := marshalMsgpack(rec)
-	return eventlog.Op{Space: Space, Key: idemKey(id, key), Value: v}
+	k := idemKey(id, key)
+	return []eventlog.Op{
+		{Space: Space, Key: k, Value: v},
+		{Space: Space, Key: append(binary.BigEndian.AppendUint64([]byte{'j'}, uint64(rec.Time)), k...), Value: nil},
+	}
+}
+
+// sweepIdem deletes the idempotency records older than the TTL, a batch
+// at a time, through the 'j' index.
+func (rt *Runtime) sweepIdem(ctx context.Context) error {
+	cutoff := time.Now().Add(-rt.opts.IdempotencyTTL).UnixMilli()
+	var ops []eventlog.Op
+	hi := binary.BigEndian.AppendUint64([]byte{'j'}, uint64(max(cutoff, 0)))
+	err := rt.log.Scan(ctx, Space, []byte{'j'}, hi, false, func(k, _ []byte) error {
+		ops = append(ops,
+			eventlog.Op{Space: Space, Key: bytes.Clone(k), Delete: true},
+			eventlog.Op{Space: Space, Key: bytes.Clone(k[9:]), Delete: true})
+		if len(ops) >= 2000 {
+			return errStopScan
+		}
+		return nil
+	})
+	if err != nil && err != errStopScan {
+		return err
+	}
+	if len(ops) == 0 {
+		return nil
+	}
+	_, err = rt.log.Write(ctx, eventlog.Request{Ops: ops})
+	return err
 }
 
 func (rt *Runtime) readIdem(id eventlog.ID, key string) (idemRecord, bool, error) {
@@ -122,8 +155,9 @@ func (rt *Runtime) timerAt(id eventlog.ID, timerID string) (int64, bool) {
 // of the action it ran, so a crash in between fires it again: at least
 // once.
 type scheduler struct {
-	rt   *Runtime
-	kick chan struct{}
+	rt    *Runtime
+	kick  chan struct{}
+	swept time.Time // the last sweep of old idempotency records
 
 	mu     sync.Mutex // guards firing
 	firing map[string]bool
@@ -149,6 +183,10 @@ func (s *scheduler) done(key []byte) {
 	s.kickNow()
 }
 
+// sweepEvery is how often old idempotency records are swept (more often
+// when the TTL is under two minutes).
+const sweepEvery = time.Minute
+
 // maxWait bounds a sleep, so that the scheduler also catches timers set
 // by means it was not told of.
 const maxWait = 30 * time.Second
@@ -164,9 +202,16 @@ func (s *scheduler) run() {
 		case <-s.kick:
 		}
 		next := s.fireDue()
-		wait := maxWait
+		every := min(sweepEvery, s.rt.opts.IdempotencyTTL/2)
+		if time.Since(s.swept) >= every {
+			s.swept = time.Now()
+			if err := s.rt.sweepIdem(context.Background()); err != nil {
+				s.rt.log_.Warn("idempotency sweep failed", "err", err)
+			}
+		}
+		wait := min(maxWait, every)
 		if next > 0 {
-			wait = min(max(time.Until(time.UnixMilli(next)), time.Millisecond), maxWait)
+			wait = min(max(time.Until(time.UnixMilli(next)), time.Millisecond), wait)
 		}
 		if !t.Stop() {
 			select {

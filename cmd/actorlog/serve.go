@@ -52,6 +52,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		maxEvent    = fs.Int("max-event-bytes", 1<<20, "largest event an action may emit, in bytes (413 beyond)")
 		maxEvents   = fs.Int("max-events-per-action", 100, "most events one action may emit (413 beyond)")
 		maxState    = fs.Int("max-state-bytes", 16<<20, "largest state a snapshot may hold, in bytes (larger states are not snapshotted, and replay from the log)")
+		idemTTL     = fs.Duration("idempotency-ttl", 24*time.Hour, "how long the result of a call with an Idempotency-Key is kept for retries")
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
 		shutdownMax = fs.Duration("shutdown-timeout", 30*time.Second, "longest wait for in-flight work at shutdown")
 	)
@@ -102,6 +103,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		MaxEventSize:       *maxEvent,
 		MaxEventsPerAction: *maxEvents,
 		Retention:          retention,
+		IdempotencyTTL:     *idemTTL,
 		Metrics:            metrics,
 		Logger:             lg,
 	})
