@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/eventlog"
@@ -174,26 +175,34 @@ type ActorJSON struct {
 	Updated int64  `json:"updated"`
 }
 
-// listActors serves GET /actors?type=&limit=&after=.
-func (s *Server) listActors(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+// listOptions reads the query of an actor listing: type=, after=type:key
+// and limit=.
+func listOptions(r *http.Request) (eventlog.ListOptions, error) {
 	q := r.URL.Query()
 	o := eventlog.ListOptions{Type: q.Get("type")}
 	var err error
 	if o.Limit, err = limitParam(r); err != nil {
-		s.writeErr(w, r, err)
-		return
+		return o, err
 	}
 	if o.Type != "" {
 		if err := eventlog.ValidateType(o.Type); err != nil {
-			writeError(w, http.StatusBadRequest, "bad_request", "type: "+err.Error()[len("eventlog: "):])
-			return
+			return o, actors.Errorf(actors.CodeBadRequest, "type: %s", strings.TrimPrefix(err.Error(), "eventlog: "))
 		}
 	}
 	if a := q.Get("after"); a != "" {
 		if o.After, err = eventlog.ParseID(a); err != nil {
-			writeError(w, http.StatusBadRequest, "bad_request", "after must be an actor as type:key: "+err.Error()[len("eventlog: "):])
-			return
+			return o, actors.Errorf(actors.CodeBadRequest, "after must be an actor as type:key: %s", strings.TrimPrefix(err.Error(), "eventlog: "))
 		}
+	}
+	return o, nil
+}
+
+// listActors serves GET /actors?type=&limit=&after=.
+func (s *Server) listActors(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	o, err := listOptions(r)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
 	}
 	var out []ActorJSON
 	reply := map[string]any{}

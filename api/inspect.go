@@ -50,24 +50,10 @@ type ActorInfoJSON struct {
 
 // inspectActors serves GET /inspect/actors?type=&after=&limit=.
 func (s *Server) inspectActors(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	q := r.URL.Query()
-	o := eventlog.ListOptions{Type: q.Get("type")}
-	var err error
-	if o.Limit, err = limitParam(r); err != nil {
+	o, err := listOptions(r)
+	if err != nil {
 		s.writeErr(w, r, err)
 		return
-	}
-	if o.Type != "" {
-		if err := eventlog.ValidateType(o.Type); err != nil {
-			s.writeErr(w, r, actors.Errorf(actors.CodeBadRequest, "type: %s", strings.TrimPrefix(err.Error(), "eventlog: ")))
-			return
-		}
-	}
-	if a := q.Get("after"); a != "" {
-		if o.After, err = eventlog.ParseID(a); err != nil {
-			s.writeErr(w, r, actors.Errorf(actors.CodeBadRequest, "after must be an actor as type:key: %s", strings.TrimPrefix(err.Error(), "eventlog: ")))
-			return
-		}
 	}
 	list, err := s.log.ListActors(r.Context(), o)
 	if err != nil {
