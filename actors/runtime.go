@@ -48,7 +48,8 @@ type Options struct {
 	// used ones without connections are put to sleep. Default 100,000.
 	MaxAwake int
 	// MailboxSize bounds the calls queued for one actor; callers wait when
-	// it is full. Default 1024.
+	// it is full. It is allocated whole when an actor wakes, so it is most
+	// of an idle actor's memory. Default 128.
 	MailboxSize int
 	// ConnBuffer is how many frames a connection may fall behind before it
 	// is dropped as a slow consumer. Default 256.
@@ -156,7 +157,7 @@ func New(log *eventlog.Log, snaps *snapshots.Store, reg *Registry, opts Options)
 		opts.MaxAwake = 100_000
 	}
 	if opts.MailboxSize <= 0 {
-		opts.MailboxSize = 1024
+		opts.MailboxSize = 128
 	}
 	if opts.ConnBuffer <= 0 {
 		opts.ConnBuffer = 256

@@ -401,9 +401,10 @@ func (l *Log) Compact(ctx context.Context) error {
 	return nil
 }
 
-// DiskUsage returns the bytes the store uses on disk: tables, logs and
-// the rest.
+// DiskUsage returns the bytes of the store's live tables: the data as it
+// is kept, not counting write-ahead logs (which are recycled) or tables a
+// compaction made obsolete and that await deletion.
 func (l *Log) DiskUsage() uint64 {
-	m := l.db.Metrics()
-	return m.DiskSpaceUsage()
+	t := l.db.Metrics().Total()
+	return uint64(t.TablesSize)
 }

@@ -30,8 +30,10 @@ type Subscription struct {
 	wake chan struct{}
 	mu   sync.Mutex // guards the fields below
 	buf  []Event
-	lag  bool
-	done bool
+	// spare is the buffer taken last time, reused for the next one.
+	spare []Event
+	lag   bool
+	done  bool
 }
 
 // subscribers is the Log's registry of subscriptions.
@@ -252,7 +254,13 @@ func (sub *Subscription) poll(ctx context.Context, wait bool) (e Event, ok bool,
 		sub.mu.Lock()
 		buf, lag, done := sub.buf, sub.lag, sub.done
 		if len(buf) > 0 {
-			sub.buf = make([]Event, 0, cap(buf))
+			// Swap buffers: the spare was the previous take, fully
+			// consumed by now (takes happen only when pending is empty).
+			clear(sub.spare)
+			sub.buf, sub.spare = sub.spare[:0], buf
+			if sub.buf == nil {
+				sub.buf = make([]Event, 0, cap(buf))
+			}
 		}
 		sub.mu.Unlock()
 		switch {
@@ -293,7 +301,8 @@ func (sub *Subscription) NextBatch(ctx context.Context, max int) ([]Event, error
 	if err != nil {
 		return nil, err
 	}
-	out := []Event{e}
+	out := make([]Event, 1, min(max, len(sub.pending)+1+len(sub.spare)))
+	out[0] = e
 	for len(out) < max {
 		e, ok, err := sub.poll(ctx, false)
 		if err != nil || !ok {

@@ -228,7 +228,7 @@ type Status struct {
 	Position  uint64        `json:"position"`
 	Head      uint64        `json:"head"` // the durable end of the feed
 	LagEvents uint64        `json:"lagEvents"`
-	LagTime   time.Duration `json:"-"` // how long since the view was last current
+	LagTime   time.Duration `json:"-"` // age of the oldest event not yet in the view
 	Erased    uint64        `json:"erased"`
 	LastError string        `json:"lastError,omitempty"`
 	ErrorAt   time.Time     `json:"errorAt,omitzero"`
@@ -258,7 +258,6 @@ type proj struct {
 	cancel     context.CancelFunc
 	lastErr    error
 	errAt      time.Time
-	current    time.Time // when the view last reached the head
 	processed  uint64
 	wake       chan struct{} // wakes a paused or backing-off loop
 	progressed chan struct{} // closed and replaced when the checkpoint moves
@@ -286,7 +285,7 @@ func Start(log *eventlog.Log, opts Options, defs ...Def) (*Runner, error) {
 		if _, dup := r.projs[d.Name]; dup {
 			return nil, fmt.Errorf("projection: %s defined twice", d.Name)
 		}
-		p := &proj{r: r, def: d, wake: make(chan struct{}, 1), progressed: make(chan struct{}), current: time.Now()}
+		p := &proj{r: r, def: d, wake: make(chan struct{}, 1), progressed: make(chan struct{})}
 		ck, err := r.loadCheckpoint(d.Name)
 		if err != nil {
 			return nil, err
@@ -515,7 +514,7 @@ func (p *proj) status() Status {
 	}
 	if head > p.ck.pos {
 		s.LagEvents = head - p.ck.pos
-		s.LagTime = time.Since(p.current)
+		s.LagTime = p.r.oldestUnseen(p.ck.pos)
 	}
 	if p.lastErr != nil {
 		s.State, s.LastError, s.ErrorAt = "failing", p.lastErr.Error(), p.errAt
@@ -524,6 +523,20 @@ func (p *proj) status() Status {
 		s.State = "paused"
 	}
 	return s
+}
+
+// oldestUnseen returns how long ago the first event after pos was
+// appended: how far behind in time a view at pos is.
+func (r *Runner) oldestUnseen(pos uint64) time.Duration {
+	var t int64
+	r.log.ScanFeed(context.Background(), pos+1, 0, func(e *eventlog.Event) error {
+		t = e.Time
+		return errors.New("found")
+	})
+	if t == 0 {
+		return 0
+	}
+	return max(time.Since(time.UnixMilli(t)), 0)
 }
 
 // interrupt ends the current run so the loop sees a pause, reset or stop.
@@ -631,7 +644,6 @@ func (p *proj) drop() error {
 	p.mu.Lock()
 	p.ck = checkpoint{version: p.def.Version}
 	p.lastErr = nil
-	p.current = time.Now()
 	p.mu.Unlock()
 	return nil
 }
@@ -647,11 +659,6 @@ func (p *proj) run(ctx context.Context) error {
 	}
 	defer func() { sub.Close() }()
 	for {
-		if p.r.log.Durable() <= ck.pos {
-			p.mu.Lock()
-			p.current = time.Now()
-			p.mu.Unlock()
-		}
 		batch, err := sub.NextBatch(ctx, p.r.opts.BatchSize)
 		var lagged *eventlog.LaggedError
 		if errors.As(err, &lagged) {
@@ -704,9 +711,6 @@ func (p *proj) run(ctx context.Context) error {
 		ck = next
 		p.ck = ck
 		p.lastErr = nil
-		if p.r.log.Durable() <= ck.pos {
-			p.current = time.Now()
-		}
 		close(p.progressed)
 		p.progressed = make(chan struct{})
 		p.mu.Unlock()

@@ -307,7 +307,7 @@ func TestRunner_PauseResumeAndErased(t *testing.T) {
 	appendN(t, l, a, 2)
 	time.Sleep(50 * time.Millisecond)
 	st, _ := r.StatusOf("all")
-	if st.State != "paused" || st.Position != 3 || st.LagEvents != 6 {
+	if st.State != "paused" || st.Position != 3 || st.LagEvents != 6 || st.LagTime < 40*time.Millisecond || st.LagTime > 10*time.Second {
 		t.Fatalf("paused status = %+v", st)
 	}
 	// Erase b's events while paused: the projection must notice the
