@@ -22,6 +22,7 @@ type Subscription struct {
 	// pending holds events read from the store or taken from buf, not yet
 	// returned. Owned by the consumer.
 	pending  []Event
+	batch    []Event // NextBatch's result, reused
 	caughtUp bool
 	// regGen is the last group that may have been applied before we
 	// registered, and so not published to us.
@@ -234,7 +235,7 @@ func (sub *Subscription) poll(ctx context.Context, wait bool) (e Event, ok bool,
 				return Event{}, false, ErrClosed
 			}
 			covered := sub.l.durableGen.Load() >= sub.regGen
-			page, err := sub.read(ctx, 512)
+			page, err := sub.read(ctx, 1024)
 			if err != nil {
 				return Event{}, false, err
 			}
@@ -295,14 +296,25 @@ func (sub *Subscription) poll(ctx context.Context, wait bool) (e Event, ok bool,
 
 // NextBatch waits for the next event like Next, then adds the ones that
 // follow without waiting, at most max in all. It is how a consumer that
-// commits in batches reads at full speed.
+// commits in batches reads at full speed. The slice is reused by the
+// next call: consume it first.
 func (sub *Subscription) NextBatch(ctx context.Context, max int) ([]Event, error) {
-	e, err := sub.Next(ctx)
-	if err != nil {
+	return sub.batchOf(ctx, max, true)
+}
+
+// TryNextBatch is NextBatch without the wait: with nothing at hand it
+// returns no events and no error.
+func (sub *Subscription) TryNextBatch(ctx context.Context, max int) ([]Event, error) {
+	return sub.batchOf(ctx, max, false)
+}
+
+func (sub *Subscription) batchOf(ctx context.Context, max int, wait bool) ([]Event, error) {
+	e, ok, err := sub.poll(ctx, wait)
+	if err != nil || !ok {
 		return nil, err
 	}
-	out := make([]Event, 1, min(max, len(sub.pending)+1+len(sub.spare)))
-	out[0] = e
+	clear(sub.batch)
+	out := append(sub.batch[:0], e)
 	for len(out) < max {
 		e, ok, err := sub.poll(ctx, false)
 		if err != nil || !ok {
@@ -310,6 +322,7 @@ func (sub *Subscription) NextBatch(ctx context.Context, max int) ([]Event, error
 		}
 		out = append(out, e)
 	}
+	sub.batch = out
 	return out, nil
 }
 
@@ -322,10 +335,16 @@ func (sub *Subscription) keyOf(e *Event) uint64 {
 
 // read returns at most limit stored events from sub.next on.
 func (sub *Subscription) read(ctx context.Context, limit int) ([]Event, error) {
-	var out []Event
+	out := make([]Event, 0, limit)
+	// The page's data is copied into one arena rather than an allocation
+	// per event. When the arena grows, the slices already handed out keep
+	// the old array alive; none is overwritten.
+	arena := make([]byte, 0, 32<<10)
 	collect := func(e *Event) error {
 		c := *e
-		c.Data = append([]byte(nil), e.Data...)
+		start := len(arena)
+		arena = append(arena, e.Data...)
+		c.Data = arena[start:len(arena):len(arena)]
 		out = append(out, c)
 		if len(out) >= limit {
 			return errStopScan

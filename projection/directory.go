@@ -16,29 +16,30 @@ const DirectoryName = "actors"
 // created time, head sequence and last event time. Its view is keyed by
 // eventlog.AppendKey of the actor, so it lists in the log's actor order;
 // read it with ListActors.
+//
+// An actor's first event writes its record blindly; later ones read it
+// back (usually from the batch in memory) for the created time.
 func Directory() Def {
 	return Def{
 		Name:    DirectoryName,
-		Version: 1,
+		Version: 3,
 		Handle: func(tx *Tx, e *eventlog.Event) error {
-			key := eventlog.AppendKey(nil, e.Actor)
-			var d ActorInfo
+			key := eventlog.AppendKey(tx.scratch[:0], e.Actor)
+			tx.scratch = key
+			d := ActorInfo{Head: e.Seq, Updated: e.Time, LastPos: e.Pos, Created: e.Time}
 			if e.Seq != 1 {
-				// Not the first event: keep the created time we have.
 				b, ok, err := tx.Get(key)
 				if err != nil {
 					return err
 				}
 				if ok {
-					if d, err = decodeActorInfo(b); err != nil {
+					old, err := decodeActorInfo(b)
+					if err != nil {
 						return err
 					}
+					d.Created = old.Created
 				}
 			}
-			if d.Created == 0 {
-				d.Created = e.Time
-			}
-			d.Head, d.Updated, d.LastPos = e.Seq, e.Time, e.Pos
 			tx.Put(key, d.encode())
 			return nil
 		},
@@ -55,7 +56,8 @@ type ActorInfo struct {
 }
 
 func (d ActorInfo) encode() []byte {
-	b := []byte{1}
+	var buf [1 + 4*binary.MaxVarintLen64]byte
+	b := append(buf[:0], 3)
 	b = binary.AppendUvarint(b, d.Head)
 	b = binary.AppendUvarint(b, d.LastPos)
 	b = binary.AppendVarint(b, d.Created)
@@ -64,7 +66,7 @@ func (d ActorInfo) encode() []byte {
 
 func decodeActorInfo(b []byte) (ActorInfo, error) {
 	var d ActorInfo
-	if len(b) == 0 || b[0] != 1 {
+	if len(b) == 0 || b[0] != 3 {
 		return d, errors.New("projection: unknown directory record")
 	}
 	b = b[1:]

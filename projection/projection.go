@@ -125,47 +125,55 @@ type Tx struct {
 	log    *eventlog.Log
 	prefix []byte
 	writes map[string]*[]byte // nil value: deleted
-	// undo holds, for the event being handled, each key's entry in writes
-	// before the handler touched it, so that a failing handler's writes
-	// can be taken back.
-	undo map[string]undoEntry
+	// prev holds the writes of the batch being committed, which the store
+	// may not show yet.
+	prev map[string]*[]byte
+	// scratch is a buffer handlers may reuse for keys (Put copies).
+	scratch []byte
+	// undo logs, for the event being handled, each key's entry in writes
+	// before the handler wrote it, so that a failing handler's writes can
+	// be taken back (in reverse order).
+	undo []undoEntry
 }
 
 type undoEntry struct {
+	key string
 	had bool
 	v   *[]byte
 }
 
-func (tx *Tx) begin() { clear(tx.undo) }
+func (tx *Tx) begin() { tx.undo = tx.undo[:0] }
 
 func (tx *Tx) rollback() {
-	for k, u := range tx.undo {
+	for i := len(tx.undo) - 1; i >= 0; i-- {
+		u := tx.undo[i]
 		if u.had {
-			tx.writes[k] = u.v
+			tx.writes[u.key] = u.v
 		} else {
-			delete(tx.writes, k)
+			delete(tx.writes, u.key)
 		}
 	}
-	clear(tx.undo)
+	tx.undo = tx.undo[:0]
 }
 
-func (tx *Tx) touch(k string) {
-	if _, done := tx.undo[k]; done {
-		return
-	}
-	v, had := tx.writes[k]
-	tx.undo[k] = undoEntry{had: had, v: v}
+func (tx *Tx) set(key []byte, v *[]byte) {
+	k := string(key)
+	prev, had := tx.writes[k]
+	tx.undo = append(tx.undo, undoEntry{key: k, had: had, v: prev})
+	tx.writes[k] = v
 }
 
 func (tx *Tx) key(k []byte) []byte { return append(append([]byte(nil), tx.prefix...), k...) }
 
 // Get returns the view's record at key.
 func (tx *Tx) Get(key []byte) ([]byte, bool, error) {
-	if v, ok := tx.writes[string(key)]; ok {
-		if v == nil {
-			return nil, false, nil
+	for _, w := range [...]map[string]*[]byte{tx.writes, tx.prev} {
+		if v, ok := w[string(key)]; ok {
+			if v == nil {
+				return nil, false, nil
+			}
+			return *v, true, nil
 		}
-		return *v, true, nil
 	}
 	// The view is written only by this projection, and each batch is
 	// durable before the next begins: no need to wait for other writes.
@@ -179,28 +187,20 @@ func (tx *Tx) Get(key []byte) ([]byte, bool, error) {
 	return v, true, nil
 }
 
-// Put sets the view's record at key.
+// Put sets the view's record at key. It copies key and value.
 func (tx *Tx) Put(key, value []byte) {
-	tx.touch(string(key))
 	v := append([]byte(nil), value...)
-	tx.writes[string(key)] = &v
+	tx.set(key, &v)
 }
 
 // Delete removes the view's record at key.
-func (tx *Tx) Delete(key []byte) {
-	tx.touch(string(key))
-	tx.writes[string(key)] = nil
-}
+func (tx *Tx) Delete(key []byte) { tx.set(key, nil) }
 
 func (tx *Tx) ops() []eventlog.Op {
-	keys := make([]string, 0, len(tx.writes))
-	for k := range tx.writes {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	ops := make([]eventlog.Op, 0, len(keys)+1)
-	for _, k := range keys {
-		if v := tx.writes[k]; v == nil {
+	// One atomic write: the order of its ops does not matter.
+	ops := make([]eventlog.Op, 0, len(tx.writes)+1)
+	for k, v := range tx.writes {
+		if v == nil {
 			ops = append(ops, eventlog.Op{Space: Space, Key: tx.key([]byte(k)), Delete: true})
 		} else {
 			ops = append(ops, eventlog.Op{Space: Space, Key: tx.key([]byte(k)), Value: *v})
@@ -211,7 +211,7 @@ func (tx *Tx) ops() []eventlog.Op {
 
 // Options configure a Runner. The zero value gives the defaults.
 type Options struct {
-	// BatchSize is the most events committed in one write. Default 4096.
+	// BatchSize is the most events committed in one write. Default 32768.
 	BatchSize int
 	// MaxBackoff bounds the wait between retries after a handler error.
 	// Default 30s.
@@ -269,7 +269,7 @@ var ErrUnknown = errors.New("projection: no such projection")
 // Start starts the projections over log.
 func Start(log *eventlog.Log, opts Options, defs ...Def) (*Runner, error) {
 	if opts.BatchSize <= 0 {
-		opts.BatchSize = 4096
+		opts.BatchSize = 32768
 	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 30 * time.Second
@@ -649,6 +649,9 @@ func (p *proj) drop() error {
 }
 
 // run feeds the projection from its checkpoint until ctx ends or an error.
+// It pipelines: while one batch is being committed, the next is read and
+// handled (its reads see the batch in flight through Tx.prev), so reading
+// the feed, handling and committing share the machine's cores.
 func (p *proj) run(ctx context.Context) error {
 	p.mu.Lock()
 	ck := p.ck
@@ -658,12 +661,42 @@ func (p *proj) run(ctx context.Context) error {
 		return err
 	}
 	defer func() { sub.Close() }()
+
+	// The commit in flight, if any: at most one, owned by this function.
+	var inflight *commitJob
+	settle := func() error {
+		if inflight == nil {
+			return nil
+		}
+		err := <-inflight.done
+		if err == nil {
+			p.committed(inflight.from, inflight.to)
+		}
+		inflight = nil
+		return err
+	}
+	defer settle()
+
+	next := ck // where the handled events end; ck is where the view is
 	for {
-		batch, err := sub.NextBatch(ctx, p.r.opts.BatchSize)
+		var batch []eventlog.Event
+		if inflight != nil {
+			batch, err = sub.TryNextBatch(ctx, p.r.opts.BatchSize)
+			if err == nil && len(batch) == 0 {
+				// Caught up: let the commit land, so the view is
+				// current, before waiting for new events.
+				if err := settle(); err != nil {
+					return err
+				}
+				continue
+			}
+		} else {
+			batch, err = sub.NextBatch(ctx, p.r.opts.BatchSize)
+		}
 		var lagged *eventlog.LaggedError
 		if errors.As(err, &lagged) {
 			sub.Close()
-			if sub, err = p.r.log.SubscribeFeed(ctx, ck.pos+1); err != nil {
+			if sub, err = p.r.log.SubscribeFeed(ctx, next.pos+1); err != nil {
 				return err
 			}
 			continue
@@ -671,8 +704,11 @@ func (p *proj) run(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		tx := &Tx{log: p.r.log, prefix: viewPrefix(p.def.Name), writes: make(map[string]*[]byte), undo: make(map[string]undoEntry)}
-		next := ck
+		tx := &Tx{log: p.r.log, prefix: viewPrefix(p.def.Name), writes: make(map[string]*[]byte)}
+		if inflight != nil {
+			tx.prev = inflight.writes
+		}
+		from := next
 		var failed error
 		for i := range batch {
 			e := &batch[i]
@@ -695,31 +731,51 @@ func (p *proj) run(ctx context.Context) error {
 			}
 			next.pos, next.time = e.Pos, e.Time
 		}
-		if next.pos == ck.pos {
-			if failed != nil {
-				return failed
-			}
-			continue
+		// The previous batch must be committed before this one.
+		if err := settle(); err != nil {
+			return err
 		}
-		next.version = p.def.Version
-		ops := append(tx.ops(), eventlog.Op{Space: Space, Key: checkpointKey(p.def.Name), Value: next.encode()})
-		if _, err := p.r.log.Write(ctx, eventlog.Request{Ops: ops}); err != nil {
-			return fmt.Errorf("projection %s: commit: %w", p.def.Name, err)
+		if next.pos != from.pos {
+			next.version = p.def.Version
+			ops := append(tx.ops(), eventlog.Op{Space: Space, Key: checkpointKey(p.def.Name), Value: next.encode()})
+			job := &commitJob{writes: tx.writes, from: from, to: next, done: make(chan error, 1)}
+			go func() {
+				_, err := p.r.log.Write(ctx, eventlog.Request{Ops: ops})
+				if err != nil {
+					err = fmt.Errorf("projection %s: commit: %w", p.def.Name, err)
+				}
+				job.done <- err
+			}()
+			inflight = job
 		}
-		p.mu.Lock()
-		p.processed += next.pos - ck.pos
-		ck = next
-		p.ck = ck
-		p.lastErr = nil
-		close(p.progressed)
-		p.progressed = make(chan struct{})
-		p.mu.Unlock()
 		if failed != nil {
 			// What came before the failing event is committed; the loop
 			// retries from it.
+			if err := settle(); err != nil {
+				return err
+			}
 			return failed
 		}
 	}
+}
+
+// commitJob is a batch being committed.
+type commitJob struct {
+	writes   map[string]*[]byte
+	from, to checkpoint
+	done     chan error
+}
+
+// committed records that the view now holds the events after from up to
+// to.
+func (p *proj) committed(from, to checkpoint) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.processed += to.pos - from.pos
+	p.ck = to
+	p.lastErr = nil
+	close(p.progressed)
+	p.progressed = make(chan struct{})
 }
 
 // checkGap makes sure positions from..to hold no event: they were erased.
