@@ -52,7 +52,8 @@ type Options struct {
 	// of an idle actor's memory. Default 128.
 	MailboxSize int
 	// ConnBuffer is how many frames a connection may fall behind before it
-	// is dropped as a slow consumer. Default 256.
+	// is dropped as a slow consumer. It is allocated whole per connection
+	// (32 bytes a frame). Default 128.
 	ConnBuffer int
 	// MaxConnsPerActor bounds the connections of one actor. Default 10000.
 	MaxConnsPerActor int
@@ -160,7 +161,7 @@ func New(log *eventlog.Log, snaps *snapshots.Store, reg *Registry, opts Options)
 		opts.MailboxSize = 128
 	}
 	if opts.ConnBuffer <= 0 {
-		opts.ConnBuffer = 256
+		opts.ConnBuffer = 128
 	}
 	if opts.MaxConnsPerActor <= 0 {
 		opts.MaxConnsPerActor = 10000

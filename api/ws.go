@@ -108,7 +108,8 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.
 		return
 	}
 	up := websocket.Upgrader{
-		ReadBufferSize:  4096,
+		// The reader reuses the buffer net/http hijacked with the
+		// connection (4 KiB).
 		WriteBufferSize: 4096,
 		// Idle sockets hold no write buffer: it is taken from the pool
 		// for each message.

@@ -46,12 +46,13 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		cacheMiB    = fs.Int("cache-mib", 64, "block cache size in MiB")
 		maxBody     = fs.Int64("max-body", 1<<20, "largest request body in bytes")
 		maxFrame    = fs.Int64("max-frame", 1<<20, "largest WebSocket frame from a client, in bytes")
-		connBuffer  = fs.Int("conn-buffer", 256, "frames a WebSocket may fall behind before it is dropped as too slow")
+		connBuffer  = fs.Int("conn-buffer", 128, "frames a WebSocket may fall behind before it is dropped as too slow")
 		maxConns    = fs.Int("max-conns-per-actor", 10000, "most WebSocket connections to one actor")
 		maxAwake    = fs.Int("max-awake", 100_000, "most actors in memory; past it the least recently used idle ones sleep")
 		maxEvent    = fs.Int("max-event-bytes", 1<<20, "largest event an action may emit, in bytes (413 beyond)")
 		maxEvents   = fs.Int("max-events-per-action", 100, "most events one action may emit (413 beyond)")
 		maxState    = fs.Int("max-state-bytes", 16<<20, "largest state a snapshot may hold, in bytes (larger states are not snapshotted, and replay from the log)")
+		pingEvery   = fs.Duration("ping-interval", 20*time.Second, "how often WebSockets are pinged; one silent for three intervals is closed")
 		idemTTL     = fs.Duration("idempotency-ttl", 24*time.Hour, "how long the result of a call with an Idempotency-Key is kept for retries")
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
 		shutdownMax = fs.Duration("shutdown-timeout", 30*time.Second, "longest wait for in-flight work at shutdown")
@@ -124,6 +125,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		AllowedOrigins: allowed,
 		MaxBodyBytes:   *maxBody,
 		MaxFrameBytes:  *maxFrame,
+		PingInterval:   *pingEvery,
 		Projections:    projections,
 		Logger:         lg,
 	})
