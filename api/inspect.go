@@ -10,6 +10,8 @@ import (
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/archive"
 	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/projection"
+	"github.com/actorlog/actorlog/snapshots"
 	"github.com/actorlog/actorlog/verify"
 	"github.com/julienschmidt/httprouter"
 )
@@ -55,22 +57,55 @@ func (s *Server) inspectActors(w http.ResponseWriter, r *http.Request, _ httprou
 		s.writeErr(w, r, err)
 		return
 	}
-	list, err := s.log.ListActors(r.Context(), o)
+	out, err := ListActorInfo(r.Context(), s.log, s.snaps, o)
 	if err != nil {
 		s.writeErr(w, r, &actors.Error{Code: actors.CodeInternal, Message: "the actors could not be listed", Err: err})
 		return
 	}
-	out := make([]ActorInfoJSON, len(list))
-	for i, st := range list {
+	var next any
+	if len(out) == o.Limit {
+		next = out[len(out)-1].Actor
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"actors": out, "next": next})
+}
+
+// ListActorInfo lists actors with their newest snapshot, for the
+// inspection tools. The actor directory projection answers when it is
+// current (its checkpoint at the log's durable end); otherwise, say on a
+// store whose server never ran the projections, the log's own stream
+// records do. Either way each actor's stored range is read from its
+// stream record, so the answer is exact.
+func ListActorInfo(ctx context.Context, log *eventlog.Log, snaps *snapshots.Store, o eventlog.ListOptions) ([]ActorInfoJSON, error) {
+	var streams []eventlog.StreamInfo
+	pos, ver, _, err := projection.ReadCheckpoint(ctx, log, projection.DirectoryName)
+	if err != nil {
+		return nil, err
+	}
+	if ver == projection.Directory().Version && pos > 0 && pos == log.Durable() {
+		list, err := projection.ListActors(ctx, projection.OpenView(log, projection.DirectoryName), o)
+		if err != nil {
+			return nil, err
+		}
+		for _, d := range list {
+			st, err := log.Head(ctx, d.Actor)
+			if err != nil {
+				return nil, err
+			}
+			streams = append(streams, st)
+		}
+	} else if streams, err = log.ListActors(ctx, o); err != nil {
+		return nil, err
+	}
+	out := make([]ActorInfoJSON, len(streams))
+	for i, st := range streams {
 		a := ActorInfoJSON{
 			ActorJSON: ActorJSON{Actor: st.Actor.String(), Type: st.Actor.Type, Key: st.Actor.Key, Head: st.Head, First: st.First, Created: st.Created, Updated: st.Updated},
 			LastPos:   st.LastPos,
 		}
-		if s.snaps != nil {
-			infos, err := s.snaps.List(r.Context(), st.Actor)
+		if snaps != nil {
+			infos, err := snaps.List(ctx, st.Actor)
 			if err != nil {
-				s.writeErr(w, r, &actors.Error{Code: actors.CodeInternal, Message: "the snapshots could not be listed", Err: err})
-				return
+				return nil, err
 			}
 			if n := len(infos); n > 0 {
 				in := infos[n-1]
@@ -82,11 +117,7 @@ func (s *Server) inspectActors(w http.ResponseWriter, r *http.Request, _ httprou
 		}
 		out[i] = a
 	}
-	var next any
-	if len(list) == o.Limit {
-		next = list[len(list)-1].Actor.String()
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"actors": out, "next": next})
+	return out, nil
 }
 
 // maxInspectPage bounds a page of /inspect/events.

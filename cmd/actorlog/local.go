@@ -22,34 +22,20 @@ func (l *local) close() error { return l.log.Close() }
 func (l *local) listActors(ctx context.Context, typ string, fn func(*api.ActorInfoJSON) error) error {
 	var after eventlog.ID
 	for {
-		page, err := l.log.ListActors(ctx, eventlog.ListOptions{Type: typ, After: after, Limit: 1000})
+		page, err := api.ListActorInfo(ctx, l.log, l.snaps, eventlog.ListOptions{Type: typ, After: after, Limit: 1000})
 		if err != nil {
 			return err
 		}
 		if len(page) == 0 {
 			return nil
 		}
-		for _, st := range page {
-			a := &api.ActorInfoJSON{
-				ActorJSON: api.ActorJSON{Actor: st.Actor.String(), Type: st.Actor.Type, Key: st.Actor.Key, Head: st.Head, First: st.First, Created: st.Created, Updated: st.Updated},
-				LastPos:   st.LastPos,
-			}
-			infos, err := l.snaps.List(ctx, st.Actor)
-			if err != nil {
-				return err
-			}
-			if n := len(infos); n > 0 {
-				in := infos[n-1]
-				a.Snapshot = &api.SnapshotInfoJSON{Seq: in.Seq, Time: in.Time, Schema: in.Schema, Size: in.Size}
-				if in.Err != nil {
-					a.Snapshot.Error = in.Err.Error()
-				}
-			}
-			if err := fn(a); err != nil {
+		for i := range page {
+			if err := fn(&page[i]); err != nil {
 				return err
 			}
 		}
-		after = page[len(page)-1].Actor
+		last := page[len(page)-1]
+		after = eventlog.ID{Type: last.Type, Key: last.Key}
 	}
 }
 

@@ -71,3 +71,27 @@ func TestProjections_Online(t *testing.T) {
 		t.Fatalf("online reset of an unknown projection:\n%s", out)
 	}
 }
+
+// TestActors_FromDirectory lists the actors of a store whose actor
+// directory is current: the answer comes from the directory and must be
+// the one the stream records give.
+func TestActors_FromDirectory(t *testing.T) {
+	dir := fixtureDir(t)
+	l, err := eventlog.Open(dir, eventlog.Options{Logger: inspQuiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := projection.Start(l, projection.Options{Logger: inspQuiet()}, projection.Directory())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := r.WaitFor(ctx, projection.DirectoryName, l.Durable()); err != nil {
+		t.Fatal(err)
+	}
+	r.Close()
+	l.Close()
+	checkGolden(t, "actors", runInsp([]string{"actors", "--data", dir}, dir, ""))
+	checkGolden(t, "actors_type", runInsp([]string{"actors", "--type", "counter", "--data", dir}, dir, ""))
+}
