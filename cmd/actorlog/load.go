@@ -321,7 +321,10 @@ func runLoad(ctx context.Context, cfg loadConfig) (*loadReport, error) {
 	rep.Interrupted = ctx.Err() != nil
 	r.fill(rep)
 	if before != nil {
-		r.settle(before, rep.WebSocket != nil || rep.Chat != nil)
+		// Close the run's connections so that the server's figures at the
+		// end do not count them.
+		tr.CloseIdleConnections()
+		r.settle(before)
 		if after, err := r.scrape(); err == nil {
 			rep.ServerStats = serverStats(before, after)
 		}
@@ -803,17 +806,28 @@ func (r *loadRun) scrape() (map[string]float64, error) {
 	})
 }
 
-// settle waits, briefly, for the server to see the run's WebSockets close,
-// so that the goroutines at the end are not the run's.
-func (r *loadRun) settle(before map[string]float64, sockets bool) {
-	if !sockets {
-		return
-	}
-	for end := time.Now().Add(2 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+// settle waits, briefly (at most 2s), for the server to see the run's
+// WebSockets and connections close: until it counts no more actor
+// connections than before the run and its goroutine count holds still, so
+// that the goroutines at the end are not the run's.
+func (r *loadRun) settle(before map[string]float64) {
+	end := time.Now().Add(2 * time.Second)
+	last, same := -1.0, 0
+	for time.Now().Before(end) {
 		m, err := r.scrape()
-		if err != nil || m["actorlog_connections"] <= before["actorlog_connections"] {
+		if err != nil {
 			return
 		}
+		if m["actorlog_connections"] <= before["actorlog_connections"] {
+			if g := m["go_goroutines"]; g == last {
+				if same++; same >= 3 {
+					return
+				}
+			} else {
+				last, same = g, 0
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 
