@@ -3,7 +3,7 @@ package actors_test
 // Scale benchmarks of the runtime: memory of sleeping and awake actors,
 // the bound on awake actors, startup time against the size of the store,
 // wake time against history length, and retention. Results and the
-// commands that produced them are in docs/bench-scale.md.
+// commands that produced them are in BENCHMARKS.md.
 //
 //	go test ./actors -run '^$' -bench ScaleMemory -benchtime 1x -count 2 -timeout 60m
 //	go test ./actors -run '^$' -bench ScaleStartup -benchtime 5x -timeout 60m

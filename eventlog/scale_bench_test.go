@@ -1,7 +1,7 @@
 package eventlog_test
 
 // Disk bytes per event. Results and the command that produced them are in
-// docs/bench-scale.md.
+// BENCHMARKS.md.
 //
 //	go test ./eventlog -run '^$' -bench DiskBytesPerEvent -benchtime 1x -timeout 30m
 //

@@ -2,7 +2,7 @@ package projection_test
 
 // Benchmarks of projection catch-up from zero and of projection lag under
 // load. Results and the commands that produced them are in
-// docs/bench-scale.md.
+// BENCHMARKS.md.
 //
 //	go test ./projection -run '^$' -bench CatchUp -benchtime 1x -count 3 -timeout 60m
 //	go test ./projection -run '^$' -bench LagUnderLoad -benchtime 1x -count 3
