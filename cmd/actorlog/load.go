@@ -60,6 +60,12 @@ Scenarios:
             that connect to counters, hold for about --ws-hold and
             reconnect elsewhere
 
+Besides the client's figures, the report gives the server's memory and
+goroutines at the start, during the run (every --sample-every) and at the
+end, from its /metrics, and, when the server runs projections, each one's
+lag behind the log while the load ran (from GET /projections every 50ms)
+and how soon after the load it reached the head.
+
 Flags:
 `
 
@@ -80,6 +86,7 @@ type loadConfig struct {
 	timeout     time.Duration
 	drain       time.Duration
 	allowRemote bool
+	sampleEvery time.Duration // of the server's /metrics during the run; 0: never
 }
 
 func load(args []string, stdout, stderr io.Writer) error {
@@ -105,6 +112,7 @@ func load(args []string, stdout, stderr io.Writer) error {
 		drain       = fs.Duration("drain", 10*time.Second, "chat: how long to wait, after the last message, for the subscribers to receive it")
 		allowRemote = fs.Bool("allow-remote", false, "allow a --server that is not a loopback address")
 		jsonOut     = fs.Bool("json", false, "print the report as JSON")
+		sampleEvery = fs.Duration("sample-every", 10*time.Second, "how often to read the server's memory and goroutines from /metrics during the run (0: only at the start and end)")
 	)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -134,6 +142,7 @@ func load(args []string, stdout, stderr io.Writer) error {
 		timeout:     *timeout,
 		drain:       *drain,
 		allowRemote: *allowRemote,
+		sampleEvery: *sampleEvery,
 	}
 	if cfg.requests > 0 && !durationSet {
 		cfg.duration = 0
@@ -200,6 +209,9 @@ func checkLoadConfig(cfg *loadConfig, server string) (*url.URL, error) {
 	}
 	if cfg.rate < 0 || math.IsNaN(cfg.rate) || math.IsInf(cfg.rate, 0) {
 		return nil, fmt.Errorf("--rate %v: want a positive number, or 0 for no pacing", cfg.rate)
+	}
+	if cfg.sampleEvery < 0 {
+		return nil, fmt.Errorf("--sample-every %v: want a positive duration, or 0 for no samples during the run", cfg.sampleEvery)
 	}
 	if cfg.scenario == scenarioMixed && cfg.counters < 2 {
 		return nil, fmt.Errorf("--counters %d: mixed needs at least 2", cfg.counters)
@@ -304,6 +316,7 @@ func runLoad(ctx context.Context, cfg loadConfig) (*loadReport, error) {
 	before, _ := r.scrape()
 
 	rep := &loadReport{Scenario: cfg.scenario, Server: r.base, Conns: cfg.conns}
+	watch := r.watch(cfg.sampleEvery)
 	var err error
 	switch cfg.scenario {
 	case scenarioDistinct, scenarioHot:
@@ -315,6 +328,7 @@ func runLoad(ctx context.Context, cfg loadConfig) (*loadReport, error) {
 		r.begin()
 		r.mixed(rep)
 	}
+	rep.Projections, rep.ServerSamples = watch.stop()
 	if err != nil {
 		return nil, err
 	}
@@ -921,22 +935,24 @@ func (r *loadRun) firstErrOf(key string) string {
 
 // loadReport is what actorlog load prints; --json prints it as is.
 type loadReport struct {
-	Scenario       string            `json:"scenario"`
-	Server         string            `json:"server"`
-	Conns          int               `json:"conns"`
-	Seconds        float64           `json:"seconds"`
-	Interrupted    bool              `json:"interrupted"`
-	Requests       int64             `json:"requests"`
-	OK             int64             `json:"ok"`
-	Errors         int64             `json:"errors"`
-	ErrorsByStatus map[string]int64  `json:"errors_by_status"`
-	FirstErrors    map[string]string `json:"first_errors,omitempty"`
-	RequestsPerSec float64           `json:"requests_per_sec"`
-	Latency        latencyReport     `json:"latency_ms"`
-	Chat           *chatReport       `json:"chat,omitempty"`
-	WebSocket      *wsReport         `json:"websocket,omitempty"`
-	Turns          int               `json:"turns,omitempty"` // mixed: turns of --idle-phase
-	ServerStats    *serverReport     `json:"server_stats,omitempty"`
+	Scenario       string             `json:"scenario"`
+	Server         string             `json:"server"`
+	Conns          int                `json:"conns"`
+	Seconds        float64            `json:"seconds"`
+	Interrupted    bool               `json:"interrupted"`
+	Requests       int64              `json:"requests"`
+	OK             int64              `json:"ok"`
+	Errors         int64              `json:"errors"`
+	ErrorsByStatus map[string]int64   `json:"errors_by_status"`
+	FirstErrors    map[string]string  `json:"first_errors,omitempty"`
+	RequestsPerSec float64            `json:"requests_per_sec"`
+	Latency        latencyReport      `json:"latency_ms"`
+	Chat           *chatReport        `json:"chat,omitempty"`
+	WebSocket      *wsReport          `json:"websocket,omitempty"`
+	Turns          int                `json:"turns,omitempty"` // mixed: turns of --idle-phase
+	ServerStats    *serverReport      `json:"server_stats,omitempty"`
+	Projections    []projectionReport `json:"projections,omitempty"`
+	ServerSamples  []serverSample     `json:"server_samples,omitempty"` // every --sample-every
 }
 
 // latencyReport holds percentiles in milliseconds.
@@ -1029,6 +1045,28 @@ func (rep *loadReport) print(w io.Writer) {
 		fmt.Fprintf(w, "server      goroutines %d -> %d, RSS %.1f -> %.1f MiB, heap in use %.1f -> %.1f MiB\n",
 			s.GoroutinesStart, s.GoroutinesEnd, mib(s.RSSStartBytes), mib(s.RSSEndBytes), mib(s.HeapStartBytes), mib(s.HeapEndBytes))
 		fmt.Fprintf(w, "actors      %s wakes, %d awake at the end, %s appends (%.1f events each)\n", commas(s.Wakes), s.ActiveActorsEnd, commas(s.Appends), s.EventsPerAppend)
+	}
+	if ss := rep.ServerSamples; len(ss) > 1 {
+		minMax := func(f func(serverSample) int64) (lo, hi int64) {
+			lo, hi = f(ss[0]), f(ss[0])
+			for _, s := range ss[1:] {
+				lo, hi = min(lo, f(s)), max(hi, f(s))
+			}
+			return lo, hi
+		}
+		hLo, hHi := minMax(func(s serverSample) int64 { return s.HeapInuse })
+		rLo, rHi := minMax(func(s serverSample) int64 { return s.RSS })
+		gLo, gHi := minMax(func(s serverSample) int64 { return s.Goroutines })
+		fmt.Fprintf(w, "during run  %d samples: heap in use %.1f..%.1f MiB, RSS %.1f..%.1f MiB, goroutines %d..%d\n",
+			len(ss), mib(hLo), mib(hHi), mib(rLo), mib(rHi), gLo, gHi)
+	}
+	for _, p := range rep.Projections {
+		caught := "not at the head 10s after the load"
+		if p.CatchUpMs >= 0 {
+			caught = "at the head " + ms(p.CatchUpMs) + " after the load"
+		}
+		fmt.Fprintf(w, "projection  %s: lag p50/p99/max %.0f/%.0f/%.0f events, %.0f/%.0f/%.0f ms (%d samples); %s\n",
+			p.Name, p.LagEvents.P50, p.LagEvents.P99, p.LagEvents.Max, p.LagMs.P50, p.LagMs.P99, p.LagMs.Max, p.Samples, caught)
 	}
 }
 

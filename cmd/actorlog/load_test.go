@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"github.com/actorlog/actorlog/actors/seed"
 	"github.com/actorlog/actorlog/api"
 	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/projection"
 	"github.com/actorlog/actorlog/snapshots"
 )
 
@@ -23,6 +25,13 @@ import (
 // wires them. Actors idle for idle go to sleep.
 func startLoadServer(t *testing.T, idle time.Duration, token string) string {
 	t.Helper()
+	return startLoadServerWith(t, idle, token, false)
+}
+
+// startLoadServerWith is startLoadServer, with the directory and chat
+// rooms projections running if projections is set.
+func startLoadServerWith(t *testing.T, idle time.Duration, token string, projections bool) string {
+	t.Helper()
 	l, err := eventlog.Open(t.TempDir(), eventlog.Options{Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
@@ -30,11 +39,20 @@ func startLoadServer(t *testing.T, idle time.Duration, token string) string {
 	snaps := snapshots.New(l, snapshots.Options{})
 	metrics := api.NewMetrics(nil)
 	rt := actors.New(l, snaps, seed.Registry(), actors.Options{IdleTimeout: idle, Metrics: metrics, Logger: quietLogger()})
-	srv := api.New(rt, l, snaps, metrics, api.Options{Token: token, Logger: quietLogger()})
+	var run *projection.Runner
+	if projections {
+		if run, err = projection.Start(l, projection.Options{Logger: quietLogger()}, projection.Directory(), seed.ChatRooms()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := api.New(rt, l, snaps, metrics, api.Options{Token: token, Logger: quietLogger(), Projections: run})
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		hs.Close()
 		srv.Close()
+		if run != nil {
+			run.Close()
+		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		if err := rt.Close(ctx); err != nil {
@@ -188,6 +206,48 @@ func TestLoadScenarios(t *testing.T) {
 	})
 }
 
+// TestLoadProjectionLag: against a server that runs projections, the
+// report gives each one's lag while the load ran and the time it took to
+// reach the head after; against one that runs none, no projection part.
+func TestLoadProjectionLag(t *testing.T) {
+	srv := startLoadServerWith(t, time.Minute, "", true)
+	rep := runLoadJSON(t, "--server", srv, "--scenario", "distinct", "--conns", "8", "--duration", "1s", "--sample-every", "200ms")
+	checkRequests(t, rep)
+	if n := len(rep.ServerSamples); n < 3 {
+		t.Errorf("%d samples of /metrics in 1s at one per 200ms", n)
+	}
+	for _, s := range rep.ServerSamples {
+		if s.Goroutines <= 0 || s.HeapInuse <= 0 || s.RSS <= 0 {
+			t.Errorf("a sample of /metrics without figures: %+v", s)
+		}
+	}
+	names := []string{}
+	for _, p := range rep.Projections {
+		names = append(names, p.Name)
+		if p.Samples < 5 {
+			t.Errorf("%s: %d samples in 1s at one per %v", p.Name, p.Samples, projSampleEvery)
+		}
+		if p.CatchUpMs < 0 {
+			t.Errorf("%s: not at the head after the load", p.Name)
+		}
+		if l := p.LagEvents; !(l.P50 <= l.P99 && l.P99 <= l.Max) || l.Max > float64(rep.Requests) {
+			t.Errorf("%s: lag in events out of order or beyond the %d requests: %+v", p.Name, rep.Requests, l)
+		}
+	}
+	if want := []string{projection.DirectoryName, seed.RoomsName}; !slices.Equal(names, want) {
+		t.Fatalf("projections in the report: %v, want %v", names, want)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"load", "--server", srv, "--requests", "10", "--conns", "1"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "projection  actors: lag p50/p99/max") {
+		t.Errorf("text report, exit %d, lacks the projection lines:\n%s%s", code, stdout.String(), stderr.String())
+	}
+
+	plain := startLoadServer(t, time.Minute, "")
+	if rep := runLoadJSON(t, "--server", plain, "--requests", "10", "--conns", "1"); rep.Projections != nil {
+		t.Errorf("a server without projections: %+v", rep.Projections)
+	}
+}
+
 func TestLoadRequestsBound(t *testing.T) {
 	srv := startLoadServer(t, time.Minute, "secret")
 	rep := runLoadJSON(t, "--server", srv, "--token", "secret", "--scenario", "distinct", "--conns", "3", "--requests", "50")
@@ -273,6 +333,7 @@ func TestLoadBadFlags(t *testing.T) {
 		{"--rate", "-1"},
 		{"--scenario", "mixed", "--counters", "1"},
 		{"--prefix", "a:b"},
+		{"--sample-every", "-1s"},
 	} {
 		var stdout, stderr bytes.Buffer
 		if code := run(append([]string{"load"}, args...), &stdout, &stderr); code == 0 {
