@@ -214,6 +214,40 @@ func BenchmarkBareHTTP(b *testing.B) {
 	}
 }
 
+// BenchmarkBareHTTPAppend is the second baseline of BenchmarkRPC: a
+// net/http handler that appends one event (the counter's countUpdated) to
+// the request's own actor with eventlog.Append, durably, and answers
+// {"count":1}: the least a durable RPC can cost, without the runtime,
+// routing, argument decoding or metrics.
+func BenchmarkBareHTTPAppend(b *testing.B) {
+	data, err := msgpack.Marshal(map[string]int64{"count": 1, "lastUpdated": time.Now().UnixMilli()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, conns := range []int{1, benchConns} {
+		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
+			l, err := eventlog.Open(b.TempDir(), eventlog.Options{Logger: benchQuiet()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer l.Close()
+			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				io.Copy(io.Discard, r.Body)
+				id := eventlog.ID{Type: "counter", Key: r.URL.Path}
+				if _, err := l.Append(r.Context(), id, eventlog.Any, eventlog.Event{Type: "countUpdated", Data: data}); err != nil {
+					http.Error(w, err.Error(), http.StatusInternalServerError)
+					return
+				}
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusOK)
+				w.Write([]byte(`{"count":1}` + "\n"))
+			}))
+			defer hs.Close()
+			runBenchConns(b, conns, func(w int) string { return fmt.Sprintf("%s/rpc/counter:b%d/increment", hs.URL, w) })
+		})
+	}
+}
+
 // BenchmarkRPC measures POST /rpc/counter:.../increment, each reply sent
 // after its event is durable.
 //
