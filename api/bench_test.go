@@ -296,6 +296,118 @@ func BenchmarkRPC(b *testing.B) {
 	}
 }
 
+// BenchmarkRPCSocket is BenchmarkRPC with the calls sent over the
+// actor's WebSocket, as the JavaScript client sends them once its socket
+// is open: {"type":"call","id":...,"action":"increment"}, one call in
+// flight per socket, each timed until its reply frame (the socket also
+// receives each event, as a frame of its own). It checks that the
+// counters' streams hold one event per call.
+//
+//	distinct/conns=N  N sockets, each on its own counter s{i}
+//
+// (No hot variant: 64 sockets on one counter each receive every event of
+// all 64, 64 frames per call, and the readers of this benchmark, which
+// only look for their replies, fall behind and are closed as slow
+// consumers, as they should be.)
+func BenchmarkRPCSocket(b *testing.B) {
+	for _, tc := range []struct {
+		name  string
+		conns int
+		hot   bool
+	}{
+		{"distinct/conns=1", 1, false},
+		{"distinct/conns=64", benchConns, false},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			s := startBenchServer(b)
+			key := func(w int) string {
+				if tc.hot {
+					return "hot"
+				}
+				return "s" + strconv.Itoa(w)
+			}
+			wsURL := "ws" + s.url[len("http"):] + "/ws/counter/"
+			socks := make([]*websocket.Conn, tc.conns)
+			for w := range socks {
+				c, _, err := websocket.DefaultDialer.Dial(wsURL+key(w), nil)
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer c.Close()
+				socks[w] = c
+			}
+			call := func(c *websocket.Conn, id string) error {
+				if err := c.WriteMessage(websocket.TextMessage, []byte(`{"type":"call","id":"`+id+`","action":"increment"}`)); err != nil {
+					return err
+				}
+				for {
+					_, msg, err := c.ReadMessage()
+					if err != nil {
+						return err
+					}
+					if bytes.Contains(msg, []byte(`"type":"reply"`)) && bytes.Contains(msg, []byte(`"id":"`+id+`"`)) {
+						return nil
+					}
+					if bytes.Contains(msg, []byte(`"type":"error"`)) {
+						return fmt.Errorf("error frame: %s", msg)
+					}
+				}
+			}
+			var next atomic.Int64
+			lat := make([][]time.Duration, tc.conns)
+			errs := make([]error, tc.conns)
+			var start, wg sync.WaitGroup
+			start.Add(1)
+			for w, c := range socks {
+				wg.Go(func() {
+					start.Wait()
+					for n := next.Add(1); n <= int64(b.N); n = next.Add(1) {
+						t0 := time.Now()
+						if err := call(c, strconv.FormatInt(n, 10)); err != nil {
+							errs[w] = err
+							return
+						}
+						lat[w] = append(lat[w], time.Since(t0))
+					}
+				})
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			t0 := time.Now()
+			start.Done()
+			wg.Wait()
+			elapsed := time.Since(t0)
+			b.StopTimer()
+			for _, err := range errs {
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			all := slices.Concat(lat...)
+			slices.Sort(all)
+			b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
+			b.ReportMetric(benchPercentile(all, 0.50), "p50-us")
+			b.ReportMetric(benchPercentile(all, 0.99), "p99-us")
+			var events uint64
+			seen := map[string]bool{}
+			for w := range tc.conns {
+				if seen[key(w)] {
+					continue
+				}
+				seen[key(w)] = true
+				st, err := s.log.Head(context.Background(), eventlog.ID{Type: "counter", Key: key(w)})
+				if err != nil {
+					b.Fatal(err)
+				}
+				events += st.Head
+			}
+			if events != uint64(len(all)) {
+				b.Fatalf("%d calls answered, %d events in the log", len(all), events)
+			}
+		})
+	}
+}
+
 // BenchmarkSingleWriterFsync is the reference of BenchmarkRPC/hot: one
 // goroutine appending one event at a time to one actor of a durable
 // eventlog, each append waiting for its fsync.
