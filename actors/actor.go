@@ -60,8 +60,13 @@ type stateMsg struct{ reply chan connectResult }
 type outItem struct {
 	need  uint64
 	frame Frame // broadcast to every connection when set
-	call  *callMsg
-	res   callResult
+	// evType and evData, when evType is set, are a persisted event whose
+	// frame (seq need) is built on release, and only if a connection is
+	// there to receive it.
+	evType string
+	evData []byte
+	call   *callMsg
+	res    callResult
 }
 
 // entry is one turn's writes, appended atomically.
@@ -620,12 +625,7 @@ func (a *actor) finishTurn(t *turn, failed error) *entry {
 				return nil
 			}
 			a.tseq++
-			data, err := frame(ev.Type, ev.Seq, ev.Data)
-			if err != nil {
-				a.logger().Error("event does not convert to a frame", "err", err)
-				continue
-			}
-			a.out = append(a.out, outItem{need: ev.Seq, frame: Frame{Seq: ev.Seq, Data: data}})
+			a.out = append(a.out, outItem{need: ev.Seq, evType: ev.Type, evData: ev.Data})
 		}
 		a.sinceBytes += int64(e.bytes)
 	}
@@ -670,6 +670,17 @@ func (a *actor) release() {
 			it.call.reply <- it.res
 			a.rt.opts.Metrics.Action(a.id.Type, it.call.action, codeOf(it.res.err), time.Since(it.call.start))
 			continue
+		}
+		if len(a.conns) == 0 {
+			continue
+		}
+		if it.evType != "" {
+			data, err := frame(it.evType, it.need, it.evData)
+			if err != nil {
+				a.logger().Error("event does not convert to a frame", "seq", it.need, "err", err)
+				continue
+			}
+			it.frame = Frame{Seq: it.need, Data: data}
 		}
 		for c := range a.conns {
 			if !c.deliver(it.frame) {
