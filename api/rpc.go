@@ -63,6 +63,9 @@ func (s *Server) readArgs(w http.ResponseWriter, r *http.Request) (actors.Args, 
 		// Anything else is read as JSON: curl -d sends JSON labelled as a
 		// form.
 	}
+	if r.ContentLength == 0 {
+		return actors.Args{Format: format}, nil // no body: no arguments
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opts.MaxBodyBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
