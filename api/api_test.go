@@ -998,3 +998,65 @@ func TestSleepWakeAndSnapshots(t *testing.T) {
 		t.Errorf("the wake after restart replayed %v events: the snapshots were not used", wakes)
 	}
 }
+
+// TestKeysWithSlashes: a key holding "/" is addressed with it escaped
+// ("%2F") on every route that carries a key in its path, and stays one
+// actor, distinct from the actors its parts would name.
+func TestKeysWithSlashes(t *testing.T) {
+	s := newStack(t, "", config{})
+	const esc = "team%2Fgeneral" // the key "team/general"
+	steps := []struct {
+		name, method, path, body, want string
+	}{
+		{"rpc", "POST", "/rpc/counter:" + esc + "/increment", ``, `{"count":1}`},
+		{"actions path", "POST", "/actors/counter/" + esc + "/actions/increment", ``, `{"count":2}`},
+		{"seed route", "POST", "/api/counter/" + esc + "/increment", ``, `{"count":3}`},
+		{"seed get", "GET", "/api/counter/" + esc, ``, `{"count":3,"lastUpdated":"<ts>"}`},
+		{"lower-case escape", "GET", "/api/counter/team%2fgeneral", ``, `{"count":3,"lastUpdated":"<ts>"}`},
+		{"another part of the name", "POST", "/api/counter/team/increment", ``, `{"count":1}`},
+		{"chat join", "POST", "/api/chat/" + esc + "/join", `{"username":"ann"}`, `{"success":true,"participantCount":1}`},
+		{"chat send", "POST", "/api/chat/" + esc + "/messages", `{"username":"ann","text":"hi"}`, `{"message":{"id":"<uuid>","username":"ann","text":"hi","timestamp":"<ts>"}}`},
+		{"chat read", "GET", "/api/chat/" + esc + "/participants", ``, `{"participants":["ann"],"count":1}`},
+		{"state at", "GET", "/actors/counter/" + esc + "/state?at=2", ``, `{"actor":"counter:team/general","seq":2,"state":{"count":2,"lastUpdated":"<ts>"}}`},
+	}
+	for _, st := range steps {
+		var b []byte
+		if st.body != "" {
+			b = []byte(st.body)
+		}
+		r := s.do(st.method, st.path, b)
+		ok(t, st.name, r, nil)
+		matchJSON(t, st.name, r.body, st.want)
+	}
+
+	h := s.history("counter", esc, 10)
+	if len(h) != 3 {
+		t.Fatalf("history of counter:team/general: %d events, want 3", len(h))
+	}
+
+	var l struct {
+		Actors []api.ActorJSON `json:"actors"`
+	}
+	ok(t, "list", s.get("/actors?type=counter"), &l)
+	var keys []string
+	for _, a := range l.Actors {
+		keys = append(keys, a.Key)
+	}
+	if !slices.Contains(keys, "team/general") || !slices.Contains(keys, "team") {
+		t.Errorf("listed counters %v, want team/general and team", keys)
+	}
+
+	w := s.ws("/ws/counter/" + esc)
+	init := w.next()
+	if init.Type != "init" || init.Actor != "counter:team/general" || init.Seq != 3 {
+		t.Fatalf("init frame: %+v", init)
+	}
+	ok(t, "increment while connected", s.post("/api/counter/"+esc+"/increment", ""), nil)
+	if f := w.nextOf("countUpdated"); f.Seq != 4 {
+		t.Errorf("event frame seq %d, want 4", f.Seq)
+	}
+	w2 := s.ws("/actors/counter/" + esc + "/events?since=2")
+	if f := w2.nextOf("countUpdated", "init"); f.Seq != 3 {
+		t.Errorf("resumed from 2: first event %d, want 3", f.Seq)
+	}
+}

@@ -141,8 +141,44 @@ func New(rt *actors.Runtime, log *eventlog.Log, snaps *snapshots.Store, m *Metri
 	s.projectionRoutes(r)
 	s.demoRoutes(r)
 
-	s.handler = s.corsHandler(s.auth(r))
+	s.handler = s.corsHandler(s.auth(escapedSlashes(r)))
 	return s
+}
+
+// escapedSlashes routes a request whose path holds an escaped slash
+// ("%2F", as a client sends the key "team/general") by its escaped form,
+// so that the slash stays inside its segment, and unescapes the route's
+// parameters before the handler sees them. Other requests, and ones that
+// match no route that way, go to the router as they are.
+func escapedSlashes(r *httprouter.Router) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		raw := req.URL.RawPath
+		if raw == "" || !strings.Contains(raw, "%2F") && !strings.Contains(raw, "%2f") {
+			r.ServeHTTP(w, req)
+			return
+		}
+		h, ps, _ := r.Lookup(req.Method, raw)
+		if h == nil {
+			r.ServeHTTP(w, req)
+			return
+		}
+		for i := range ps {
+			v, err := url.PathUnescape(ps[i].Value)
+			if err != nil {
+				writeError(w, http.StatusBadRequest, "bad_request", "the path does not unescape: "+err.Error())
+				return
+			}
+			ps[i].Value = v
+		}
+		if r.PanicHandler != nil {
+			defer func() {
+				if v := recover(); v != nil {
+					r.PanicHandler(w, req, v)
+				}
+			}()
+		}
+		h(w, req, ps)
+	})
 }
 
 // ServeHTTP implements http.Handler.

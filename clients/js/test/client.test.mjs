@@ -27,7 +27,7 @@ afterEach(() => {
 
 test('calls over HTTP: results, seq, arguments, keys that need escaping', async () => {
   const c = client();
-  const key = uniqueKey('http') + ':a b/é'.replace('/', '');
+  const key = uniqueKey('http') + ':a b/é'; // a space, a slash and a non-ASCII letter
   assert.deepEqual(await c.call('counter', key, 'increment'), { count: 1 });
   const r = await c.callWithMeta('counter', key, 'add', { value: 5 });
   assert.deepEqual(r, { result: { count: 6 }, seq: 2, transport: 'http', replayed: false });
