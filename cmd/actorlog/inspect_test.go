@@ -13,6 +13,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -546,5 +547,49 @@ func TestInspect_TailFollows(t *testing.T) {
 		checkGolden(t, "tail_follow_all", r.all)
 	case <-time.After(20 * time.Second):
 		t.Fatal("tail did not return after the events were appended")
+	}
+}
+
+// TestInspect_KeysNeedingEscape: keys holding "/", spaces and non-ASCII
+// letters, which the online mode must escape in its URLs, print the same
+// online as offline.
+func TestInspect_KeysNeedingEscape(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, eventlog.Options{NoSync: true, Logger: inspQuiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys := []string{"team/general", "a b/é", "100%"}
+	for _, k := range keys {
+		for i := int64(1); i <= 3; i++ {
+			e := eventlog.Event{Type: "countUpdated", Data: inspMsgpack(t, seed.CountUpdated{Count: i, LastUpdated: t0 + i}), Time: t0 + i, Meta: eventlog.Metadata{Causation: "increment"}}
+			if _, err := l.Append(inspBG, eventlog.ID{Type: "counter", Key: k}, eventlog.Any, e); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var cmds [][]string
+	for _, k := range keys {
+		id := "counter:" + k
+		cmds = append(cmds, []string{"log", id}, []string{"state", id, "--at", "2"}, []string{"replay", id}, []string{"diff", id, "1", "3"})
+	}
+	// Offline first: the server below holds the directory.
+	offline := make([]string, len(cmds))
+	for i, cmd := range cmds {
+		offline[i] = runInsp(append(slices.Clone(cmd), "--data", dir), dir, "")
+		if !strings.Contains(offline[i], "[exit 0]") || !strings.Contains(offline[i], "count") {
+			t.Fatalf("offline:\n%s", offline[i])
+		}
+	}
+	url, _ := inspServer(t, dir, "")
+	for i, cmd := range cmds {
+		got := runInsp(append(slices.Clone(cmd), "--server", url), "", url)
+		got = strings.Replace(got, "--server $SERVER", "--data $DATA", 1)
+		if got != offline[i] {
+			t.Errorf("online differs from offline:\n--- offline\n%s--- online\n%s", offline[i], got)
+		}
 	}
 }

@@ -158,9 +158,7 @@ func printReset(o *output, name, what string) error {
 
 // post sends POST path and decodes the JSON reply into v.
 func (r *remote) post(ctx context.Context, path string, v any) error {
-	u := *r.base
-	u.Path += path
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url(path, nil), nil)
 	if err != nil {
 		return err
 	}

@@ -54,12 +54,25 @@ type apiError struct {
 
 func (e *apiError) Error() string { return e.message }
 
+// url returns the server's URL of path, which is escaped (its keys went
+// through url.PathEscape), with the query q.
+func (r *remote) url(path string, q url.Values) string {
+	u := *r.base
+	// Join the escaped forms: adding path to u.Path, which is unescaped,
+	// would escape its escapes again ("%2F" as "%252F").
+	full, err := url.Parse(u.EscapedPath() + path)
+	if err == nil {
+		u.Path, u.RawPath = full.Path, full.RawPath
+	} else {
+		u.Path += path
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 // get sends GET path?q and decodes the JSON reply into v.
 func (r *remote) get(ctx context.Context, path string, q url.Values, v any) error {
-	u := *r.base
-	u.Path += path
-	u.RawQuery = q.Encode()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url(path, q), nil)
 	if err != nil {
 		return err
 	}
