@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/actorlog/actorlog/eventlog"
@@ -65,7 +67,17 @@ func Define[S any](typ string, initial func() S) *Def[S] {
 // On registers the applier of eventType: fn folds one event's data, of
 // type E, into the state. Appliers must be deterministic and must not fail
 // on data their own actions emitted.
+//
+// It panics if eventType is a frame type of the WebSocket protocol, or if
+// E is a struct with a field named "type" or "seq": an event's frame
+// carries its fields beside its type and sequence, under those names.
 func On[S, E any](d *Def[S], eventType string, fn func(s *S, e E)) {
+	if reservedFrames[eventType] {
+		panic(fmt.Sprintf("actors: %s: event type %q is reserved for the WebSocket protocol", d.Type, eventType))
+	}
+	if f := frameFieldClash(reflect.TypeFor[E]()); f != "" {
+		panic(fmt.Sprintf("actors: %s: event %q has a field named %q, which its WebSocket frames use for the event's own %s; rename it (e.g. `json:\"kind\"`)", d.Type, eventType, f, f))
+	}
 	d.appliers[eventType] = func(s *S, data []byte) error {
 		var e E
 		if len(data) > 0 {
@@ -328,3 +340,40 @@ func (c *Ctx[S]) Conns() int { return c.t.a.connCount() }
 
 // Logger returns a logger naming the actor.
 func (c *Ctx[S]) Logger() *slog.Logger { return c.t.a.logger() }
+
+// frameFieldClash returns "type" or "seq" if a struct event type has a
+// field encoded under that name (its `json` tag, as the runtime encodes
+// events, or its Go name), including fields of embedded structs, which
+// are encoded inline; "" otherwise.
+func frameFieldClash(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t.Kind() != reflect.Struct {
+		return ""
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, tagged := f.Tag.Lookup("json")
+		name, _, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if f.Anonymous && name == "" {
+			if c := frameFieldClash(f.Type); c != "" {
+				return c
+			}
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if !tagged || name == "" {
+			name = f.Name
+		}
+		if name == "type" || name == "seq" {
+			return name
+		}
+	}
+	return ""
+}
