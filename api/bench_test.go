@@ -86,6 +86,29 @@ func startBenchServer(b *testing.B) *benchServer {
 	return &benchServer{url: hs.URL, log: l}
 }
 
+// checkEvents fails the benchmark unless the streams of the counters
+// key(0) .. key(conns-1) (some may be the same) hold, together, one event
+// per acknowledged call.
+func (s *benchServer) checkEvents(b *testing.B, conns int, key func(int) string, acked int) {
+	b.Helper()
+	var events uint64
+	seen := map[string]bool{}
+	for w := range conns {
+		if seen[key(w)] {
+			continue
+		}
+		seen[key(w)] = true
+		st, err := s.log.Head(context.Background(), eventlog.ID{Type: "counter", Key: key(w)})
+		if err != nil {
+			b.Fatal(err)
+		}
+		events += st.Head
+	}
+	if events != uint64(acked) {
+		b.Fatalf("%d calls acknowledged, %d events in the log", acked, events)
+	}
+}
+
 // benchClient is one connection's HTTP client: a transport of its own
 // that keeps one connection alive.
 func benchClient() *http.Client {
@@ -276,22 +299,7 @@ func BenchmarkRPC(b *testing.B) {
 			}
 			b.ReportAllocs()
 			sent := runBenchConns(b, tc.conns, func(w int) string { return s.url + "/rpc/counter:" + key(w) + "/increment" })
-			var events uint64
-			seen := map[string]bool{}
-			for w := range tc.conns {
-				if seen[key(w)] {
-					continue
-				}
-				seen[key(w)] = true
-				st, err := s.log.Head(context.Background(), eventlog.ID{Type: "counter", Key: key(w)})
-				if err != nil {
-					b.Fatal(err)
-				}
-				events += st.Head
-			}
-			if events != uint64(sent) {
-				b.Fatalf("%d requests acknowledged, %d events in the log", sent, events)
-			}
+			s.checkEvents(b, tc.conns, key, sent)
 		})
 	}
 }
@@ -310,24 +318,12 @@ func BenchmarkRPC(b *testing.B) {
 // only look for their replies, fall behind and are closed as slow
 // consumers, as they should be.)
 func BenchmarkRPCSocket(b *testing.B) {
-	for _, tc := range []struct {
-		name  string
-		conns int
-		hot   bool
-	}{
-		{"distinct/conns=1", 1, false},
-		{"distinct/conns=64", benchConns, false},
-	} {
-		b.Run(tc.name, func(b *testing.B) {
+	for _, conns := range []int{1, benchConns} {
+		b.Run(fmt.Sprintf("distinct/conns=%d", conns), func(b *testing.B) {
 			s := startBenchServer(b)
-			key := func(w int) string {
-				if tc.hot {
-					return "hot"
-				}
-				return "s" + strconv.Itoa(w)
-			}
+			key := func(w int) string { return "s" + strconv.Itoa(w) }
 			wsURL := "ws" + s.url[len("http"):] + "/ws/counter/"
-			socks := make([]*websocket.Conn, tc.conns)
+			socks := make([]*websocket.Conn, conns)
 			for w := range socks {
 				c, _, err := websocket.DefaultDialer.Dial(wsURL+key(w), nil)
 				if err != nil {
@@ -354,8 +350,8 @@ func BenchmarkRPCSocket(b *testing.B) {
 				}
 			}
 			var next atomic.Int64
-			lat := make([][]time.Duration, tc.conns)
-			errs := make([]error, tc.conns)
+			lat := make([][]time.Duration, conns)
+			errs := make([]error, conns)
 			var start, wg sync.WaitGroup
 			start.Add(1)
 			for w, c := range socks {
@@ -388,22 +384,7 @@ func BenchmarkRPCSocket(b *testing.B) {
 			b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
 			b.ReportMetric(benchPercentile(all, 0.50), "p50-us")
 			b.ReportMetric(benchPercentile(all, 0.99), "p99-us")
-			var events uint64
-			seen := map[string]bool{}
-			for w := range tc.conns {
-				if seen[key(w)] {
-					continue
-				}
-				seen[key(w)] = true
-				st, err := s.log.Head(context.Background(), eventlog.ID{Type: "counter", Key: key(w)})
-				if err != nil {
-					b.Fatal(err)
-				}
-				events += st.Head
-			}
-			if events != uint64(len(all)) {
-				b.Fatalf("%d calls answered, %d events in the log", len(all), events)
-			}
+			s.checkEvents(b, conns, key, len(all))
 		})
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -788,36 +789,55 @@ func (r *loadRun) health() error {
 	return nil
 }
 
-// scrape reads the figures load reports from the server's /metrics.
-func (r *loadRun) scrape() (map[string]float64, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.ctx), 5*time.Second)
+// getServer sends GET path to the server, with the token, within 5s,
+// and hands a 200 reply's body to read. Another status is an error
+// naming it, but for the ones listed in ok, whose replies are skipped
+// and returned as (status, nil).
+func (r *loadRun) getServer(ctx context.Context, path string, read func(io.Reader) error, ok ...int) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+path, nil)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	if r.cfg.token != "" {
 		req.Header.Set("Authorization", "Bearer "+r.cfg.token)
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		io.Copy(io.Discard, resp.Body)
-		return nil, fmt.Errorf("/metrics: status %d", resp.StatusCode)
+		if slices.Contains(ok, resp.StatusCode) {
+			return resp.StatusCode, nil
+		}
+		return resp.StatusCode, fmt.Errorf("%s: status %d", path, resp.StatusCode)
 	}
-	return parseMetrics(resp.Body, []string{
-		"go_goroutines",
-		"process_resident_memory_bytes",
-		"go_memstats_heap_inuse_bytes",
-		"actorlog_active_actors",
-		"actorlog_connections",
-		"actorlog_wake_duration_seconds_count",
-		"actorlog_append_events_sum",
-		"actorlog_append_events_count",
+	return resp.StatusCode, read(resp.Body)
+}
+
+// scrape reads the figures load reports from the server's /metrics.
+func (r *loadRun) scrape() (map[string]float64, error) {
+	var m map[string]float64
+	_, err := r.getServer(context.WithoutCancel(r.ctx), "/metrics", func(body io.Reader) (err error) {
+		m, err = parseMetrics(body, scrapedMetrics)
+		return err
 	})
+	return m, err
+}
+
+// scrapedMetrics are the figures of /metrics that load reads.
+var scrapedMetrics = []string{
+	"go_goroutines",
+	"process_resident_memory_bytes",
+	"go_memstats_heap_inuse_bytes",
+	"actorlog_active_actors",
+	"actorlog_connections",
+	"actorlog_wake_duration_seconds_count",
+	"actorlog_append_events_sum",
+	"actorlog_append_events_count",
 }
 
 // settle waits, briefly (at most 2s), for the server to see the run's

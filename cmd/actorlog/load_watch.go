@@ -66,33 +66,17 @@ type projStatus struct {
 // projections reads GET /projections; a server that runs none answers
 // 404, which is (nil, nil).
 func (r *loadRun) projections(ctx context.Context) ([]projStatus, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+"/projections", nil)
-	if err != nil {
-		return nil, err
-	}
-	if r.cfg.token != "" {
-		req.Header.Set("Authorization", "Bearer "+r.cfg.token)
-	}
-	resp, err := r.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode == http.StatusNotFound {
-		io.Copy(io.Discard, resp.Body)
-		return nil, nil
-	}
-	if resp.StatusCode != http.StatusOK {
-		io.Copy(io.Discard, resp.Body)
-		return nil, fmt.Errorf("/projections: status %d", resp.StatusCode)
-	}
 	var body struct {
 		Projections []projStatus `json:"projections"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		return nil, fmt.Errorf("/projections: %w", err)
+	status, err := r.getServer(ctx, "/projections", func(rd io.Reader) error {
+		if err := json.NewDecoder(rd).Decode(&body); err != nil {
+			return fmt.Errorf("/projections: %w", err)
+		}
+		return nil
+	}, http.StatusNotFound)
+	if err != nil || status == http.StatusNotFound {
+		return nil, err
 	}
 	return body.Projections, nil
 }
