@@ -168,6 +168,17 @@ func runBenchConns(b *testing.B, conns int, url func(w int) string) int {
 			c.CloseIdleConnections()
 		}
 	}()
+	runBenchPool(b, conns, func(w int, _ int64) error { return benchPost(clients[w], url(w), nil) })
+	return conns + b.N
+}
+
+// runBenchPool makes b.N calls in all from a fixed pool of conns
+// goroutines, which claim them from a shared counter: call(w, n) is call
+// n (1 to b.N) made by goroutine w. It times only the calls, fails the
+// benchmark on the first error, and reports calls/s ("req/s") and the p50
+// and p99 latency in µs.
+func runBenchPool(b *testing.B, conns int, call func(w int, n int64) error) {
+	b.Helper()
 	var next atomic.Int64
 	lat := make([][]time.Duration, conns)
 	errs := make([]error, conns)
@@ -175,12 +186,11 @@ func runBenchConns(b *testing.B, conns int, url func(w int) string) int {
 	start.Add(1)
 	for w := range conns {
 		lat[w] = make([]time.Duration, 0, b.N/conns+1)
-		u := url(w)
 		wg.Go(func() {
 			start.Wait()
-			for next.Add(1) <= int64(b.N) {
+			for n := next.Add(1); n <= int64(b.N); n = next.Add(1) {
 				t0 := time.Now()
-				if err := benchPost(clients[w], u, nil); err != nil {
+				if err := call(w, n); err != nil {
 					errs[w] = err
 					return
 				}
@@ -201,10 +211,9 @@ func runBenchConns(b *testing.B, conns int, url func(w int) string) int {
 	}
 	all := slices.Concat(lat...)
 	slices.Sort(all)
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "req/s")
+	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
 	b.ReportMetric(benchPercentile(all, 0.50), "p50-us")
 	b.ReportMetric(benchPercentile(all, 0.99), "p99-us")
-	return conns + b.N
 }
 
 // benchPercentile returns the q-quantile of the sorted durations, in µs.
@@ -349,42 +358,9 @@ func BenchmarkRPCSocket(b *testing.B) {
 					}
 				}
 			}
-			var next atomic.Int64
-			lat := make([][]time.Duration, conns)
-			errs := make([]error, conns)
-			var start, wg sync.WaitGroup
-			start.Add(1)
-			for w, c := range socks {
-				wg.Go(func() {
-					start.Wait()
-					for n := next.Add(1); n <= int64(b.N); n = next.Add(1) {
-						t0 := time.Now()
-						if err := call(c, strconv.FormatInt(n, 10)); err != nil {
-							errs[w] = err
-							return
-						}
-						lat[w] = append(lat[w], time.Since(t0))
-					}
-				})
-			}
 			b.ReportAllocs()
-			b.ResetTimer()
-			t0 := time.Now()
-			start.Done()
-			wg.Wait()
-			elapsed := time.Since(t0)
-			b.StopTimer()
-			for _, err := range errs {
-				if err != nil {
-					b.Fatal(err)
-				}
-			}
-			all := slices.Concat(lat...)
-			slices.Sort(all)
-			b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
-			b.ReportMetric(benchPercentile(all, 0.50), "p50-us")
-			b.ReportMetric(benchPercentile(all, 0.99), "p99-us")
-			s.checkEvents(b, conns, key, len(all))
+			runBenchPool(b, conns, func(w int, n int64) error { return call(socks[w], strconv.FormatInt(n, 10)) })
+			s.checkEvents(b, conns, key, b.N)
 		})
 	}
 }
