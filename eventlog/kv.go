@@ -12,6 +12,10 @@ import (
 // Get returns a copy of the auxiliary record at key in space sp, or
 // ErrNotFound. Like every read, it returns only what is durable.
 func (l *Log) Get(ctx context.Context, sp Space, key []byte) ([]byte, error) {
+	if !l.enter() {
+		return nil, ErrClosed
+	}
+	defer l.exit()
 	if sp < FirstSpace {
 		return nil, fmt.Errorf("eventlog: space %#x is reserved", sp)
 	}
@@ -38,6 +42,10 @@ func (l *Log) Get(ctx context.Context, sp Space, key []byte) ([]byte, error) {
 // records the caller itself wrote and saw committed (a projection reading
 // its own view), where the wait would only cost time.
 func (l *Log) Peek(sp Space, key []byte) ([]byte, error) {
+	if !l.enter() {
+		return nil, ErrClosed
+	}
+	defer l.exit()
 	if sp < FirstSpace {
 		return nil, fmt.Errorf("eventlog: space %#x is reserved", sp)
 	}
@@ -60,6 +68,10 @@ func (l *Log) Peek(sp Space, key []byte) ([]byte, error) {
 // before returning, until what it read is durable; a caller that acts on a
 // record before Scan returns must not reply to anyone on its strength.
 func (l *Log) Scan(ctx context.Context, sp Space, lo, hi []byte, reverse bool, fn func(key, value []byte) error) error {
+	if !l.enter() {
+		return ErrClosed
+	}
+	defer l.exit()
 	if sp < FirstSpace {
 		return fmt.Errorf("eventlog: space %#x is reserved", sp)
 	}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
@@ -141,7 +142,27 @@ type Log struct {
 	heads   map[string]StreamInfo
 
 	subs subscribers
+
+	// readers counts the reads in progress (enter/exit); shut is set by
+	// Close, which then waits for readers to reach zero before it closes
+	// Pebble.
+	readers atomic.Int64
+	shut    atomic.Bool
 }
+
+// enter starts a read: false if the log is closed (or closing), in which
+// case the read must return ErrClosed. Every true is paired with exit.
+func (l *Log) enter() bool {
+	l.readers.Add(1)
+	if l.shut.Load() {
+		l.readers.Add(-1)
+		return false
+	}
+	return true
+}
+
+// exit ends a read started by enter.
+func (l *Log) exit() { l.readers.Add(-1) }
 
 // Open opens (creating if needed) the log in dir. Only one Log may hold a
 // directory at a time; a second Open, in this or another process, returns
@@ -287,6 +308,7 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	close(l.closing)
+	l.shut.Store(true)
 	// Wait for the writes already queued: their callers are owed an answer.
 	for len(l.queue) > 0 || len(l.inflight) > 0 {
 		ch := l.durableCh
@@ -297,6 +319,11 @@ func (l *Log) Close() error {
 	failed := l.failed
 	l.mu.Unlock()
 	l.subs.closeAll()
+	// Wait for the reads in progress; new ones see shut and return
+	// ErrClosed. Pebble panics on a read after Close.
+	for l.readers.Load() > 0 {
+		time.Sleep(time.Millisecond)
+	}
 
 	var err error
 	if failed != nil {
@@ -389,6 +416,10 @@ func (l *Log) waitGen(ctx context.Context, gen uint64) error {
 // events is given back to the filesystem without waiting for Pebble to get
 // to it. It can take long on a large store; writes go on meanwhile.
 func (l *Log) Compact(ctx context.Context) error {
+	if !l.enter() {
+		return ErrClosed
+	}
+	defer l.exit()
 	if l.opts.ReadOnly {
 		return ErrReadOnly
 	}
@@ -405,6 +436,10 @@ func (l *Log) Compact(ctx context.Context) error {
 // is kept, not counting write-ahead logs (which are recycled) or tables a
 // compaction made obsolete and that await deletion.
 func (l *Log) DiskUsage() uint64 {
+	if !l.enter() {
+		return 0
+	}
+	defer l.exit()
 	t := l.db.Metrics().Total()
 	return uint64(t.TablesSize)
 }

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -319,4 +320,77 @@ func TestSubscription_NextBatch(t *testing.T) {
 	if err != nil || len(b) == 0 || b[0].Pos != 3001 {
 		t.Fatalf("live batch = %d events from %v, %v", len(b), b, err)
 	}
+}
+
+// TestLog_ReadsRacingClose: reads of every kind running while the log
+// closes either finish or return ErrClosed; none reaches the closed Pebble
+// (which panics).
+func TestLog_ReadsRacingClose(t *testing.T) {
+	for round := range 20 {
+		l, err := eventlog.Open(t.TempDir(), eventlog.Options{NoSync: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a := eventlog.ID{Type: "counter", Key: "r"}
+		for range 20 {
+			if _, err := l.Append(bg, a, eventlog.Any, eventlogtest.Ev("x", 1)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var closed atomic.Bool
+		reads := []func() error{
+			func() error { _, err := l.Head(bg, a); return err },
+			func() error { return l.ScanStream(bg, a, 1, 0, func(*eventlog.Event) error { return nil }) },
+			func() error { return l.ScanFeed(bg, 1, 0, func(*eventlog.Event) error { return nil }) },
+			func() error { _, err := l.ListActors(bg, eventlog.ListOptions{}); return err },
+			func() error { _, err := l.Get(bg, eventlog.FirstSpace, []byte("k")); return ignoreNotFound(err) },
+			func() error { _, err := l.Peek(eventlog.FirstSpace, []byte("k")); return ignoreNotFound(err) },
+			func() error {
+				return l.Scan(bg, eventlog.FirstSpace, nil, nil, false, func(k, v []byte) error { return nil })
+			},
+			func() error {
+				l.DiskUsage() // 0 once closed: it has no error to return
+				if closed.Load() {
+					return eventlog.ErrClosed
+				}
+				return nil
+			},
+		}
+		errs := make(chan error, len(reads))
+		start := make(chan struct{})
+		for _, read := range reads {
+			go func() {
+				<-start
+				for {
+					if err := read(); err != nil {
+						errs <- err
+						return
+					}
+				}
+			}()
+		}
+		close(start)
+		time.Sleep(time.Duration(round%5) * time.Millisecond)
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+		closed.Store(true)
+		for range reads {
+			select {
+			case err := <-errs:
+				if !errors.Is(err, eventlog.ErrClosed) {
+					t.Fatalf("round %d: a read racing Close: %v", round, err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("round %d: a read did not end after Close", round)
+			}
+		}
+	}
+}
+
+func ignoreNotFound(err error) error {
+	if errors.Is(err, eventlog.ErrNotFound) {
+		return nil
+	}
+	return err
 }

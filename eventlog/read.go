@@ -22,6 +22,10 @@ func prefixEnd(p []byte) []byte {
 // Head returns the actor's stream record. A stream that never had an event
 // has Head 0 and no error.
 func (l *Log) Head(ctx context.Context, id ID) (StreamInfo, error) {
+	if !l.enter() {
+		return StreamInfo{}, ErrClosed
+	}
+	defer l.exit()
 	if err := id.Validate(); err != nil {
 		return StreamInfo{}, err
 	}
@@ -62,6 +66,10 @@ var errStopScan = fmt.Errorf("eventlog: stop scan")
 // returns. The Event, Data included, is valid only during the call; this is
 // the fast path for replay. Only durable events are visited.
 func (l *Log) ScanStream(ctx context.Context, id ID, from, to uint64, fn func(*Event) error) error {
+	if !l.enter() {
+		return ErrClosed
+	}
+	defer l.exit()
 	if err := id.Validate(); err != nil {
 		return err
 	}
@@ -157,6 +165,10 @@ func (l *Log) ReadFeed(ctx context.Context, from uint64, limit int) ([]Event, er
 // fn's first error, which it returns. The Event, Data included, is valid
 // only during the call.
 func (l *Log) ScanFeed(ctx context.Context, from, to uint64, fn func(*Event) error) error {
+	if !l.enter() {
+		return ErrClosed
+	}
+	defer l.exit()
 	if from == 0 {
 		from = 1
 	}
@@ -235,6 +247,10 @@ type ListOptions struct {
 
 // ListActors returns the streams that exist, in order of type then key.
 func (l *Log) ListActors(ctx context.Context, o ListOptions) ([]StreamInfo, error) {
+	if !l.enter() {
+		return nil, ErrClosed
+	}
+	defer l.exit()
 	if o.Limit <= 0 {
 		o.Limit = 100
 	}
