@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
@@ -85,36 +86,48 @@ func FuzzRPC(f *testing.F) {
 		{"counter", "add", "", `{}`},
 		{"nope:x", "add", "", `{}`},
 		{"counter:\xff", "add", "", `{}`},
+		{"counter:team/general", "increment", "", ``},
 	} {
 		f.Add(c.target, c.action, c.ctype, []byte(c.body))
 	}
 	h := rpcHandler(f)
 	f.Fuzz(func(t *testing.T, target, action, ctype string, body []byte) {
-		req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "/", bytes.NewReader(body))
-		if err != nil {
-			return
-		}
-		req.URL.Path = "/rpc/" + target + "/" + action
-		if ctype != "" {
-			req.Header.Set("Content-Type", ctype)
-		}
-		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, req)
-		switch rec.Code {
-		case http.StatusOK:
-			return
-		case http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge, http.StatusMethodNotAllowed:
-		default:
-			t.Fatalf("POST %q %q (%s): status %d: %s", target, action, ctype, rec.Code, rec.Body)
-		}
-		var e struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
-			t.Fatalf("POST %q %q: status %d with body %q is not a JSON error", target, action, rec.Code, rec.Body)
-		}
-		if strings.Contains(e.Error.Message, "goroutine ") {
-			t.Fatalf("error message leaks a stack: %s", e.Error.Message)
+		// The path as it is, and escaped as a client escapes it, "/" in
+		// the key as "%2F" (routed by its escaped form).
+		for _, escaped := range []bool{false, true} {
+			fuzzRPCOnce(t, h, target, action, ctype, body, escaped)
 		}
 	})
+}
+
+func fuzzRPCOnce(t *testing.T, h http.Handler, target, action, ctype string, body []byte, escaped bool) {
+	req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, "/", bytes.NewReader(body))
+	if err != nil {
+		return
+	}
+	req.URL.Path = "/rpc/" + target + "/" + action
+	if escaped {
+		req.URL.RawPath = "/rpc/" + url.PathEscape(target) + "/" + url.PathEscape(action)
+	}
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	switch rec.Code {
+	case http.StatusOK:
+		return
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusUnprocessableEntity, http.StatusRequestEntityTooLarge, http.StatusMethodNotAllowed:
+	default:
+		t.Fatalf("POST %q %q (%s): status %d: %s", target, action, ctype, rec.Code, rec.Body)
+	}
+	var e struct {
+		Error struct{ Code, Message string } `json:"error"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &e); err != nil || e.Error.Code == "" || e.Error.Message == "" {
+		t.Fatalf("POST %q %q: status %d with body %q is not a JSON error", target, action, rec.Code, rec.Body)
+	}
+	if strings.Contains(e.Error.Message, "goroutine ") {
+		t.Fatalf("error message leaks a stack: %s", e.Error.Message)
+	}
 }
