@@ -128,6 +128,18 @@ func (c *common) usageErr(format string, args ...any) error {
 	return errUsage
 }
 
+// actorOrAll reads the optional <type:key> of a command that also takes
+// --all: exactly one of them must be given. With --all the ID is zero.
+func (c *common) actorOrAll(pos []string, all bool) (eventlog.ID, error) {
+	if all == (len(pos) == 1) {
+		return eventlog.ID{}, c.usageErr("name an actor or pass --all")
+	}
+	if all {
+		return eventlog.ID{}, nil
+	}
+	return parseActor(pos[0])
+}
+
 // open opens the source the flags name.
 func (c *common) open() (source, error) {
 	if c.server != "" {

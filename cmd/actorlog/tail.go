@@ -24,14 +24,9 @@ func tailCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *all == (len(pos) == 1) {
-		return c.usageErr("name an actor or pass --all")
-	}
-	var id eventlog.ID
-	if !*all {
-		if id, err = parseActor(pos[0]); err != nil {
-			return err
-		}
+	id, err := c.actorOrAll(pos, *all)
+	if err != nil {
+		return err
 	}
 	src, err := c.open()
 	if err != nil {

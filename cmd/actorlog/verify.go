@@ -6,7 +6,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/verify"
 )
 
@@ -19,14 +18,9 @@ func verifyCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *all == (len(pos) == 1) {
-		return c.usageErr("name an actor or pass --all")
-	}
-	var id eventlog.ID
-	if !*all {
-		if id, err = parseActor(pos[0]); err != nil {
-			return err
-		}
+	id, err := c.actorOrAll(pos, *all)
+	if err != nil {
+		return err
 	}
 	src, err := c.open()
 	if err != nil {
