@@ -276,6 +276,8 @@ var inspCases = []inspCase{
 	{"err_tail_from_range", "tail counter:other --from 9", false},
 	{"usage_missing", "log", false},
 	{"usage_tail", "tail", false},
+	{"usage_verify_both", "verify counter:default --all", false},
+	{"usage_export_neither", "export", false},
 	{"usage_extra", "state counter:default 3", false},
 	{"usage_exclusive", "state counter:default --at 1 --at-time 0", false},
 }
