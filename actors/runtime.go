@@ -37,7 +37,26 @@ import (
 
 // Space is the log space of the runtime's records: timers and idempotency
 // records.
-const Space eventlog.Space = 0x21
+const Space = eventlog.SpaceActors
+
+// Log is what the runtime needs of the event log's store: it appends each
+// actor's events together with its timers and idempotency records, reads
+// streams to wake actors, erases what retention lets go, and reads its
+// records back. Any eventlog.Store is one.
+type Log interface {
+	History
+	Write(ctx context.Context, r eventlog.Request) (eventlog.AppendResult, error)
+	Delete(ctx context.Context, id eventlog.ID, before uint64) error
+	Get(ctx context.Context, sp eventlog.Space, key []byte) ([]byte, error)
+	Scan(ctx context.Context, sp eventlog.Space, lo, hi []byte, reverse bool, fn func(key, value []byte) error) error
+}
+
+// History is what folding an actor's state needs of the store: the
+// actor's stream.
+type History interface {
+	Head(ctx context.Context, id eventlog.ID) (eventlog.StreamInfo, error)
+	ScanStream(ctx context.Context, id eventlog.ID, from, to uint64, fn func(*eventlog.Event) error) error
+}
 
 // Options configure a Runtime. The zero value gives the defaults.
 type Options struct {
@@ -128,7 +147,7 @@ type Reply struct {
 
 // Runtime runs actors over a log. All methods are safe for concurrent use.
 type Runtime struct {
-	log   *eventlog.Log
+	log   Log
 	snaps *snapshots.Store
 	reg   *Registry
 	opts  Options
@@ -147,7 +166,7 @@ type Runtime struct {
 
 // New returns a runtime serving the registry's actors over log and snaps,
 // and starts its timer scheduler. Close stops it.
-func New(log *eventlog.Log, snaps *snapshots.Store, reg *Registry, opts Options) *Runtime {
+func New(log Log, snaps *snapshots.Store, reg *Registry, opts Options) *Runtime {
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 30 * time.Second
 	}
@@ -408,7 +427,7 @@ func EventFrame(e *eventlog.Event) ([]byte, error) {
 // StateAt folds the actor's events up to sequence at (0: the head) from
 // the newest usable snapshot at or below it, without touching the live
 // actor. It returns the state as JSON and the sequence it reflects.
-func StateAt(ctx context.Context, log *eventlog.Log, snaps *snapshots.Store, def Definition, id eventlog.ID, at uint64) ([]byte, uint64, error) {
+func StateAt(ctx context.Context, log History, snaps *snapshots.Store, def Definition, id eventlog.ID, at uint64) ([]byte, uint64, error) {
 	head, err := log.Head(ctx, id)
 	if err != nil {
 		return nil, 0, err
@@ -434,7 +453,7 @@ func StateAt(ctx context.Context, log *eventlog.Log, snaps *snapshots.Store, def
 // load rebuilds in's state up to sequence to (0: the head): the newest
 // usable snapshot at or below it, then the events after. It returns the
 // sequence reached and the number of events replayed.
-func load(ctx context.Context, log *eventlog.Log, snaps *snapshots.Store, in instance, id eventlog.ID, to uint64) (uint64, int, error) {
+func load(ctx context.Context, log History, snaps *snapshots.Store, in instance, id eventlog.ID, to uint64) (uint64, int, error) {
 	in.reset()
 	var seq uint64
 	if snaps != nil {

@@ -101,7 +101,7 @@ func TestRuntime_CounterPersists(t *testing.T) {
 	if got["count"] != 14.0 || got["lastUpdated"].(float64) == 0 {
 		t.Fatalf("after restart: %v, want count 14", got)
 	}
-	evs, _ := e.log.ReadStream(bg, mustID("counter:a"), 1, 100)
+	evs, _ := eventlog.ReadStream(bg, e.log, mustID("counter:a"), 1, 100)
 	if len(evs) != 7 {
 		t.Fatalf("log holds %d events, want 7 (getCount appends none)", len(evs))
 	}
@@ -164,7 +164,7 @@ func TestRuntime_HotActorSharesAppends(t *testing.T) {
 	if got["count"] != float64(callers*each) {
 		t.Fatalf("count = %v, want %d", got["count"], callers*each)
 	}
-	evs, _ := e.log.ReadStream(bg, mustID("counter:hot"), 1, 10000)
+	evs, _ := eventlog.ReadStream(bg, e.log, mustID("counter:hot"), 1, 10000)
 	for i, ev := range evs {
 		var s seed.CountUpdated
 		if err := msgpackDecode(ev.Data, &s); err != nil || s.Count != int64(i+1) {

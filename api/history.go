@@ -103,7 +103,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p httprouter.Par
 		s.writeErr(w, r, actors.Errorf(actors.CodeInternal, "read head: %v", err))
 		return
 	}
-	evs, err := s.log.ReadStream(r.Context(), id, from, limit)
+	evs, err := eventlog.ReadStream(r.Context(), s.log, id, from, limit)
 	if err != nil {
 		s.writeErr(w, r, &actors.Error{Code: actors.CodeInternal, Message: "the events could not be read", Err: err})
 		return

@@ -75,7 +75,7 @@ func (s *Server) inspectActors(w http.ResponseWriter, r *http.Request, _ httprou
 // store whose server never ran the projections, the log's own stream
 // records do. Either way each actor's stored range is read from its
 // stream record, so the answer is exact.
-func ListActorInfo(ctx context.Context, log *eventlog.Log, snaps *snapshots.Store, o eventlog.ListOptions) ([]ActorInfoJSON, error) {
+func ListActorInfo(ctx context.Context, log Log, snaps *snapshots.Store, o eventlog.ListOptions) ([]ActorInfoJSON, error) {
 	var streams []eventlog.StreamInfo
 	pos, ver, _, err := projection.ReadCheckpoint(ctx, log, projection.DirectoryName)
 	if err != nil {
@@ -228,7 +228,7 @@ var errPageFull = errors.New("api: page full")
 func (s *Server) waitEvents(ctx context.Context, id eventlog.ID, from uint64, d time.Duration, read func(context.Context) ([]archive.Record, error)) ([]archive.Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
-	var sub *eventlog.Subscription
+	var sub eventlog.Subscription
 	var err error
 	if id != (eventlog.ID{}) {
 		sub, err = s.log.SubscribeStream(ctx, id, from)

@@ -67,10 +67,20 @@ type Options struct {
 	Logger *slog.Logger
 }
 
+// Log is what the server reads of the event log's store: streams, the
+// feed, live subscriptions and the records of snapshots and projections.
+// It never writes through it. Any eventlog.Store is one.
+type Log interface {
+	eventlog.StreamReader
+	eventlog.FeedReader
+	eventlog.Subscriber
+	eventlog.Records
+}
+
 // Server serves the API. Create it with New; it is an http.Handler.
 type Server struct {
 	rt      *actors.Runtime
-	log     *eventlog.Log
+	log     Log
 	snaps   *snapshots.Store
 	opts    Options
 	handler http.Handler
@@ -88,7 +98,7 @@ type Server struct {
 // New returns a Server for rt, reading history from log and snaps. Pass
 // the same Metrics to actors.Options.Metrics (see NewMetrics) to get the
 // runtime's figures at /metrics.
-func New(rt *actors.Runtime, log *eventlog.Log, snaps *snapshots.Store, m *Metrics, opts Options) *Server {
+func New(rt *actors.Runtime, log Log, snaps *snapshots.Store, m *Metrics, opts Options) *Server {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 1 << 20
 	}

@@ -211,13 +211,20 @@ type ImportResult struct {
 	Events uint64 `json:"events"`
 }
 
+// Log is what Import needs of the event log's store: the streams' heads,
+// and appends. Any eventlog.Store is one.
+type Log interface {
+	Head(ctx context.Context, id eventlog.ID) (eventlog.StreamInfo, error)
+	Append(ctx context.Context, id eventlog.ID, expected eventlog.Expected, events ...eventlog.Event) (eventlog.AppendResult, error)
+}
+
 // Import reads the records that open returns, twice: first to check them
 // all (format, gapless sequences from 1 for each actor, and no actor that
 // already has events in log), then, only if every check passed, to append
 // them. Each actor's events keep their sequences, types, data, times and
 // metadata; positions are the target's. open is called once for each
 // pass.
-func Import(ctx context.Context, log *eventlog.Log, open func() (io.ReadCloser, error), o ImportOptions) (ImportResult, error) {
+func Import(ctx context.Context, log Log, open func() (io.ReadCloser, error), o ImportOptions) (ImportResult, error) {
 	if o.Workers <= 0 {
 		o.Workers = 16
 	}
@@ -283,7 +290,7 @@ func check(open func() (io.ReadCloser, error)) (map[eventlog.ID]uint64, uint64, 
 
 // write appends the records: each actor's in order, by one worker, with
 // the actors spread over the workers.
-func write(ctx context.Context, log *eventlog.Log, open func() (io.ReadCloser, error), o ImportOptions, total uint64) (uint64, error) {
+func write(ctx context.Context, log Log, open func() (io.ReadCloser, error), o ImportOptions, total uint64) (uint64, error) {
 	rc, err := open()
 	if err != nil {
 		return 0, err

@@ -70,7 +70,7 @@ func streams(t *testing.T, l *eventlog.Log) map[eventlog.ID][]eventlog.Event {
 		t.Fatal(err)
 	}
 	for _, st := range list {
-		evs, err := l.ReadStream(bg, st.Actor, 1, 1000)
+		evs, err := eventlog.ReadStream(bg, l, st.Actor, 1, 1000)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -42,13 +42,6 @@ type AppendResult struct {
 	FirstPos, LastPos uint64
 }
 
-// Space is a family of auxiliary records kept beside the events, such as
-// snapshots or projection views, so that they can be written atomically
-// with events. Spaces below FirstSpace belong to the log. Spaces in use:
-// 0x20 snapshots, 0x21 actors (timers, idempotency records), 0x22
-// projection.
-type Space byte
-
 // Op is a write of an auxiliary record.
 type Op struct {
 	Space Space

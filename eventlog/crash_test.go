@@ -139,7 +139,7 @@ func checkConsistent(t *testing.T, l *eventlog.Log, durable []ack) {
 	seen := map[key][]eventlog.Event{}
 	streamEvents := 0
 	for _, st := range actors {
-		evs, err := l.ReadStream(ctx, st.Actor, 1, 1<<20)
+		evs, err := eventlog.ReadStream(ctx, l, st.Actor, 1, 1<<20)
 		if err != nil {
 			t.Fatalf("read %s: %v", st.Actor, err)
 		}
@@ -178,7 +178,7 @@ func checkConsistent(t *testing.T, l *eventlog.Log, durable []ack) {
 			t.Fatalf("acknowledged append moved: got seqs %d.. pos %d, acknowledged %+v", evs[0].Seq, evs[0].Pos, a.res)
 		}
 	}
-	feed, err := l.ReadFeed(ctx, 1, 1<<20)
+	feed, err := eventlog.ReadFeed(ctx, l, 1, 1<<20)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +239,7 @@ func TestLog_WriteErrors(t *testing.T) {
 				t.Fatalf("append after a failure: err = %v, want ErrFailed", err)
 			}
 			// Reads still work and show only durable events.
-			evs, err := l.ReadStream(context.Background(), id, 1, 100)
+			evs, err := eventlog.ReadStream(context.Background(), l, id, 1, 100)
 			if err != nil || len(evs) != 20 {
 				t.Fatalf("read after failure: %d events, %v; want the 20 acknowledged", len(evs), err)
 			}

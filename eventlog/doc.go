@@ -12,6 +12,12 @@
 //
 // # Contract
 //
+// The contract is the Store interface and its parts (Writer, StreamReader,
+// FeedReader, Subscriber, Records); Log implements it on Pebble, and
+// eventlogtest.Memory is its in-memory model. Consumers take the part they
+// use, declared where they use it. eventlogtest.Run checks an
+// implementation against all of it. In short:
+//
 //   - Sequences of a stream start at 1 and have no gaps. Delete erases a
 //     prefix of a stream (or all of it) but never lowers its head.
 //   - Global positions start at 1 and only grow. Positions of erased
@@ -41,7 +47,8 @@
 //	0x01 id seq               event envelope
 //	0x02 pos                  id, then the event envelope
 //	0x03 id                   stream record
-//	0x20..0xFF ...            auxiliary spaces (see Space)
+//	0x20..0xFF ...            auxiliary records, one Space per owner
+//	                          (the table is on Space)
 //
 // The event envelope is a msgpack array of 5 or 6 elements:
 //

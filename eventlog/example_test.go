@@ -31,7 +31,7 @@ func Example() {
 	_, err = l.Append(ctx, id, eventlog.NoStream, eventlog.Event{Type: "countUpdated", Data: data})
 	fmt.Println(err)
 
-	evs, _ := l.ReadStream(ctx, id, 1, 10)
+	evs, _ := eventlog.ReadStream(ctx, l, id, 1, 10)
 	for _, e := range evs {
 		var v map[string]int
 		msgpack.Unmarshal(e.Data, &v)

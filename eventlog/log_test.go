@@ -17,25 +17,6 @@ import (
 	"go.uber.org/goleak"
 )
 
-// store adapts *eventlog.Log to the suite's Store interface.
-type store struct{ *eventlog.Log }
-
-func (s store) SubscribeStream(ctx context.Context, id eventlog.ID, from uint64) (eventlogtest.Subscription, error) {
-	sub, err := s.Log.SubscribeStream(ctx, id, from)
-	if err != nil {
-		return nil, err
-	}
-	return sub, nil
-}
-
-func (s store) SubscribeFeed(ctx context.Context, from uint64) (eventlogtest.Subscription, error) {
-	sub, err := s.Log.SubscribeFeed(ctx, from)
-	if err != nil {
-		return nil, err
-	}
-	return sub, nil
-}
-
 var bg = context.Background()
 
 func openTemp(t testing.TB, opts eventlog.Options) *eventlog.Log {
@@ -51,7 +32,7 @@ func openTemp(t testing.TB, opts eventlog.Options) *eventlog.Log {
 func TestLog_Suite(t *testing.T) {
 	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 	eventlogtest.Run(t, func(t *testing.T) eventlogtest.Store {
-		return store{openTemp(t, eventlog.Options{})}
+		return openTemp(t, eventlog.Options{})
 	})
 }
 
@@ -61,7 +42,7 @@ func TestLog_SuiteInMemFS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return store{l}
+		return l
 	})
 }
 
@@ -166,7 +147,7 @@ func TestLog_ReadOnly(t *testing.T) {
 	if _, err := ro.Append(bg, a, eventlog.Any, eventlogtest.Ev("x", 1)); !errors.Is(err, eventlog.ErrReadOnly) {
 		t.Fatalf("append to read-only log: err = %v", err)
 	}
-	evs, err := ro.ReadStream(bg, a, 1, 10)
+	evs, err := eventlog.ReadStream(bg, ro, a, 1, 10)
 	if err != nil || len(evs) != 1 {
 		t.Fatalf("read-only read: %d events, %v", len(evs), err)
 	}

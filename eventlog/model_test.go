@@ -68,16 +68,16 @@ func TestLog_MatchesModel(t *testing.T) {
 				id := pickID(rt)
 				from := rapid.Uint64Range(0, 20).Draw(rt, "from")
 				limit := rapid.IntRange(0, 10).Draw(rt, "limit")
-				a, e1 := l.ReadStream(ctx, id, from, limit)
-				b, e2 := m.ReadStream(ctx, id, from, limit)
+				a, e1 := eventlog.ReadStream(ctx, l, id, from, limit)
+				b, e2 := eventlog.ReadStream(ctx, m, id, from, limit)
 				sameErr(rt, e1, e2)
 				sameEvents(rt, a, b)
 			},
 			"readFeed": func(rt *rapid.T) {
 				from := rapid.Uint64Range(0, 60).Draw(rt, "from")
 				limit := rapid.IntRange(0, 100).Draw(rt, "limit")
-				a, e1 := l.ReadFeed(ctx, from, limit)
-				b, e2 := m.ReadFeed(ctx, from, limit)
+				a, e1 := eventlog.ReadFeed(ctx, l, from, limit)
+				b, e2 := eventlog.ReadFeed(ctx, m, from, limit)
 				sameErr(rt, e1, e2)
 				sameEvents(rt, a, b)
 			},

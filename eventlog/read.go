@@ -39,26 +39,6 @@ func (l *Log) Head(ctx context.Context, id ID) (StreamInfo, error) {
 	return st, nil
 }
 
-// ReadStream returns up to limit events of the actor, starting at sequence
-// from (events erased below it are skipped). The events are copies the
-// caller owns.
-func (l *Log) ReadStream(ctx context.Context, id ID, from uint64, limit int) ([]Event, error) {
-	var out []Event
-	if limit <= 0 {
-		return nil, nil
-	}
-	err := l.ScanStream(ctx, id, from, 0, func(e *Event) error {
-		c := *e
-		c.Data = bytes.Clone(e.Data)
-		out = append(out, c)
-		if len(out) == limit {
-			return errStopScan
-		}
-		return nil
-	})
-	return out, err
-}
-
 var errStopScan = fmt.Errorf("eventlog: stop scan")
 
 // ScanStream calls fn for each event of the actor with a sequence from from
@@ -139,25 +119,6 @@ func (l *Log) scanStream(ctx context.Context, it *pebble.Iterator, id ID, durabl
 		}
 	}
 	return it.Error()
-}
-
-// ReadFeed returns up to limit events of the global feed, starting at
-// position from. Positions of erased events are absent.
-func (l *Log) ReadFeed(ctx context.Context, from uint64, limit int) ([]Event, error) {
-	var out []Event
-	if limit <= 0 {
-		return nil, nil
-	}
-	err := l.ScanFeed(ctx, from, 0, func(e *Event) error {
-		c := *e
-		c.Data = bytes.Clone(e.Data)
-		out = append(out, c)
-		if len(out) == limit {
-			return errStopScan
-		}
-		return nil
-	})
-	return out, err
 }
 
 // ScanFeed calls fn for each durable event of the global feed with a

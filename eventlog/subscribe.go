@@ -6,14 +6,11 @@ import (
 	"sync/atomic"
 )
 
-// Subscription delivers the events of one stream, or of the global feed,
-// from a starting point: first every durable event already stored, then
-// each new one as it becomes durable, in order, with no gap and no
-// duplicate. It never slows appends: live events wait in a bounded buffer,
-// and a subscriber that lets it overflow gets a *LaggedError saying where
-// to resume. Next and Close may be called from one goroutine at a time;
-// Close may also be called from another goroutine to end a blocked Next.
-type Subscription struct {
+// subscription is the Log's Subscription. It never slows appends: live
+// events wait in a bounded buffer (Options.SubscriberBuffer), and a
+// subscriber that lets it overflow gets a *LaggedError saying where to
+// resume.
+type subscription struct {
 	l      *Log
 	stream bool   // a stream subscription, else the feed
 	id     ID     // the stream
@@ -41,13 +38,13 @@ type Subscription struct {
 type subscribers struct {
 	count  atomic.Int64
 	mu     sync.Mutex // guards the maps
-	feed   map[*Subscription]struct{}
-	stream map[string]map[*Subscription]struct{}
+	feed   map[*subscription]struct{}
+	stream map[string]map[*subscription]struct{}
 }
 
 func (s *subscribers) init() {
-	s.feed = make(map[*Subscription]struct{})
-	s.stream = make(map[string]map[*Subscription]struct{})
+	s.feed = make(map[*subscription]struct{})
+	s.stream = make(map[string]map[*subscription]struct{})
 }
 
 // active reports whether anyone is subscribed, so that appends copy events
@@ -64,7 +61,7 @@ func (s *subscribers) publish(events []Event) {
 	defer s.mu.Unlock()
 	var key []byte
 	var last ID
-	var subs map[*Subscription]struct{}
+	var subs map[*subscription]struct{}
 	for i := range events {
 		e := &events[i]
 		for sub := range s.feed {
@@ -97,7 +94,7 @@ func (s *subscribers) closeAll() {
 	}
 }
 
-func (sub *Subscription) push(e *Event) {
+func (sub *subscription) push(e *Event) {
 	sub.mu.Lock()
 	switch {
 	case sub.lag || sub.done:
@@ -114,7 +111,7 @@ func (sub *Subscription) push(e *Event) {
 	}
 }
 
-func (sub *Subscription) end() {
+func (sub *subscription) end() {
 	sub.mu.Lock()
 	sub.done = true
 	sub.mu.Unlock()
@@ -126,28 +123,34 @@ func (sub *Subscription) end() {
 
 // SubscribeStream subscribes to the actor's events from sequence from
 // (inclusive; 0 and 1 both mean the first).
-func (l *Log) SubscribeStream(ctx context.Context, id ID, from uint64) (*Subscription, error) {
+func (l *Log) SubscribeStream(ctx context.Context, id ID, from uint64) (Subscription, error) {
 	if err := id.Validate(); err != nil {
 		return nil, err
 	}
 	if from == 0 {
 		from = 1
 	}
-	sub := &Subscription{l: l, stream: true, id: id, key: string(AppendKey(nil, id)), next: from}
-	return sub, l.register(sub)
+	sub := &subscription{l: l, stream: true, id: id, key: string(AppendKey(nil, id)), next: from}
+	if err := l.register(sub); err != nil {
+		return nil, err
+	}
+	return sub, nil
 }
 
 // SubscribeFeed subscribes to the global feed from position from
 // (inclusive; 0 and 1 both mean the first).
-func (l *Log) SubscribeFeed(ctx context.Context, from uint64) (*Subscription, error) {
+func (l *Log) SubscribeFeed(ctx context.Context, from uint64) (Subscription, error) {
 	if from == 0 {
 		from = 1
 	}
-	sub := &Subscription{l: l, next: from}
-	return sub, l.register(sub)
+	sub := &subscription{l: l, next: from}
+	if err := l.register(sub); err != nil {
+		return nil, err
+	}
+	return sub, nil
 }
 
-func (l *Log) register(sub *Subscription) error {
+func (l *Log) register(sub *subscription) error {
 	sub.wake = make(chan struct{}, 1)
 	sub.buf = make([]Event, 0, l.opts.SubscriberBuffer)
 	l.mu.Lock()
@@ -166,7 +169,7 @@ func (l *Log) register(sub *Subscription) error {
 	if sub.stream {
 		m := s.stream[sub.key]
 		if m == nil {
-			m = make(map[*Subscription]struct{})
+			m = make(map[*subscription]struct{})
 			s.stream[sub.key] = m
 		}
 		m[sub] = struct{}{}
@@ -179,7 +182,7 @@ func (l *Log) register(sub *Subscription) error {
 
 // Close ends the subscription. A Next blocked in another goroutine returns
 // ErrClosed.
-func (sub *Subscription) Close() error {
+func (sub *subscription) Close() error {
 	s := &sub.l.subs
 	s.mu.Lock()
 	if sub.stream {
@@ -205,14 +208,14 @@ func (sub *Subscription) Close() error {
 // *LaggedError, ErrClosed or a store error, the subscription is finished:
 // Close it and subscribe again from the position the error gives (or from
 // the last event's successor).
-func (sub *Subscription) Next(ctx context.Context) (Event, error) {
+func (sub *subscription) Next(ctx context.Context) (Event, error) {
 	e, _, err := sub.poll(ctx, true)
 	return e, err
 }
 
 // poll returns the next event; without wait, it returns ok false rather
 // than wait for one.
-func (sub *Subscription) poll(ctx context.Context, wait bool) (e Event, ok bool, err error) {
+func (sub *subscription) poll(ctx context.Context, wait bool) (e Event, ok bool, err error) {
 	for {
 		for len(sub.pending) > 0 {
 			e := sub.pending[0]
@@ -298,17 +301,17 @@ func (sub *Subscription) poll(ctx context.Context, wait bool) (e Event, ok bool,
 // follow without waiting, at most max in all. It is how a consumer that
 // commits in batches reads at full speed. The slice is reused by the
 // next call: consume it first.
-func (sub *Subscription) NextBatch(ctx context.Context, max int) ([]Event, error) {
+func (sub *subscription) NextBatch(ctx context.Context, max int) ([]Event, error) {
 	return sub.batchOf(ctx, max, true)
 }
 
 // TryNextBatch is NextBatch without the wait: with nothing at hand it
 // returns no events and no error.
-func (sub *Subscription) TryNextBatch(ctx context.Context, max int) ([]Event, error) {
+func (sub *subscription) TryNextBatch(ctx context.Context, max int) ([]Event, error) {
 	return sub.batchOf(ctx, max, false)
 }
 
-func (sub *Subscription) batchOf(ctx context.Context, max int, wait bool) ([]Event, error) {
+func (sub *subscription) batchOf(ctx context.Context, max int, wait bool) ([]Event, error) {
 	e, ok, err := sub.poll(ctx, wait)
 	if err != nil || !ok {
 		return nil, err
@@ -326,7 +329,7 @@ func (sub *Subscription) batchOf(ctx context.Context, max int, wait bool) ([]Eve
 	return out, nil
 }
 
-func (sub *Subscription) keyOf(e *Event) uint64 {
+func (sub *subscription) keyOf(e *Event) uint64 {
 	if sub.stream {
 		return e.Seq
 	}
@@ -334,7 +337,7 @@ func (sub *Subscription) keyOf(e *Event) uint64 {
 }
 
 // read returns at most limit stored events from sub.next on.
-func (sub *Subscription) read(ctx context.Context, limit int) ([]Event, error) {
+func (sub *subscription) read(ctx context.Context, limit int) ([]Event, error) {
 	out := make([]Event, 0, limit)
 	// The page's data is copied into one arena rather than an allocation
 	// per event. When the arena grows, the slices already handed out keep

@@ -15,7 +15,7 @@
 //
 // # On-disk format
 //
-// In the log's Space 0x22:
+// In the log's eventlog.SpaceProjection (0x22):
 //
 //	'c' name                checkpoint: version byte (1), uvarints position,
 //	                        projection version, erased count; varint time
@@ -38,7 +38,17 @@ import (
 )
 
 // Space is the log space of projections.
-const Space eventlog.Space = 0x22
+const Space = eventlog.SpaceProjection
+
+// Log is what a Runner needs of the event log's store: the feed, read
+// from a checkpoint and followed live, and its records, where views and
+// checkpoints are kept and committed together. Any eventlog.Store is one.
+type Log interface {
+	eventlog.FeedReader
+	SubscribeFeed(ctx context.Context, from uint64) (eventlog.Subscription, error)
+	eventlog.Records
+	Write(ctx context.Context, r eventlog.Request) (eventlog.AppendResult, error)
+}
 
 // Def defines a projection.
 type Def struct {
@@ -122,7 +132,7 @@ func decodeCheckpoint(b []byte) (checkpoint, error) {
 // Tx is a batch of view writes in progress. Reads see the batch's own
 // writes. It is used by one handler at a time.
 type Tx struct {
-	log    *eventlog.Log
+	log    Log
 	prefix []byte
 	writes map[string]*[]byte // nil value: deleted
 	// prev holds the writes of the batch being committed, which the store
@@ -238,7 +248,7 @@ type Status struct {
 // Runner runs projections. Start starts a goroutine per projection; Close
 // stops them. Its methods are safe for concurrent use.
 type Runner struct {
-	log   *eventlog.Log
+	log   Log
 	opts  Options
 	projs map[string]*proj
 	names []string
@@ -267,7 +277,7 @@ type proj struct {
 var ErrUnknown = errors.New("projection: no such projection")
 
 // Start starts the projections over log.
-func Start(log *eventlog.Log, opts Options, defs ...Def) (*Runner, error) {
+func Start(log Log, opts Options, defs ...Def) (*Runner, error) {
 	if opts.BatchSize <= 0 {
 		opts.BatchSize = 32768
 	}
@@ -455,13 +465,13 @@ func (r *Runner) View(name string) (*View, error) {
 
 // OpenView returns read access to a projection's view in log without a
 // running Runner (for tools reading a store offline).
-func OpenView(log *eventlog.Log, name string) *View {
+func OpenView(log eventlog.Records, name string) *View {
 	return &View{log: log, prefix: viewPrefix(name)}
 }
 
 // View reads a projection's view.
 type View struct {
-	log    *eventlog.Log
+	log    eventlog.Records
 	prefix []byte
 }
 
@@ -492,7 +502,7 @@ func (v *View) Scan(ctx context.Context, lo, hi []byte, reverse bool, fn func(ke
 
 // ReadCheckpoint returns where a projection stands in log, for tools
 // reading a store offline: its position, version and erased count.
-func ReadCheckpoint(ctx context.Context, log *eventlog.Log, name string) (pos, version, erased uint64, err error) {
+func ReadCheckpoint(ctx context.Context, log eventlog.Records, name string) (pos, version, erased uint64, err error) {
 	v, err := log.Get(ctx, Space, checkpointKey(name))
 	if errors.Is(err, eventlog.ErrNotFound) {
 		return 0, 0, 0, nil
@@ -806,7 +816,7 @@ func (p *proj) handle(tx *Tx, e *eventlog.Event) (err error) {
 // Drop deletes a projection's view and checkpoint from log, for tools
 // working on a stopped server's store: the next Runner rebuilds the view
 // from the first event.
-func Drop(ctx context.Context, log *eventlog.Log, name string) error {
+func Drop(ctx context.Context, log eventlog.Writer, name string) error {
 	d := Def{Name: name, Handle: func(*Tx, *eventlog.Event) error { return nil }}
 	if err := d.validate(); err != nil {
 		return err

@@ -8,7 +8,8 @@
 //
 // # On-disk format
 //
-// Snapshots live in the log's store, in Space 0x20, keyed by the actor id
+// Snapshots live in the log's store, in eventlog.SpaceSnapshots (0x20),
+// keyed by the actor id
 // (eventlog.AppendKey) and the sequence as 8 bytes big-endian. The value is
 //
 //	version byte (1) | schema uvarint | time varint (Unix ms) |
@@ -27,7 +28,7 @@ import (
 )
 
 // Space is the log space that holds snapshots.
-const Space eventlog.Space = 0x20
+const Space = eventlog.SpaceSnapshots
 
 const valueVersion = 1
 
@@ -78,15 +79,22 @@ type Options struct {
 	MaxStateSize int
 }
 
+// Log is what a Store needs of the event log's store: its records, read
+// with Scan and written with Write. Any eventlog.Store is one.
+type Log interface {
+	Scan(ctx context.Context, sp eventlog.Space, lo, hi []byte, reverse bool, fn func(key, value []byte) error) error
+	Write(ctx context.Context, r eventlog.Request) (eventlog.AppendResult, error)
+}
+
 // Store saves and loads snapshots in a log's store. It is safe for
 // concurrent use.
 type Store struct {
-	log  *eventlog.Log
+	log  Log
 	opts Options
 }
 
 // New returns a Store over log.
-func New(log *eventlog.Log, opts Options) *Store {
+func New(log Log, opts Options) *Store {
 	if opts.Keep <= 0 {
 		opts.Keep = 2
 	}

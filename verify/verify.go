@@ -125,8 +125,15 @@ type account struct {
 	feedBad        bool   // a feed disagreement was reported already
 }
 
+// Log is what Run reads of the event log's store: the streams and the
+// feed. Any eventlog.Store is one.
+type Log interface {
+	eventlog.StreamReader
+	eventlog.FeedReader
+}
+
 type run struct {
-	log   *eventlog.Log
+	log   Log
 	snaps *snapshots.Store
 	reg   *actors.Registry
 	o     Options
@@ -139,7 +146,7 @@ type run struct {
 }
 
 // Run checks the store and returns its report.
-func Run(ctx context.Context, log *eventlog.Log, snaps *snapshots.Store, reg *actors.Registry, o Options) (*Report, error) {
+func Run(ctx context.Context, log Log, snaps *snapshots.Store, reg *actors.Registry, o Options) (*Report, error) {
 	r := &run{log: log, snaps: snaps, reg: reg, o: o, rep: &Report{Problems: []Problem{}}, seed: maphash.MakeSeed(), accts: map[eventlog.ID]*account{}, notes: map[string]bool{}}
 	r.rep.Durable = log.Durable()
 	if o.Actor != (eventlog.ID{}) {

@@ -272,7 +272,7 @@ func TestRun_SnapshotDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := actors.NewFolder(seed.Counter(), counterA)
-	evs, err := l.ReadStream(bg, counterA, 1, 7)
+	evs, err := eventlog.ReadStream(bg, l, counterA, 1, 7)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"sort"
 	"sync"
 	"time"
@@ -11,15 +12,18 @@ import (
 	"github.com/actorlog/actorlog/eventlog"
 )
 
-// Memory is the model of the log contract: the simplest implementation
-// that could be right, kept in maps under one mutex. The Pebble log is
-// tested against it. It is not meant for production: nothing is durable.
+// Memory is the model of the storage contract: the simplest
+// implementation of eventlog.Store that could be right, kept in maps under
+// one mutex. The Pebble log is tested against it, and packages built on
+// the store run their tests on it as a fast path. Nothing is durable, so
+// every write is durable at once; a subscriber never lags.
 type Memory struct {
-	mu      sync.Mutex
+	mu      sync.Mutex // guards the fields below
 	streams map[eventlog.ID]*memStream
-	feed    []eventlog.Event // every event ever appended, by position - 1
-	erased  map[uint64]bool  // positions deleted from the feed
-	changed chan struct{}    // closed and replaced on every append
+	feed    []eventlog.Event  // every event ever appended, by position - 1
+	erased  map[uint64]bool   // positions deleted from the feed
+	records map[string][]byte // space byte + key -> value
+	changed chan struct{}     // closed and replaced on every append
 	closed  bool
 }
 
@@ -28,53 +32,82 @@ type memStream struct {
 	events []eventlog.Event // events[i] has sequence i+1; erased ones stay but are skipped
 }
 
+// Limits the model shares with the defaults of eventlog.Options.
+const (
+	memMaxEventSize    = 1 << 20
+	memMaxAppendEvents = 1024
+	memMaxMetaLen      = 1024
+)
+
 // NewMemory returns an empty model.
 func NewMemory() *Memory {
 	return &Memory{
 		streams: make(map[eventlog.ID]*memStream),
 		erased:  make(map[uint64]bool),
+		records: make(map[string][]byte),
 		changed: make(chan struct{}),
 	}
 }
 
-var _ Store = (*Memory)(nil)
+var _ eventlog.Store = (*Memory)(nil)
 
-// Append implements Store.
+// Append implements eventlog.Writer.
 func (m *Memory) Append(ctx context.Context, id eventlog.ID, expected eventlog.Expected, events ...eventlog.Event) (eventlog.AppendResult, error) {
-	if err := id.Validate(); err != nil {
+	return m.Write(ctx, eventlog.Request{Actor: id, Expected: expected, Events: events})
+}
+
+// Write implements eventlog.Writer.
+func (m *Memory) Write(ctx context.Context, r eventlog.Request) (eventlog.AppendResult, error) {
+	if err := ctx.Err(); err != nil {
 		return eventlog.AppendResult{}, err
 	}
-	if len(events) == 0 {
-		return eventlog.AppendResult{}, fmt.Errorf("%w: no events", eventlog.ErrInvalidEvent)
-	}
-	for i, e := range events {
-		if e.Type == "" {
-			return eventlog.AppendResult{}, fmt.Errorf("%w: event %d has no type", eventlog.ErrInvalidEvent, i)
-		}
-		if len(e.Data) > 0 {
-			if err := eventlog.ValidValue(e.Data); err != nil {
-				return eventlog.AppendResult{}, fmt.Errorf("%w: %v", eventlog.ErrInvalidEvent, err)
-			}
-		}
+	if err := checkRequest(&r); err != nil {
+		return eventlog.AppendResult{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed {
 		return eventlog.AppendResult{}, eventlog.ErrClosed
 	}
-	s := m.streams[id]
-	if s == nil {
-		s = &memStream{info: eventlog.StreamInfo{Actor: id, First: 1}}
+	var res eventlog.AppendResult
+	if len(r.Events) > 0 {
+		s := m.streams[r.Actor]
+		if s == nil {
+			s = &memStream{info: eventlog.StreamInfo{Actor: r.Actor, First: 1}}
+		}
+		if r.Expected >= 0 && uint64(r.Expected) != s.info.Head {
+			return eventlog.AppendResult{}, &eventlog.ConflictError{Actor: r.Actor, Expected: r.Expected, Actual: s.info.Head}
+		}
+		m.streams[r.Actor] = s
+		res = m.appendLocked(s, r.Events)
 	}
-	if expected >= 0 && uint64(expected) != s.info.Head {
-		return eventlog.AppendResult{}, &eventlog.ConflictError{Actor: id, Expected: expected, Actual: s.info.Head}
+	for _, op := range r.Ops {
+		k := recordKey(op.Space, op.Key)
+		switch {
+		case op.Delete && op.End != nil:
+			end := recordKey(op.Space, op.End)
+			for rk := range m.records {
+				if rk >= k && rk < end {
+					delete(m.records, rk)
+				}
+			}
+		case op.Delete:
+			delete(m.records, k)
+		default:
+			m.records[k] = bytes.Clone(op.Value)
+		}
 	}
-	m.streams[id] = s
+	close(m.changed)
+	m.changed = make(chan struct{})
+	return res, nil
+}
+
+func (m *Memory) appendLocked(s *memStream, events []eventlog.Event) eventlog.AppendResult {
 	now := time.Now().UnixMilli()
 	res := eventlog.AppendResult{First: s.info.Head + 1, FirstPos: uint64(len(m.feed)) + 1}
 	for _, e := range events {
 		s.info.Head++
-		e.Actor, e.Seq, e.Pos = id, s.info.Head, uint64(len(m.feed))+1
+		e.Actor, e.Seq, e.Pos = s.info.Actor, s.info.Head, uint64(len(m.feed))+1
 		e.Data = bytes.Clone(e.Data)
 		if e.Time == 0 {
 			e.Time = now
@@ -88,18 +121,57 @@ func (m *Memory) Append(ctx context.Context, id eventlog.ID, expected eventlog.E
 	s.info.Updated = s.events[len(s.events)-1].Time
 	s.info.LastPos = uint64(len(m.feed))
 	res.Last, res.LastPos = s.info.Head, uint64(len(m.feed))
-	close(m.changed)
-	m.changed = make(chan struct{})
-	return res, nil
+	return res
 }
 
-// Delete implements Store.
+// checkRequest applies the contract's rules on what may be written.
+func checkRequest(r *eventlog.Request) error {
+	if len(r.Events) > 0 || r.Actor != (eventlog.ID{}) {
+		if err := r.Actor.Validate(); err != nil {
+			return err
+		}
+	}
+	switch {
+	case len(r.Events) == 0 && len(r.Ops) == 0:
+		return fmt.Errorf("%w: nothing to write", eventlog.ErrInvalidEvent)
+	case len(r.Events) > memMaxAppendEvents:
+		return fmt.Errorf("%w: %d events in one append, the limit is %d", eventlog.ErrEventTooLarge, len(r.Events), memMaxAppendEvents)
+	}
+	for i, e := range r.Events {
+		switch {
+		case e.Type == "", len(e.Type) > 255:
+			return fmt.Errorf("%w: event %d type is %d bytes", eventlog.ErrInvalidEvent, i, len(e.Type))
+		case len(e.Data) > memMaxEventSize:
+			return fmt.Errorf("%w: event %d is %d bytes", eventlog.ErrEventTooLarge, i, len(e.Data))
+		case len(e.Meta.CorrelationID) > memMaxMetaLen || len(e.Meta.Causation) > memMaxMetaLen || len(e.Meta.IdempotencyKey) > memMaxMetaLen:
+			return fmt.Errorf("%w: event %d metadata over %d bytes", eventlog.ErrInvalidEvent, i, memMaxMetaLen)
+		}
+		if len(e.Data) > 0 {
+			if err := eventlog.ValidValue(e.Data); err != nil {
+				return fmt.Errorf("%w: %v", eventlog.ErrInvalidEvent, err)
+			}
+		}
+	}
+	for i, op := range r.Ops {
+		if op.Space < eventlog.FirstSpace {
+			return fmt.Errorf("eventlog: op %d: space %#x is reserved", i, op.Space)
+		}
+	}
+	return nil
+}
+
+func recordKey(sp eventlog.Space, key []byte) string { return string(sp) + string(key) }
+
+// Delete implements eventlog.Writer.
 func (m *Memory) Delete(ctx context.Context, id eventlog.ID, before uint64) error {
 	if err := id.Validate(); err != nil {
 		return err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		return eventlog.ErrClosed
+	}
 	s := m.streams[id]
 	if s == nil {
 		if before > 1 {
@@ -122,52 +194,89 @@ func (m *Memory) Delete(ctx context.Context, id eventlog.ID, before uint64) erro
 	return nil
 }
 
-// Head implements Store.
+// Head implements eventlog.StreamReader.
 func (m *Memory) Head(ctx context.Context, id eventlog.ID) (eventlog.StreamInfo, error) {
 	if err := id.Validate(); err != nil {
 		return eventlog.StreamInfo{}, err
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if m.closed {
+		return eventlog.StreamInfo{}, eventlog.ErrClosed
+	}
 	if s := m.streams[id]; s != nil {
 		return s.info, nil
 	}
 	return eventlog.StreamInfo{Actor: id, First: 1}, nil
 }
 
-// ReadStream implements Store.
-func (m *Memory) ReadStream(ctx context.Context, id eventlog.ID, from uint64, limit int) ([]eventlog.Event, error) {
+// ScanStream implements eventlog.StreamReader. fn runs without the lock
+// held, on copies, so it may call the store.
+func (m *Memory) ScanStream(ctx context.Context, id eventlog.ID, from, to uint64, fn func(*eventlog.Event) error) error {
 	if err := id.Validate(); err != nil {
-		return nil, err
+		return err
+	}
+	if to == 0 {
+		to = math.MaxUint64
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := m.streams[id]
-	if s == nil || limit <= 0 {
-		return nil, nil
+	if m.closed {
+		m.mu.Unlock()
+		return eventlog.ErrClosed
 	}
-	from = max(from, s.info.First, 1)
-	var out []eventlog.Event
-	for seq := from; seq <= s.info.Head && len(out) < limit; seq++ {
-		out = append(out, s.events[seq-1])
-	}
-	return out, nil
-}
-
-// ReadFeed implements Store.
-func (m *Memory) ReadFeed(ctx context.Context, from uint64, limit int) ([]eventlog.Event, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []eventlog.Event
-	for pos := max(from, 1); pos <= uint64(len(m.feed)) && len(out) < limit; pos++ {
-		if !m.erased[pos] {
-			out = append(out, m.feed[pos-1])
+	var evs []eventlog.Event
+	if s := m.streams[id]; s != nil {
+		for seq := max(from, s.info.First, 1); seq <= min(s.info.Head, to); seq++ {
+			evs = append(evs, s.events[seq-1])
 		}
 	}
-	return out, nil
+	m.mu.Unlock()
+	return each(ctx, evs, fn)
 }
 
-// ListActors implements Store.
+// ScanFeed implements eventlog.FeedReader.
+func (m *Memory) ScanFeed(ctx context.Context, from, to uint64, fn func(*eventlog.Event) error) error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return eventlog.ErrClosed
+	}
+	end := uint64(len(m.feed))
+	if to == 0 || to > end {
+		to = end
+	}
+	var evs []eventlog.Event
+	for pos := max(from, 1); pos <= to; pos++ {
+		if !m.erased[pos] {
+			evs = append(evs, m.feed[pos-1])
+		}
+	}
+	m.mu.Unlock()
+	return each(ctx, evs, fn)
+}
+
+func each(ctx context.Context, evs []eventlog.Event, fn func(*eventlog.Event) error) error {
+	for i := range evs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		e := evs[i]
+		e.Data = bytes.Clone(e.Data)
+		if err := fn(&e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Durable implements eventlog.FeedReader: every write is durable at once.
+func (m *Memory) Durable() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return uint64(len(m.feed))
+}
+
+// ListActors implements eventlog.StreamReader.
 func (m *Memory) ListActors(ctx context.Context, o eventlog.ListOptions) ([]eventlog.StreamInfo, error) {
 	if o.Type != "" {
 		if err := eventlog.ValidateType(o.Type); err != nil {
@@ -178,6 +287,10 @@ func (m *Memory) ListActors(ctx context.Context, o eventlog.ListOptions) ([]even
 		o.Limit = 100
 	}
 	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return nil, eventlog.ErrClosed
+	}
 	var all []eventlog.StreamInfo
 	for id, s := range m.streams {
 		if o.Type == "" || id.Type == o.Type {
@@ -200,20 +313,92 @@ func (m *Memory) ListActors(ctx context.Context, o eventlog.ListOptions) ([]even
 	return out, nil
 }
 
-// SubscribeStream implements Store.
-func (m *Memory) SubscribeStream(ctx context.Context, id eventlog.ID, from uint64) (Subscription, error) {
+// Get implements eventlog.Records.
+func (m *Memory) Get(ctx context.Context, sp eventlog.Space, key []byte) ([]byte, error) {
+	return m.Peek(sp, key)
+}
+
+// Peek implements eventlog.Records.
+func (m *Memory) Peek(sp eventlog.Space, key []byte) ([]byte, error) {
+	if sp < eventlog.FirstSpace {
+		return nil, fmt.Errorf("eventlog: space %#x is reserved", sp)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, eventlog.ErrClosed
+	}
+	v, ok := m.records[recordKey(sp, key)]
+	if !ok {
+		return nil, eventlog.ErrNotFound
+	}
+	return bytes.Clone(v), nil
+}
+
+// Scan implements eventlog.Records. fn runs without the lock held, on a
+// copy of the records in range when Scan began.
+func (m *Memory) Scan(ctx context.Context, sp eventlog.Space, lo, hi []byte, reverse bool, fn func(key, value []byte) error) error {
+	if sp < eventlog.FirstSpace {
+		return fmt.Errorf("eventlog: space %#x is reserved", sp)
+	}
+	lower := recordKey(sp, lo)
+	upper := recordKey(sp+1, nil)
+	if hi != nil {
+		upper = recordKey(sp, hi)
+	} else if sp == 0xFF {
+		upper = "\xff\xff\xff\xff\xff\xff\xff\xff" // past every key this model is given
+	}
+	type kv struct {
+		k string
+		v []byte
+	}
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return eventlog.ErrClosed
+	}
+	var in []kv
+	for k, v := range m.records {
+		if k >= lower && k < upper {
+			in = append(in, kv{k, bytes.Clone(v)})
+		}
+	}
+	m.mu.Unlock()
+	sort.Slice(in, func(i, j int) bool { return (in[i].k < in[j].k) != reverse })
+	for _, r := range in {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := fn([]byte(r.k[1:]), r.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SubscribeStream implements eventlog.Subscriber.
+func (m *Memory) SubscribeStream(ctx context.Context, id eventlog.ID, from uint64) (eventlog.Subscription, error) {
 	if err := id.Validate(); err != nil {
 		return nil, err
 	}
-	return &memSub{m: m, id: &id, next: max(from, 1), done: make(chan struct{})}, nil
+	return m.subscribe(&id, from)
 }
 
-// SubscribeFeed implements Store.
-func (m *Memory) SubscribeFeed(ctx context.Context, from uint64) (Subscription, error) {
-	return &memSub{m: m, next: max(from, 1), done: make(chan struct{})}, nil
+// SubscribeFeed implements eventlog.Subscriber.
+func (m *Memory) SubscribeFeed(ctx context.Context, from uint64) (eventlog.Subscription, error) {
+	return m.subscribe(nil, from)
 }
 
-// Close implements Store.
+func (m *Memory) subscribe(id *eventlog.ID, from uint64) (eventlog.Subscription, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed {
+		return nil, eventlog.ErrClosed
+	}
+	return &memSub{m: m, id: id, next: max(from, 1), done: make(chan struct{})}, nil
+}
+
+// Close implements eventlog.Store.
 func (m *Memory) Close() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -225,15 +410,57 @@ func (m *Memory) Close() error {
 }
 
 type memSub struct {
-	m    *Memory
-	id   *eventlog.ID
-	next uint64
-	done chan struct{}
-	once sync.Once
+	m     *Memory
+	id    *eventlog.ID // nil: the feed
+	next  uint64       // owned by the consumer
+	batch []eventlog.Event
+	done  chan struct{}
+	once  sync.Once
 }
 
 func (s *memSub) Next(ctx context.Context) (eventlog.Event, error) {
+	e, _, err := s.poll(ctx, true)
+	return e, err
+}
+
+func (s *memSub) NextBatch(ctx context.Context, max int) ([]eventlog.Event, error) {
+	return s.batchOf(ctx, max, true)
+}
+
+func (s *memSub) TryNextBatch(ctx context.Context, max int) ([]eventlog.Event, error) {
+	return s.batchOf(ctx, max, false)
+}
+
+func (s *memSub) batchOf(ctx context.Context, max int, wait bool) ([]eventlog.Event, error) {
+	s.batch = s.batch[:0]
+	for len(s.batch) < max {
+		e, ok, err := s.poll(ctx, wait && len(s.batch) == 0)
+		if err != nil {
+			if len(s.batch) > 0 {
+				break // the error comes again on the next call
+			}
+			return nil, err
+		}
+		if !ok {
+			break
+		}
+		s.batch = append(s.batch, e)
+	}
+	if len(s.batch) == 0 {
+		return nil, nil
+	}
+	return s.batch, nil
+}
+
+// poll returns the next event; without wait it returns ok false rather
+// than wait for one.
+func (s *memSub) poll(ctx context.Context, wait bool) (eventlog.Event, bool, error) {
 	for {
+		select {
+		case <-s.done:
+			return eventlog.Event{}, false, eventlog.ErrClosed
+		default:
+		}
 		s.m.mu.Lock()
 		changed, closed := s.m.changed, s.m.closed
 		var found *eventlog.Event
@@ -252,20 +479,27 @@ func (s *memSub) Next(ctx context.Context) (eventlog.Event, error) {
 				found = &s.m.feed[s.next-1]
 			}
 		}
-		s.m.mu.Unlock()
+		var e eventlog.Event
 		if found != nil {
-			s.next++
-			return *found, nil
+			e = *found
+			e.Data = bytes.Clone(e.Data)
 		}
-		if closed {
-			return eventlog.Event{}, eventlog.ErrClosed
+		s.m.mu.Unlock()
+		switch {
+		case found != nil:
+			s.next++
+			return e, true, nil
+		case closed:
+			return eventlog.Event{}, false, eventlog.ErrClosed
+		case !wait:
+			return eventlog.Event{}, false, nil
 		}
 		select {
 		case <-changed:
 		case <-s.done:
-			return eventlog.Event{}, eventlog.ErrClosed
+			return eventlog.Event{}, false, eventlog.ErrClosed
 		case <-ctx.Done():
-			return eventlog.Event{}, ctx.Err()
+			return eventlog.Event{}, false, ctx.Err()
 		}
 	}
 }

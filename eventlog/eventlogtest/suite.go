@@ -16,24 +16,8 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// Store is the log contract the suite checks.
-type Store interface {
-	Append(ctx context.Context, id eventlog.ID, expected eventlog.Expected, events ...eventlog.Event) (eventlog.AppendResult, error)
-	Delete(ctx context.Context, id eventlog.ID, before uint64) error
-	Head(ctx context.Context, id eventlog.ID) (eventlog.StreamInfo, error)
-	ReadStream(ctx context.Context, id eventlog.ID, from uint64, limit int) ([]eventlog.Event, error)
-	ReadFeed(ctx context.Context, from uint64, limit int) ([]eventlog.Event, error)
-	ListActors(ctx context.Context, o eventlog.ListOptions) ([]eventlog.StreamInfo, error)
-	SubscribeStream(ctx context.Context, id eventlog.ID, from uint64) (Subscription, error)
-	SubscribeFeed(ctx context.Context, from uint64) (Subscription, error)
-	Close() error
-}
-
-// Subscription is the contract of a live subscription.
-type Subscription interface {
-	Next(ctx context.Context) (eventlog.Event, error)
-	Close() error
-}
+// Store is the contract the suite checks.
+type Store = eventlog.Store
 
 // Ev returns an event of type typ whose data is v encoded as msgpack.
 func Ev(typ string, v any) eventlog.Event {
@@ -123,7 +107,7 @@ func testAppendAssignsSequences(t *testing.T, s Store) {
 	if h.Created == 0 || h.Updated < h.Created {
 		t.Fatalf("head times created %d updated %d", h.Created, h.Updated)
 	}
-	evs, err := s.ReadStream(bg, a, 1, 100)
+	evs, err := eventlog.ReadStream(bg, s, a, 1, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,11 +169,11 @@ func testAtomic(t *testing.T, s Store) {
 	if _, err := s.Append(bg, a, eventlog.ExpectSeq(0), Ev("x", 2), Ev("x", 3)); err == nil {
 		t.Fatal("conflicting append succeeded")
 	}
-	evs, _ := s.ReadStream(bg, a, 1, 10)
+	evs, _ := eventlog.ReadStream(bg, s, a, 1, 10)
 	if len(evs) != 1 {
 		t.Fatalf("stream has %d events after failed appends, want 1", len(evs))
 	}
-	feed, _ := s.ReadFeed(bg, 1, 10)
+	feed, _ := eventlog.ReadFeed(bg, s, 1, 10)
 	if len(feed) != 1 {
 		t.Fatalf("feed has %d events after failed appends, want 1", len(feed))
 	}
@@ -249,7 +233,7 @@ func testKeyIsolation(t *testing.T, s Store) {
 	}
 	for i, k := range keys {
 		for _, typ := range []string{"t", "tt"} {
-			evs, err := s.ReadStream(bg, id(typ, k), 1, 10)
+			evs, err := eventlog.ReadStream(bg, s, id(typ, k), 1, 10)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -286,7 +270,7 @@ func testKeyIsolation(t *testing.T, s Store) {
 		t.Fatal(err)
 	}
 	for _, k := range keys[1:] {
-		if evs, _ := s.ReadStream(bg, id("t", k), 1, 10); len(evs) != 1 {
+		if evs, _ := eventlog.ReadStream(bg, s, id("t", k), 1, 10); len(evs) != 1 {
 			t.Errorf("after deleting t:a, t:%q has %d events", k, len(evs))
 		}
 	}
@@ -299,7 +283,7 @@ func testReadStreamPaging(t *testing.T, s Store) {
 	}
 	var all []uint64
 	for from := uint64(1); ; {
-		page, err := s.ReadStream(bg, a, from, 10)
+		page, err := eventlog.ReadStream(bg, s, a, from, 10)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -315,14 +299,14 @@ func testReadStreamPaging(t *testing.T, s Store) {
 	if len(all) != 25 || all[0] != 1 || all[24] != 25 {
 		t.Fatalf("paged read got %v", all)
 	}
-	mid, _ := s.ReadStream(bg, a, 20, 100)
+	mid, _ := eventlog.ReadStream(bg, s, a, 20, 100)
 	if fmt.Sprint(seqs(mid)) != "[20 21 22 23 24 25]" {
 		t.Fatalf("read from 20 = %v", seqs(mid))
 	}
-	if past, _ := s.ReadStream(bg, a, 26, 10); len(past) != 0 {
+	if past, _ := eventlog.ReadStream(bg, s, a, 26, 10); len(past) != 0 {
 		t.Fatalf("read past head = %v", seqs(past))
 	}
-	if none, _ := s.ReadStream(bg, id("counter", "none"), 1, 10); len(none) != 0 {
+	if none, _ := eventlog.ReadStream(bg, s, id("counter", "none"), 1, 10); len(none) != 0 {
 		t.Fatalf("read of a new stream = %v", none)
 	}
 }
@@ -334,7 +318,7 @@ func testFeed(t *testing.T, s Store) {
 		mustAppend(t, s, a, eventlog.Any, Ev("m", i))
 		want = append(want, a)
 	}
-	feed, err := s.ReadFeed(bg, 1, 1000)
+	feed, err := eventlog.ReadFeed(bg, s, 1, 1000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -351,7 +335,7 @@ func testFeed(t *testing.T, s Store) {
 		}
 	}
 	from := feed[10].Pos
-	rest, _ := s.ReadFeed(bg, from, 5)
+	rest, _ := eventlog.ReadFeed(bg, s, from, 5)
 	if len(rest) != 5 || rest[0].Pos != from {
 		t.Fatalf("feed from %d limit 5 = %d events from %d", from, len(rest), rest[0].Pos)
 	}
@@ -404,7 +388,7 @@ func testDelete(t *testing.T, s Store) {
 	if err := s.Delete(bg, a, 6); err != nil {
 		t.Fatal(err)
 	}
-	evs, _ := s.ReadStream(bg, a, 1, 100)
+	evs, _ := eventlog.ReadStream(bg, s, a, 1, 100)
 	if fmt.Sprint(seqs(evs)) != "[6 7 8 9 10]" {
 		t.Fatalf("after delete before 6: %v", seqs(evs))
 	}
@@ -422,7 +406,7 @@ func testDelete(t *testing.T, s Store) {
 	if h.Head != 10 || h.Len() != 0 {
 		t.Fatalf("head after delete all = %+v, want head 10 and no events", h)
 	}
-	if evs, _ := s.ReadStream(bg, a, 1, 100); len(evs) != 0 {
+	if evs, _ := eventlog.ReadStream(bg, s, a, 1, 100); len(evs) != 0 {
 		t.Fatalf("stream after delete all = %v", seqs(evs))
 	}
 	if _, err := s.Append(bg, a, eventlog.NoStream, Ev("x", 0)); err == nil {
@@ -432,7 +416,7 @@ func testDelete(t *testing.T, s Store) {
 	if res.First != 11 {
 		t.Fatalf("append after delete got seq %d, want 11", res.First)
 	}
-	feed, _ := s.ReadFeed(bg, 1, 1000)
+	feed, _ := eventlog.ReadFeed(bg, s, 1, 1000)
 	var na, nb int
 	for _, e := range feed {
 		switch e.Actor {
@@ -462,7 +446,7 @@ func testEnvelopeRoundTrip(t *testing.T, s Store) {
 		{Type: "big", Data: mustMsgpack(bytes.Repeat([]byte("z"), 70000)), Meta: eventlog.Metadata{Causation: "x"}},
 	}
 	mustAppend(t, s, a, eventlog.NoStream, in...)
-	out, _ := s.ReadStream(bg, a, 1, 10)
+	out, _ := eventlog.ReadStream(bg, s, a, 1, 10)
 	if len(out) != 3 {
 		t.Fatalf("read %d events, want 3", len(out))
 	}
@@ -512,7 +496,7 @@ func testConcurrentAppends(t *testing.T, s Store) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	evs, _ := s.ReadStream(bg, id("counter", "hot"), 1, 10000)
+	evs, _ := eventlog.ReadStream(bg, s, id("counter", "hot"), 1, 10000)
 	if len(evs) != writers*each {
 		t.Fatalf("hot stream has %d events, want %d", len(evs), writers*each)
 	}
@@ -521,7 +505,7 @@ func testConcurrentAppends(t *testing.T, s Store) {
 			t.Fatalf("hot stream seq %d at index %d", e.Seq, i)
 		}
 	}
-	feed, _ := s.ReadFeed(bg, 1, 100000)
+	feed, _ := eventlog.ReadFeed(bg, s, 1, 100000)
 	if len(feed) != 2*writers*each {
 		t.Fatalf("feed has %d events, want %d", len(feed), 2*writers*each)
 	}
@@ -566,8 +550,8 @@ func testConcurrentExpected(t *testing.T, s Store) {
 // from the position the error names: the contract says nothing is lost
 // or repeated that way.
 type resumer struct {
-	Subscription
-	reopen func(from uint64) (Subscription, error)
+	eventlog.Subscription
+	reopen func(from uint64) (eventlog.Subscription, error)
 	lags   int
 }
 
@@ -587,18 +571,18 @@ func (r *resumer) Next(ctx context.Context) (eventlog.Event, error) {
 }
 
 func subscribeStream(s Store, a eventlog.ID, from uint64) (*resumer, error) {
-	reopen := func(from uint64) (Subscription, error) { return s.SubscribeStream(bg, a, from) }
+	reopen := func(from uint64) (eventlog.Subscription, error) { return s.SubscribeStream(bg, a, from) }
 	sub, err := reopen(from)
 	return &resumer{Subscription: sub, reopen: reopen}, err
 }
 
 func subscribeFeed(s Store, from uint64) (*resumer, error) {
-	reopen := func(from uint64) (Subscription, error) { return s.SubscribeFeed(bg, from) }
+	reopen := func(from uint64) (eventlog.Subscription, error) { return s.SubscribeFeed(bg, from) }
 	sub, err := reopen(from)
 	return &resumer{Subscription: sub, reopen: reopen}, err
 }
 
-func next(t *testing.T, sub Subscription) eventlog.Event {
+func next(t *testing.T, sub eventlog.Subscription) eventlog.Event {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
 	defer cancel()

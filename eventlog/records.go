@@ -9,6 +9,25 @@ import (
 	"github.com/cockroachdb/pebble/v2"
 )
 
+// Space is a family of auxiliary records kept beside the events, such as
+// snapshots or projection views, so that they can be written atomically
+// with events. Spaces below FirstSpace belong to the log itself. Each
+// space has one owner, and only this table hands them out: a package that
+// needs records of its own takes the next free byte here.
+//
+//	space  owner       holds
+//	0x20   snapshots   encoded actor state by actor and sequence
+//	0x21   actors      the runtime's durable timers and idempotency records
+//	0x22   projection  projection checkpoints and views
+type Space byte
+
+// The spaces in use; see Space.
+const (
+	SpaceSnapshots  Space = 0x20
+	SpaceActors     Space = 0x21
+	SpaceProjection Space = 0x22
+)
+
 // Get returns a copy of the auxiliary record at key in space sp, or
 // ErrNotFound. Like every read, it returns only what is durable.
 func (l *Log) Get(ctx context.Context, sp Space, key []byte) ([]byte, error) {
