@@ -1,8 +1,12 @@
 package actors
 
 import (
+	"encoding/json"
+	"errors"
 	"sync"
 	"sync/atomic"
+
+	"github.com/actorlog/actorlog/eventlog"
 )
 
 // Frame is one message for a connection: a JSON object with a "type"
@@ -81,4 +85,93 @@ func (c *Conn) deliver(f Frame) bool {
 	default:
 		return false
 	}
+}
+
+// sendState sends the durable state to the connections that asked for it.
+// It runs only when the actor is quiescent, when the state in memory is
+// the durable one; under steady load that is after each lull.
+func (a *actor) sendState() {
+	state, err := a.inst.stateJSON()
+	if err != nil {
+		a.logger().Warn("state does not encode as JSON", "err", err)
+		return
+	}
+	a.conns.stateSeq = a.dseq
+	data, _ := json.Marshal(map[string]any{"type": "state", "seq": a.dseq, "state": json.RawMessage(state)})
+	var slow []*Conn
+	for c := range a.conns.all {
+		if c.wantsState && !c.deliver(Frame{Seq: a.dseq, Data: data}) {
+			slow = append(slow, c)
+		}
+	}
+	for _, c := range slow {
+		a.disconnect(c, ErrSlowConsumer)
+	}
+}
+
+// connections are an actor's open connections.
+type connections struct {
+	all map[*Conn]struct{}
+	// wantState counts the connections that asked for state frames;
+	// stateSeq is the sequence of the last state frame sent to them.
+	wantState int
+	stateSeq  uint64
+}
+
+func (a *actor) connect(m *connectMsg) {
+	if len(a.conns.all) >= a.rt.opts.MaxConnsPerActor {
+		m.reply <- connectResult{err: Errorf(CodeUnavailable, "%s has %d connections, the limit", a.id, len(a.conns.all))}
+		return
+	}
+	t := a.newTurn(eventlog.Metadata{})
+	t.noWrites = true
+	if err := a.hookTurn(t, hookBeforeConnect, nil, m.params); err != nil {
+		var e *Error
+		if !errors.As(err, &e) {
+			e = &Error{Code: CodeForbidden, Message: err.Error()}
+		}
+		m.reply <- connectResult{err: e}
+		return
+	}
+	state, err := a.inst.stateJSON()
+	if err != nil {
+		m.reply <- connectResult{err: internal("state does not encode as JSON", err)}
+		return
+	}
+	c := &Conn{
+		Params: m.params,
+		ID:     a.rt.connIDs.Add(1),
+		a:      a,
+		frames: make(chan Frame, a.rt.opts.ConnBuffer),
+		done:   make(chan struct{}),
+	}
+	a.conns.all[c] = struct{}{}
+	if c.wantsState = m.params["state"] == "1" || m.params["state"] == "true"; c.wantsState {
+		if a.conns.wantState == 0 {
+			a.conns.stateSeq = a.dseq // the init frame carries this state
+		}
+		a.conns.wantState++
+	}
+	a.rt.opts.Metrics.Connections(1)
+	m.reply <- connectResult{conn: c, init: Init{State: state, Seq: a.dseq}}
+	t = a.newTurn(eventlog.Metadata{})
+	a.hookTurn(t, hookConnect, c, nil)
+	a.finishTurn(t, nil)
+}
+
+func (a *actor) disconnect(c *Conn, why error) {
+	if _, ok := a.conns.all[c]; !ok {
+		return
+	}
+	delete(a.conns.all, c)
+	if c.wantsState {
+		a.conns.wantState--
+	}
+	a.rt.opts.Metrics.Connections(-1)
+	if why != nil {
+		c.drop(why)
+	}
+	t := a.newTurn(eventlog.Metadata{})
+	a.hookTurn(t, hookDisconnect, c, nil)
+	a.finishTurn(t, nil)
 }

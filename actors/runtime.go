@@ -24,7 +24,6 @@ package actors
 import (
 	"container/list"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -32,6 +31,7 @@ import (
 	"time"
 
 	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/internal/lifetime"
 	"github.com/actorlog/actorlog/snapshots"
 )
 
@@ -58,37 +58,59 @@ type History interface {
 	ScanStream(ctx context.Context, id eventlog.ID, from, to uint64, fn func(*eventlog.Event) error) error
 }
 
+// The defaults of Options.
+const (
+	DefaultIdleTimeout        = 30 * time.Second
+	DefaultMaxAwake           = 100_000
+	DefaultMailboxSize        = 128
+	DefaultConnBuffer         = 128
+	DefaultMaxConnsPerActor   = 10_000
+	DefaultMaxEventsPerAction = 100
+	DefaultMaxEventSize       = 1 << 20
+	DefaultSnapshotOnSleep    = 100
+	DefaultIdempotencyTTL     = 24 * time.Hour
+)
+
+// MaxEventsPerActionLimit is the highest Options.MaxEventsPerAction: the
+// events of one action are one atomic append.
+const MaxEventsPerActionLimit = 1000
+
 // Options configure a Runtime. The zero value gives the defaults.
 type Options struct {
 	// IdleTimeout is how long an actor with no calls and no connections
-	// stays awake. Default 30s.
+	// stays awake. Default DefaultIdleTimeout (30s).
 	IdleTimeout time.Duration
 	// MaxAwake bounds the actors in memory: past it, the least recently
-	// used ones without connections are put to sleep. Default 100,000.
+	// used ones without connections are put to sleep. Default
+	// DefaultMaxAwake (100,000).
 	MaxAwake int
 	// MailboxSize bounds the calls queued for one actor; callers wait when
 	// it is full. It is allocated whole when an actor wakes, so it is most
-	// of an idle actor's memory. Default 128.
+	// of an idle actor's memory. Default DefaultMailboxSize (128).
 	MailboxSize int
 	// ConnBuffer is how many frames a connection may fall behind before it
 	// is dropped as a slow consumer. It is allocated whole per connection
-	// (32 bytes a frame). Default 128.
+	// (32 bytes a frame). Default DefaultConnBuffer (128).
 	ConnBuffer int
-	// MaxConnsPerActor bounds the connections of one actor. Default 10000.
+	// MaxConnsPerActor bounds the connections of one actor. Default
+	// DefaultMaxConnsPerActor (10,000).
 	MaxConnsPerActor int
-	// MaxEventsPerAction bounds the events one action may emit. Default 100.
+	// MaxEventsPerAction bounds the events one action may emit, at most
+	// MaxEventsPerActionLimit. Default DefaultMaxEventsPerAction (100).
 	MaxEventsPerAction int
 	// MaxEventSize bounds the encoded data of one event, in bytes. It must
-	// not exceed the log's eventlog.Options.MaxEventSize. Default 1 MiB.
+	// not exceed the log's eventlog.Options.MaxEventSize. Default
+	// DefaultMaxEventSize (1 MiB).
 	MaxEventSize int
 	// Snapshots is the snapshot policy. Zero means snapshots.DefaultPolicy.
 	Snapshots snapshots.Policy
 	// SnapshotOnSleep takes a snapshot when an actor sleeps with at least
-	// this many events since its last one. Default 100; negative: never.
+	// this many events since its last one. Default DefaultSnapshotOnSleep
+	// (100); negative: never.
 	SnapshotOnSleep int
 	// IdempotencyTTL is how long the result of a call with an idempotency
 	// key is kept for retries; a retry after it runs the action again.
-	// Default 24h.
+	// Default DefaultIdempotencyTTL (24h).
 	IdempotencyTTL time.Duration
 	// Retention, by actor type, drops old events once a snapshot covers
 	// them. Types not listed keep every event (the default).
@@ -146,78 +168,78 @@ type Reply struct {
 }
 
 // Runtime runs actors over a log. All methods are safe for concurrent use.
+//
+// It owns every goroutine it starts — one per awake actor, its appends
+// and snapshots in flight, the timer scheduler — through a
+// lifetime.Scope: the scope's context is the root of all the store I/O
+// they do, and Close waits for each of them.
 type Runtime struct {
 	log   Log
 	snaps *snapshots.Store
 	reg   *Registry
 	opts  Options
-	log_  *slog.Logger
+	lg    *slog.Logger
+	scope *lifetime.Scope
+	sched *scheduler
 
 	mu      sync.Mutex // guards the fields below
 	actors  map[eventlog.ID]*actor
 	lru     *list.List // of *actor, most recently used first
 	closing bool
 
-	stopping chan struct{} // closed by Close
-	wg       sync.WaitGroup
-	sched    *scheduler
-	connIDs  atomic.Uint64
+	connIDs atomic.Uint64
 }
 
 // New returns a runtime serving the registry's actors over log and snaps,
 // and starts its timer scheduler. Close stops it.
 func New(log Log, snaps *snapshots.Store, reg *Registry, opts Options) *Runtime {
-	if opts.IdleTimeout <= 0 {
-		opts.IdleTimeout = 30 * time.Second
-	}
-	if opts.IdempotencyTTL <= 0 {
-		opts.IdempotencyTTL = 24 * time.Hour
-	}
-	if opts.MaxAwake <= 0 {
-		opts.MaxAwake = 100_000
-	}
-	if opts.MailboxSize <= 0 {
-		opts.MailboxSize = 128
-	}
-	if opts.ConnBuffer <= 0 {
-		opts.ConnBuffer = 128
-	}
-	if opts.MaxConnsPerActor <= 0 {
-		opts.MaxConnsPerActor = 10000
-	}
-	if opts.MaxEventSize <= 0 {
-		opts.MaxEventSize = 1 << 20
-	}
-	if opts.MaxEventsPerAction <= 0 {
-		opts.MaxEventsPerAction = 100
-	}
-	if opts.SnapshotOnSleep == 0 {
-		opts.SnapshotOnSleep = 100
-	}
-	if opts.Metrics == nil {
-		opts.Metrics = noMetrics{}
-	}
-	if opts.Logger == nil {
-		opts.Logger = slog.Default()
-	}
+	opts = opts.withDefaults()
 	rt := &Runtime{
-		log:      log,
-		snaps:    snaps,
-		reg:      reg,
-		opts:     opts,
-		log_:     opts.Logger,
-		actors:   make(map[eventlog.ID]*actor),
-		lru:      list.New(),
-		stopping: make(chan struct{}),
+		log:    log,
+		snaps:  snaps,
+		reg:    reg,
+		opts:   opts,
+		lg:     opts.Logger,
+		scope:  lifetime.New(),
+		actors: make(map[eventlog.ID]*actor),
+		lru:    list.New(),
 	}
 	rt.sched = newScheduler(rt)
-	rt.wg.Add(1)
-	go func() {
-		defer rt.wg.Done()
-		rt.sched.run()
-	}()
+	rt.scope.Go(rt.sched.run)
 	return rt
 }
+
+func (o Options) withDefaults() Options {
+	setDefault(&o.IdleTimeout, DefaultIdleTimeout)
+	setDefault(&o.IdempotencyTTL, DefaultIdempotencyTTL)
+	setDefault(&o.MaxAwake, DefaultMaxAwake)
+	setDefault(&o.MailboxSize, DefaultMailboxSize)
+	setDefault(&o.ConnBuffer, DefaultConnBuffer)
+	setDefault(&o.MaxConnsPerActor, DefaultMaxConnsPerActor)
+	setDefault(&o.MaxEventSize, DefaultMaxEventSize)
+	setDefault(&o.MaxEventsPerAction, DefaultMaxEventsPerAction)
+	if o.SnapshotOnSleep == 0 {
+		o.SnapshotOnSleep = DefaultSnapshotOnSleep
+	}
+	if o.Metrics == nil {
+		o.Metrics = noMetrics{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// setDefault sets *v to def when it is zero or negative.
+func setDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
+	}
+}
+
+// ctx is the root context of the runtime's own store I/O: cancelled only
+// once Close is done waiting, so that what it lets finish can.
+func (rt *Runtime) ctx() context.Context { return rt.scope.Context() }
 
 // Registry returns the runtime's registry.
 func (rt *Runtime) Registry() *Registry { return rt.reg }
@@ -228,22 +250,12 @@ func (rt *Runtime) Registry() *Registry { return rt.reg }
 // when all is done or ctx ends.
 func (rt *Runtime) Close(ctx context.Context) error {
 	rt.mu.Lock()
-	if !rt.closing {
-		rt.closing = true
-		close(rt.stopping)
-	}
+	rt.closing = true
 	rt.mu.Unlock()
-	done := make(chan struct{})
-	go func() {
-		rt.wg.Wait()
-		close(done)
-	}()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("actors: close: %w", ctx.Err())
+	if err := rt.scope.Close(ctx); err != nil {
+		return fmt.Errorf("actors: close: %w", err)
 	}
+	return nil
 }
 
 // Awake returns the number of actors in memory.
@@ -285,14 +297,12 @@ func (rt *Runtime) acquire(id eventlog.ID, def Definition) (*actor, error) {
 	}
 	if a == nil {
 		a = newActor(rt, id, def)
+		if !rt.scope.Go(a.run) {
+			return nil, ErrClosed
+		}
 		rt.actors[id] = a
 		a.elem = rt.lru.PushFront(a)
-		rt.wg.Add(1)
 		rt.opts.Metrics.ActiveActors(1)
-		go func() {
-			defer rt.wg.Done()
-			a.run()
-		}()
 		if rt.lru.Len() > rt.opts.MaxAwake {
 			rt.evictLocked()
 		}
@@ -341,16 +351,20 @@ func (rt *Runtime) send(ctx context.Context, id eventlog.ID, def Definition, m m
 }
 
 // post sends m to an actor that is known to be awake (it holds a
-// connection), without waiting.
+// connection), without waiting. Once the runtime is closed there is no
+// actor to tell.
 func (rt *Runtime) post(a *actor, m message) {
 	a.refs.Add(1)
-	go func() {
+	started := rt.scope.Go(func() {
 		defer a.refs.Add(-1)
 		select {
 		case a.mailbox <- m:
 		case <-a.exited:
 		}
-	}()
+	})
+	if !started {
+		a.refs.Add(-1)
+	}
 }
 
 // Call runs an action on an actor and returns its reply once every event
@@ -391,12 +405,13 @@ func (rt *Runtime) Connect(ctx context.Context, id eventlog.ID, params map[strin
 	case r := <-m.reply:
 		return r.conn, r.init, r.err
 	case <-ctx.Done():
-		// The actor may still open the connection: close it when it does.
-		go func() {
+		// The actor may still open the connection (it answers every
+		// message it took, before it exits): close it when it does.
+		rt.scope.Go(func() {
 			if r := <-m.reply; r.conn != nil {
 				r.conn.Close()
 			}
-		}()
+		})
 		return nil, Init{}, &Error{Code: CodeUnavailable, Message: "timed out connecting", Err: ctx.Err()}
 	}
 }
@@ -422,76 +437,6 @@ func (rt *Runtime) State(ctx context.Context, id eventlog.ID) (Init, error) {
 // EventFrame encodes a stored event as the frame connections receive.
 func EventFrame(e *eventlog.Event) ([]byte, error) {
 	return frame(e.Type, e.Seq, e.Data)
-}
-
-// StateAt folds the actor's events up to sequence at (0: the head) from
-// the newest usable snapshot at or below it, without touching the live
-// actor. It returns the state as JSON and the sequence it reflects.
-func StateAt(ctx context.Context, log History, snaps *snapshots.Store, def Definition, id eventlog.ID, at uint64) ([]byte, uint64, error) {
-	head, err := log.Head(ctx, id)
-	if err != nil {
-		return nil, 0, err
-	}
-	if at == 0 || at > head.Head {
-		if at > head.Head {
-			return nil, 0, Errorf(CodeNotFound, "%s has no sequence %d; its head is %d", id, at, head.Head)
-		}
-		at = head.Head
-	}
-	in := def.newInstance(id)
-	seq, _, err := load(ctx, log, snaps, in, id, at)
-	if err != nil {
-		return nil, 0, err
-	}
-	b, err := in.stateJSON()
-	if err != nil {
-		return nil, 0, internal("state does not encode as JSON", err)
-	}
-	return b, seq, nil
-}
-
-// load rebuilds in's state up to sequence to (0: the head): the newest
-// usable snapshot at or below it, then the events after. It returns the
-// sequence reached and the number of events replayed.
-func load(ctx context.Context, log History, snaps *snapshots.Store, in instance, id eventlog.ID, to uint64) (uint64, int, error) {
-	in.reset()
-	var seq uint64
-	if snaps != nil {
-		snap, err := snaps.Load(ctx, id, to, in.schema())
-		switch {
-		case err == nil:
-			if derr := in.decodeState(snap.State); derr == nil {
-				seq = snap.Seq
-			} else {
-				in.reset()
-			}
-		case errors.Is(err, snapshots.ErrNotFound), errors.Is(err, snapshots.ErrUnusable):
-		default:
-			return 0, 0, internal("load snapshot", err)
-		}
-	}
-	head, err := log.Head(ctx, id)
-	if err != nil {
-		return 0, 0, internal("read head", err)
-	}
-	if seq < head.First-1 && head.First > 1 {
-		// Events before First were erased; without a snapshot covering
-		// them the state cannot be rebuilt.
-		return 0, 0, &Error{Code: CodeNotFound, Message: fmt.Sprintf("%s: events before %d were dropped and no usable snapshot covers them", id, head.First)}
-	}
-	replayed := 0
-	err = log.ScanStream(ctx, id, seq+1, to, func(e *eventlog.Event) error {
-		if err := in.apply(e); err != nil {
-			return err
-		}
-		seq = e.Seq
-		replayed++
-		return nil
-	})
-	if err != nil {
-		return 0, 0, internal("replay events", err)
-	}
-	return seq, replayed, nil
 }
 
 type noMetrics struct{}

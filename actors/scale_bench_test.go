@@ -39,16 +39,6 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// TestMain removes the scale fixtures, which are shared by every run of
-// the benchmarks in one test binary and so cannot live in a b.TempDir.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	for _, f := range scaleFixtures {
-		f.remove()
-	}
-	os.Exit(code)
-}
-
 var sbg = context.Background()
 
 // scaleData encodes v as the runtime encodes event data: msgpack with the
@@ -230,7 +220,7 @@ func catchUpProjections(l *eventlog.Log) error {
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer r.Close(context.Background())
 	for _, name := range r.Names() {
 		if err := r.WaitFor(sbg, name, l.Durable()); err != nil {
 			return err
@@ -527,7 +517,7 @@ func BenchmarkScaleStartup(b *testing.B) {
 						b.Fatalf("%s processed %d events at start: its checkpoint was not at the head", name, st.Processed)
 					}
 				}
-				r.Close()
+				r.Close(context.Background())
 				rt.Close(sbg)
 				l.Close()
 				open, ready, caught, first = append(open, tOpen), append(ready, tReady), append(caught, tCaught), append(first, tFirst)

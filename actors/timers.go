@@ -70,7 +70,7 @@ func (rt *Runtime) sweepIdem(ctx context.Context) error {
 }
 
 func (rt *Runtime) readIdem(id eventlog.ID, key string) (idemRecord, bool, error) {
-	v, err := rt.log.Get(context.Background(), Space, idemKey(id, key))
+	v, err := rt.log.Get(rt.ctx(), Space, idemKey(id, key))
 	if errors.Is(err, eventlog.ErrNotFound) {
 		return idemRecord{}, false, nil
 	}
@@ -143,7 +143,7 @@ func (rt *Runtime) timerDeleteOps(k []byte) []eventlog.Op {
 }
 
 func (rt *Runtime) timerAt(id eventlog.ID, timerID string) (int64, bool) {
-	v, err := rt.log.Get(context.Background(), Space, timerIndexKey(id, timerID))
+	v, err := rt.log.Get(rt.ctx(), Space, timerIndexKey(id, timerID))
 	if err != nil || len(v) != 8 {
 		return 0, false
 	}
@@ -196,7 +196,7 @@ func (s *scheduler) run() {
 	defer t.Stop()
 	for {
 		select {
-		case <-s.rt.stopping:
+		case <-s.rt.scope.Stopping():
 			return
 		case <-t.C:
 		case <-s.kick:
@@ -205,8 +205,8 @@ func (s *scheduler) run() {
 		every := min(sweepEvery, s.rt.opts.IdempotencyTTL/2)
 		if time.Since(s.swept) >= every {
 			s.swept = time.Now()
-			if err := s.rt.sweepIdem(context.Background()); err != nil {
-				s.rt.log_.Warn("idempotency sweep failed", "err", err)
+			if err := s.rt.sweepIdem(s.rt.ctx()); err != nil {
+				s.rt.lg.Warn("idempotency sweep failed", "err", err)
 			}
 		}
 		wait := min(maxWait, every)
@@ -229,7 +229,7 @@ func (s *scheduler) fireDue() int64 {
 	now := time.Now().UnixMilli()
 	var due []timerRecord
 	var next int64
-	err := s.rt.log.Scan(context.Background(), Space, []byte{'t'}, []byte{'u'}, false, func(k, v []byte) error {
+	err := s.rt.log.Scan(s.rt.ctx(), Space, []byte{'t'}, []byte{'u'}, false, func(k, v []byte) error {
 		at := int64(binary.BigEndian.Uint64(k[1:9]))
 		if at > now {
 			next = at
@@ -243,7 +243,7 @@ func (s *scheduler) fireDue() int64 {
 		}
 		r, err := parseTimer(k, v)
 		if err != nil {
-			s.rt.log_.Error("unreadable timer record; skipping it", "err", err)
+			s.rt.lg.Error("unreadable timer record; skipping it", "err", err)
 			return nil
 		}
 		due = append(due, r)
@@ -253,7 +253,7 @@ func (s *scheduler) fireDue() int64 {
 		return nil
 	})
 	if err != nil && err != errStopScan {
-		s.rt.log_.Error("timer scan failed", "err", err)
+		s.rt.lg.Error("timer scan failed", "err", err)
 		return now + 1000
 	}
 	for _, r := range due {
@@ -277,14 +277,17 @@ var errStopScan = errors.New("stop")
 func (s *scheduler) fire(r timerRecord) bool {
 	def, ok := s.rt.reg.Lookup(r.actor.Type)
 	if !ok {
-		s.rt.log_.Warn("timer of an unknown actor type stays pending", "actor", r.actor.String(), "action", r.action)
+		s.rt.lg.Warn("timer of an unknown actor type stays pending", "actor", r.actor.String(), "action", r.action)
 		return false
 	}
 	m := &callMsg{action: r.action, args: Args{Format: Msgpack, Data: r.args}, start: time.Now(), timer: &r}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(s.rt.ctx(), 5*time.Second)
 	defer cancel()
 	if err := s.rt.send(ctx, r.actor, def, m); err != nil {
 		return false
 	}
 	return true
 }
+
+// beUint64 is the 8-byte big-endian form of v, as timer keys hold times.
+func beUint64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }

@@ -73,7 +73,7 @@ func startBenchServer(b *testing.B) *benchServer {
 	hs := httptest.NewServer(srv)
 	b.Cleanup(func() {
 		hs.Close()
-		srv.Close()
+		srv.Close(context.Background())
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
 		if err := rt.Close(ctx); err != nil {

@@ -145,7 +145,7 @@ func TestDemo_Server(t *testing.T) {
 	rt := actors.New(l, snaps, seed.Registry(), actors.Options{Logger: lg})
 	srv := New(rt, l, snaps, nil, Options{Logger: lg})
 	t.Cleanup(func() {
-		srv.Close()
+		srv.Close(context.Background())
 		rt.Close(context.Background())
 		l.Close()
 	})

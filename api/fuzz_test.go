@@ -64,7 +64,7 @@ func rpcHandler(f *testing.F) http.Handler {
 	rt := actors.New(l, snaps, seed.Registry(), actors.Options{Logger: lg})
 	srv := New(rt, l, snaps, nil, Options{MaxBodyBytes: 4096, Logger: lg})
 	f.Cleanup(func() {
-		srv.Close()
+		srv.Close(context.Background())
 		rt.Close(context.Background())
 		l.Close()
 	})

@@ -192,7 +192,7 @@ func (s *stack) close() {
 		return
 	}
 	s.ts.Close()
-	s.srv.Close()
+	s.srv.Close(context.Background())
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := s.rt.Close(ctx); err != nil {
@@ -202,7 +202,7 @@ func (s *stack) close() {
 		s.t.Logf("goroutines at the failed close:\n%s", buf[:n])
 	}
 	if s.proj != nil {
-		s.proj.Close()
+		s.proj.Close(context.Background())
 	}
 	if err := s.log.Close(); err != nil {
 		s.t.Errorf("log close: %v", err)

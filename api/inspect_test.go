@@ -37,7 +37,7 @@ func inspServer(t *testing.T) (*httptest.Server, *eventlog.Log) {
 	hs := httptest.NewServer(r)
 	t.Cleanup(func() {
 		hs.Close()
-		s.Close()
+		s.Close(context.Background())
 		rt.Close(context.Background())
 		l.Close()
 	})

@@ -21,6 +21,7 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -30,6 +31,7 @@ import (
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/internal/lifetime"
 	"github.com/actorlog/actorlog/projection"
 	"github.com/actorlog/actorlog/snapshots"
 	"github.com/julienschmidt/httprouter"
@@ -89,10 +91,13 @@ type Server struct {
 
 	writeBuffers sync.Pool // WebSocket write buffers, shared by sockets
 
+	// scope owns the sockets' goroutines (a reader and a writer each, and
+	// one per call in flight); its context is the root of their work.
+	scope *lifetime.Scope
+
 	mu      sync.Mutex // guards sockets and closed
 	sockets map[*socket]struct{}
-	closed  bool           // Close was called: no new sockets
-	wg      sync.WaitGroup // socket goroutines; Add only under mu, before closed
+	closed  bool // Close was called: no new sockets
 }
 
 // New returns a Server for rt, reading history from log and snaps. Pass
@@ -120,7 +125,7 @@ func New(rt *actors.Runtime, log Log, snaps *snapshots.Store, m *Metrics, opts O
 	if m == nil {
 		m = NewMetrics(opts.Metrics)
 	}
-	s := &Server{rt: rt, log: log, snaps: snaps, opts: opts, metrics: m, lg: opts.Logger, sockets: make(map[*socket]struct{})}
+	s := &Server{rt: rt, log: log, snaps: snaps, opts: opts, metrics: m, lg: opts.Logger, scope: lifetime.New(), sockets: make(map[*socket]struct{})}
 	m.watch(s)
 
 	r := httprouter.New()
@@ -195,9 +200,10 @@ func escapedSlashes(r *httprouter.Router) http.Handler {
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
 
 // Close closes every WebSocket with "going away" and waits for their
-// goroutines. Call it after the runtime is closed (which ends the sockets'
-// subscriptions) or before, during shutdown.
-func (s *Server) Close() {
+// goroutines until ctx ends. Call it after http.Server.Shutdown, which does
+// not wait for hijacked connections, and before or after the runtime's
+// Close (which ends the sockets' connections).
+func (s *Server) Close(ctx context.Context) error {
 	// socket.end takes s.mu to leave the set: shut the sockets down
 	// outside the lock.
 	s.mu.Lock()
@@ -210,7 +216,10 @@ func (s *Server) Close() {
 	for _, so := range open {
 		so.shutdown()
 	}
-	s.wg.Wait()
+	if err := s.scope.Close(ctx); err != nil {
+		return fmt.Errorf("api: close: %w", err)
+	}
+	return nil
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {

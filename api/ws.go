@@ -39,7 +39,6 @@ type socket struct {
 	cancel context.CancelFunc
 	once   sync.Once
 	calls  chan struct{} // one token per call in flight
-	callWG sync.WaitGroup
 
 	mu      sync.Mutex // guards lastSeq
 	lastSeq uint64
@@ -122,7 +121,7 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.
 		return
 	}
 	so := &socket{s: s, ws: ws, conn: conn, id: id, out: make(chan []byte, 64), done: make(chan struct{}), calls: make(chan struct{}, s.opts.MaxCallsPerSocket)}
-	so.ctx, so.cancel = context.WithCancel(context.Background())
+	so.ctx, so.cancel = context.WithCancel(s.scope.Context())
 	s.mu.Lock()
 	if s.closed {
 		// Close ran while this socket was being upgraded (http.Server
@@ -132,16 +131,11 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.
 		return
 	}
 	s.sockets[so] = struct{}{}
-	s.wg.Add(2) // under mu, so that Close's Wait cannot miss it
+	// Started under mu, before closed is set, so that Close waits for
+	// them.
+	s.scope.Go(so.read)
+	s.scope.Go(func() { so.write(init, since) })
 	s.mu.Unlock()
-	go func() {
-		defer s.wg.Done()
-		so.read()
-	}()
-	go func() {
-		defer s.wg.Done()
-		so.write(init, since)
-	}()
 }
 
 // end closes the socket once, with a close frame of code and reason.
@@ -187,7 +181,6 @@ func (so *socket) sendFrame(f actors.Frame) error {
 // write sends the init frame, the events a resuming client missed, then
 // the live frames, replies and pings, until the socket ends.
 func (so *socket) write(init actors.Init, since *uint64) {
-	defer so.callWG.Wait()
 	so.mu.Lock()
 	so.lastSeq = init.Seq
 	so.mu.Unlock()
@@ -368,9 +361,9 @@ func (so *socket) call(f wsFrame) {
 		so.reply(errorFrame(f.ID, "unavailable", fmt.Sprintf("at most %d calls may be in flight on one socket", cap(so.calls))))
 		return
 	}
-	so.callWG.Add(1)
-	go func() {
-		defer so.callWG.Done()
+	// call runs in the socket's reader, a goroutine of the server's
+	// scope: the scope does not refuse another while it runs.
+	so.s.scope.Go(func() {
 		defer func() { <-so.calls }()
 		ctx, cancel := context.WithTimeout(so.ctx, so.s.opts.CallTimeout)
 		defer cancel()
@@ -385,5 +378,5 @@ func (so *socket) call(f wsFrame) {
 			reply["replayed"] = true
 		}
 		so.reply(reply)
-	}()
+	})
 }

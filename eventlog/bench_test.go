@@ -26,15 +26,6 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// TestMain exists only to remove the replay fixture, which is shared by
-// every run of BenchmarkReplay in one test binary and so cannot live in a
-// b.TempDir.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	replayFixture.close()
-	os.Exit(code)
-}
-
 // benchCounter is the payload of the benchmark events: a msgpack map
 // {count, lastUpdated} of about 40 bytes.
 type benchCounter struct {

@@ -33,16 +33,6 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// TestMain removes the catch-up fixtures, which are shared by every run of
-// the benchmarks in one test binary and so cannot live in a b.TempDir.
-func TestMain(m *testing.M) {
-	code := m.Run()
-	for _, f := range catchUpFixtures {
-		f.remove()
-	}
-	os.Exit(code)
-}
-
 // benchData encodes v as the actors runtime encodes event data: msgpack
 // with the `json` struct tags and compact integers.
 func benchData(v any) []byte {
@@ -263,7 +253,7 @@ func BenchmarkCatchUp(b *testing.B) {
 				elapsed += time.Since(t0)
 				b.StopTimer()
 				tc.check(b, r, tc.fix)
-				r.Close()
+				r.Close(context.Background())
 				b.StartTimer()
 			}
 			b.StopTimer()
@@ -380,7 +370,7 @@ func lagRun(b *testing.B, projections bool) {
 		if r, err = projection.Start(l, projection.Options{Logger: lg}, projection.Directory(), seed.ChatRooms()); err != nil {
 			b.Fatal(err)
 		}
-		defer r.Close()
+		defer r.Close(context.Background())
 	}
 
 	var calls atomic.Int64

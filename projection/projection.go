@@ -24,17 +24,15 @@ package projection
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"slices"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/internal/lifetime"
 )
 
 // Space is the log space of projections.
@@ -88,137 +86,6 @@ func (d *Def) wants(e *eventlog.Event) bool {
 		(len(d.EventTypes) == 0 || slices.Contains(d.EventTypes, e.Type))
 }
 
-func viewPrefix(name string) []byte { return append(append([]byte{'v'}, name...), 0) }
-
-func checkpointKey(name string) []byte { return append([]byte{'c'}, name...) }
-
-// checkpoint is where a projection stands.
-type checkpoint struct {
-	pos     uint64
-	version uint64
-	erased  uint64
-	time    int64 // Unix ms of the last event processed
-}
-
-func (c checkpoint) encode() []byte {
-	b := []byte{1}
-	b = binary.AppendUvarint(b, c.pos)
-	b = binary.AppendUvarint(b, c.version)
-	b = binary.AppendUvarint(b, c.erased)
-	return binary.AppendVarint(b, c.time)
-}
-
-func decodeCheckpoint(b []byte) (checkpoint, error) {
-	var c checkpoint
-	if len(b) == 0 || b[0] != 1 {
-		return c, errors.New("projection: unknown checkpoint format")
-	}
-	b = b[1:]
-	for _, p := range []*uint64{&c.pos, &c.version, &c.erased} {
-		v, n := binary.Uvarint(b)
-		if n <= 0 {
-			return c, errors.New("projection: checkpoint does not decode")
-		}
-		*p, b = v, b[n:]
-	}
-	t, n := binary.Varint(b)
-	if n <= 0 {
-		return c, errors.New("projection: checkpoint does not decode")
-	}
-	c.time = t
-	return c, nil
-}
-
-// Tx is a batch of view writes in progress. Reads see the batch's own
-// writes. It is used by one handler at a time.
-type Tx struct {
-	log    Log
-	prefix []byte
-	writes map[string]*[]byte // nil value: deleted
-	// prev holds the writes of the batch being committed, which the store
-	// may not show yet.
-	prev map[string]*[]byte
-	// scratch is a buffer handlers may reuse for keys (Put copies).
-	scratch []byte
-	// undo logs, for the event being handled, each key's entry in writes
-	// before the handler wrote it, so that a failing handler's writes can
-	// be taken back (in reverse order).
-	undo []undoEntry
-}
-
-type undoEntry struct {
-	key string
-	had bool
-	v   *[]byte
-}
-
-func (tx *Tx) begin() { tx.undo = tx.undo[:0] }
-
-func (tx *Tx) rollback() {
-	for i := len(tx.undo) - 1; i >= 0; i-- {
-		u := tx.undo[i]
-		if u.had {
-			tx.writes[u.key] = u.v
-		} else {
-			delete(tx.writes, u.key)
-		}
-	}
-	tx.undo = tx.undo[:0]
-}
-
-func (tx *Tx) set(key []byte, v *[]byte) {
-	k := string(key)
-	prev, had := tx.writes[k]
-	tx.undo = append(tx.undo, undoEntry{key: k, had: had, v: prev})
-	tx.writes[k] = v
-}
-
-func (tx *Tx) key(k []byte) []byte { return append(append([]byte(nil), tx.prefix...), k...) }
-
-// Get returns the view's record at key.
-func (tx *Tx) Get(key []byte) ([]byte, bool, error) {
-	for _, w := range [...]map[string]*[]byte{tx.writes, tx.prev} {
-		if v, ok := w[string(key)]; ok {
-			if v == nil {
-				return nil, false, nil
-			}
-			return *v, true, nil
-		}
-	}
-	// The view is written only by this projection, and each batch is
-	// durable before the next begins: no need to wait for other writes.
-	v, err := tx.log.Peek(Space, tx.key(key))
-	if errors.Is(err, eventlog.ErrNotFound) {
-		return nil, false, nil
-	}
-	if err != nil {
-		return nil, false, err
-	}
-	return v, true, nil
-}
-
-// Put sets the view's record at key. It copies key and value.
-func (tx *Tx) Put(key, value []byte) {
-	v := append([]byte(nil), value...)
-	tx.set(key, &v)
-}
-
-// Delete removes the view's record at key.
-func (tx *Tx) Delete(key []byte) { tx.set(key, nil) }
-
-func (tx *Tx) ops() []eventlog.Op {
-	// One atomic write: the order of its ops does not matter.
-	ops := make([]eventlog.Op, 0, len(tx.writes)+1)
-	for k, v := range tx.writes {
-		if v == nil {
-			ops = append(ops, eventlog.Op{Space: Space, Key: tx.key([]byte(k)), Delete: true})
-		} else {
-			ops = append(ops, eventlog.Op{Space: Space, Key: tx.key([]byte(k)), Value: *v})
-		}
-	}
-	return ops
-}
-
 // Options configure a Runner. The zero value gives the defaults.
 type Options struct {
 	// BatchSize is the most events committed in one write. Default 32768.
@@ -245,32 +112,22 @@ type Status struct {
 	Processed uint64        `json:"processed"` // events since start
 }
 
-// Runner runs projections. Start starts a goroutine per projection; Close
-// stops them. Its methods are safe for concurrent use.
+// The defaults of Options.
+const (
+	DefaultBatchSize  = 32768
+	DefaultMaxBackoff = 30 * time.Second
+)
+
+// Runner runs projections. Start starts a goroutine per projection (and
+// one for each commit in flight), owned by the Runner's lifetime.Scope,
+// whose context is the root of their store I/O; Close stops them and
+// waits. Its methods are safe for concurrent use.
 type Runner struct {
 	log   Log
 	opts  Options
 	projs map[string]*proj
 	names []string
-	stop  chan struct{}
-	wg    sync.WaitGroup
-}
-
-// proj is one running projection.
-type proj struct {
-	r   *Runner
-	def Def
-
-	mu         sync.Mutex // guards the fields below
-	ck         checkpoint
-	paused     bool
-	reset      []chan error // resets asked for
-	cancel     context.CancelFunc
-	lastErr    error
-	errAt      time.Time
-	processed  uint64
-	wake       chan struct{} // wakes a paused or backing-off loop
-	progressed chan struct{} // closed and replaced when the checkpoint moves
+	scope *lifetime.Scope
 }
 
 // ErrUnknown is returned for a projection name that is not running.
@@ -279,15 +136,15 @@ var ErrUnknown = errors.New("projection: no such projection")
 // Start starts the projections over log.
 func Start(log Log, opts Options, defs ...Def) (*Runner, error) {
 	if opts.BatchSize <= 0 {
-		opts.BatchSize = 32768
+		opts.BatchSize = DefaultBatchSize
 	}
 	if opts.MaxBackoff <= 0 {
-		opts.MaxBackoff = 30 * time.Second
+		opts.MaxBackoff = DefaultMaxBackoff
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	r := &Runner{log: log, opts: opts, projs: make(map[string]*proj), stop: make(chan struct{})}
+	r := &Runner{log: log, opts: opts, projs: make(map[string]*proj), scope: lifetime.New()}
 	for _, d := range defs {
 		if err := d.validate(); err != nil {
 			return nil, err
@@ -312,18 +169,13 @@ func Start(log Log, opts Options, defs ...Def) (*Runner, error) {
 	}
 	sort.Strings(r.names)
 	for _, name := range r.names {
-		p := r.projs[name]
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			p.loop()
-		}()
+		r.scope.Go(r.projs[name].loop)
 	}
 	return r, nil
 }
 
 func (r *Runner) loadCheckpoint(name string) (checkpoint, error) {
-	v, err := r.log.Get(context.Background(), Space, checkpointKey(name))
+	v, err := r.log.Get(r.scope.Context(), Space, checkpointKey(name))
 	if errors.Is(err, eventlog.ErrNotFound) {
 		return checkpoint{}, nil
 	}
@@ -337,17 +189,16 @@ func (r *Runner) loadCheckpoint(name string) (checkpoint, error) {
 	return ck, nil
 }
 
-// Close stops every projection and waits for it.
-func (r *Runner) Close() error {
-	select {
-	case <-r.stop:
-	default:
-		close(r.stop)
-		for _, p := range r.projs {
-			p.interrupt()
-		}
+// Close stops every projection, letting a commit in flight land, and
+// waits for them until ctx ends.
+func (r *Runner) Close(ctx context.Context) error {
+	r.scope.Stop()
+	for _, p := range r.projs {
+		p.interrupt()
 	}
-	r.wg.Wait()
+	if err := r.scope.Close(ctx); err != nil {
+		return fmt.Errorf("projection: close: %w", err)
+	}
 	return nil
 }
 
@@ -425,7 +276,7 @@ func (r *Runner) Reset(ctx context.Context, name string) error {
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
-	case <-r.stop:
+	case <-r.scope.Stopping():
 		return errors.New("projection: runner closed")
 	}
 }
@@ -449,7 +300,7 @@ func (r *Runner) WaitFor(ctx context.Context, name string, pos uint64) error {
 		case <-ch:
 		case <-ctx.Done():
 			return ctx.Err()
-		case <-r.stop:
+		case <-r.scope.Stopping():
 			return errors.New("projection: runner closed")
 		}
 	}
@@ -461,375 +312,4 @@ func (r *Runner) View(name string) (*View, error) {
 		return nil, err
 	}
 	return &View{log: r.log, prefix: viewPrefix(name)}, nil
-}
-
-// OpenView returns read access to a projection's view in log without a
-// running Runner (for tools reading a store offline).
-func OpenView(log eventlog.Records, name string) *View {
-	return &View{log: log, prefix: viewPrefix(name)}
-}
-
-// View reads a projection's view.
-type View struct {
-	log    eventlog.Records
-	prefix []byte
-}
-
-// Get returns the record at key.
-func (v *View) Get(ctx context.Context, key []byte) ([]byte, bool, error) {
-	b, err := v.log.Get(ctx, Space, append(append([]byte(nil), v.prefix...), key...))
-	if errors.Is(err, eventlog.ErrNotFound) {
-		return nil, false, nil
-	}
-	return b, err == nil, err
-}
-
-// Scan calls fn for the records with keys in [lo, hi) (hi nil: to the end)
-// in key order, or reverse order; fn's error stops it and is returned.
-// key and value are valid only during the call.
-func (v *View) Scan(ctx context.Context, lo, hi []byte, reverse bool, fn func(key, value []byte) error) error {
-	start := append(append([]byte(nil), v.prefix...), lo...)
-	var end []byte
-	if hi != nil {
-		end = append(append([]byte(nil), v.prefix...), hi...)
-	} else {
-		end = append([]byte(nil), v.prefix...)
-		end[len(end)-1]++ // past the 0x00 that ends the name
-	}
-	n := len(v.prefix)
-	return v.log.Scan(ctx, Space, start, end, reverse, func(k, val []byte) error { return fn(k[n:], val) })
-}
-
-// ReadCheckpoint returns where a projection stands in log, for tools
-// reading a store offline: its position, version and erased count.
-func ReadCheckpoint(ctx context.Context, log eventlog.Records, name string) (pos, version, erased uint64, err error) {
-	v, err := log.Get(ctx, Space, checkpointKey(name))
-	if errors.Is(err, eventlog.ErrNotFound) {
-		return 0, 0, 0, nil
-	}
-	if err != nil {
-		return 0, 0, 0, err
-	}
-	ck, err := decodeCheckpoint(v)
-	return ck.pos, ck.version, ck.erased, err
-}
-
-func (p *proj) status() Status {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	head := p.r.log.Durable()
-	s := Status{
-		Name: p.def.Name, Version: p.def.Version, State: "running",
-		Position: p.ck.pos, Head: head, Erased: p.ck.erased, Processed: p.processed,
-	}
-	if head > p.ck.pos {
-		s.LagEvents = head - p.ck.pos
-		s.LagTime = p.r.oldestUnseen(p.ck.pos)
-	}
-	if p.lastErr != nil {
-		s.State, s.LastError, s.ErrorAt = "failing", p.lastErr.Error(), p.errAt
-	}
-	if p.paused {
-		s.State = "paused"
-	}
-	return s
-}
-
-// oldestUnseen returns how long ago the first event after pos was
-// appended: how far behind in time a view at pos is.
-func (r *Runner) oldestUnseen(pos uint64) time.Duration {
-	var t int64
-	r.log.ScanFeed(context.Background(), pos+1, 0, func(e *eventlog.Event) error {
-		t = e.Time
-		return errors.New("found")
-	})
-	if t == 0 {
-		return 0
-	}
-	return max(time.Since(time.UnixMilli(t)), 0)
-}
-
-// interrupt ends the current run so the loop sees a pause, reset or stop.
-func (p *proj) interrupt() {
-	p.mu.Lock()
-	if p.cancel != nil {
-		p.cancel()
-	}
-	p.mu.Unlock()
-}
-
-func (p *proj) poke() {
-	select {
-	case p.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (p *proj) stopped() bool {
-	select {
-	case <-p.r.stop:
-		return true
-	default:
-		return false
-	}
-}
-
-func (p *proj) loop() {
-	backoff := 100 * time.Millisecond
-	for !p.stopped() {
-		p.mu.Lock()
-		resets := p.reset
-		p.reset = nil
-		paused := p.paused
-		p.mu.Unlock()
-		if len(resets) > 0 {
-			err := p.drop()
-			for _, ch := range resets {
-				ch <- err
-			}
-			backoff = 100 * time.Millisecond
-			continue
-		}
-		if paused {
-			p.pause(0)
-			continue
-		}
-		ctx, cancel := context.WithCancel(context.Background())
-		p.mu.Lock()
-		// A pause, reset or stop asked for since the top of the loop would
-		// have cancelled a run that had not started: look again.
-		again := p.paused || len(p.reset) > 0 || p.stopped()
-		p.cancel = cancel
-		p.mu.Unlock()
-		if again {
-			cancel()
-			continue
-		}
-		err := p.run(ctx)
-		interrupted := ctx.Err() != nil
-		cancel()
-		if err == nil || interrupted {
-			continue
-		}
-		p.fail(err)
-		p.pause(backoff)
-		backoff = min(2*backoff, p.r.opts.MaxBackoff)
-	}
-}
-
-func (p *proj) fail(err error) {
-	p.r.opts.Logger.Error("projection failed; retrying", "projection", p.def.Name, "err", err)
-	p.mu.Lock()
-	p.lastErr, p.errAt = err, time.Now()
-	p.mu.Unlock()
-}
-
-// pause waits d (0: until poked) or until stopped.
-func (p *proj) pause(d time.Duration) {
-	var t <-chan time.Time
-	if d > 0 {
-		timer := time.NewTimer(d)
-		defer timer.Stop()
-		t = timer.C
-	}
-	select {
-	case <-p.wake:
-	case <-t:
-	case <-p.r.stop:
-	}
-}
-
-// drop deletes the view and the checkpoint in one write.
-func (p *proj) drop() error {
-	pre := viewPrefix(p.def.Name)
-	end := append([]byte(nil), pre...)
-	end[len(end)-1]++
-	_, err := p.r.log.Write(context.Background(), eventlog.Request{Ops: []eventlog.Op{
-		{Space: Space, Key: pre, End: end, Delete: true},
-		{Space: Space, Key: checkpointKey(p.def.Name), Value: checkpoint{version: p.def.Version}.encode()},
-	}})
-	if err != nil {
-		return fmt.Errorf("projection: reset %s: %w", p.def.Name, err)
-	}
-	p.mu.Lock()
-	p.ck = checkpoint{version: p.def.Version}
-	p.lastErr = nil
-	p.mu.Unlock()
-	return nil
-}
-
-// run feeds the projection from its checkpoint until ctx ends or an error.
-// It pipelines: while one batch is being committed, the next is read and
-// handled (its reads see the batch in flight through Tx.prev), so reading
-// the feed, handling and committing share the machine's cores.
-func (p *proj) run(ctx context.Context) error {
-	p.mu.Lock()
-	ck := p.ck
-	p.mu.Unlock()
-	sub, err := p.r.log.SubscribeFeed(ctx, ck.pos+1)
-	if err != nil {
-		return err
-	}
-	defer func() { sub.Close() }()
-
-	// The commit in flight, if any: at most one, owned by this function.
-	var inflight *commitJob
-	settle := func() error {
-		if inflight == nil {
-			return nil
-		}
-		err := <-inflight.done
-		if err == nil {
-			p.committed(inflight.from, inflight.to)
-		}
-		inflight = nil
-		return err
-	}
-	defer settle()
-
-	next := ck // where the handled events end; ck is where the view is
-	for {
-		var batch []eventlog.Event
-		if inflight != nil {
-			batch, err = sub.TryNextBatch(ctx, p.r.opts.BatchSize)
-			if err == nil && len(batch) == 0 {
-				// Caught up: let the commit land, so the view is
-				// current, before waiting for new events.
-				if err := settle(); err != nil {
-					return err
-				}
-				continue
-			}
-		} else {
-			batch, err = sub.NextBatch(ctx, p.r.opts.BatchSize)
-		}
-		var lagged *eventlog.LaggedError
-		if errors.As(err, &lagged) {
-			sub.Close()
-			if sub, err = p.r.log.SubscribeFeed(ctx, next.pos+1); err != nil {
-				return err
-			}
-			continue
-		}
-		if err != nil {
-			return err
-		}
-		tx := &Tx{log: p.r.log, prefix: viewPrefix(p.def.Name), writes: make(map[string]*[]byte)}
-		if inflight != nil {
-			tx.prev = inflight.writes
-		}
-		from := next
-		var failed error
-		for i := range batch {
-			e := &batch[i]
-			if e.Pos <= next.pos {
-				continue
-			}
-			if e.Pos != next.pos+1 {
-				if failed = p.checkGap(ctx, next.pos+1, e.Pos-1); failed != nil {
-					break
-				}
-				next.erased += e.Pos - next.pos - 1
-			}
-			if p.def.wants(e) {
-				tx.begin()
-				if err := p.handle(tx, e); err != nil {
-					tx.rollback()
-					failed = fmt.Errorf("projection %s: event at position %d (%s seq %d, %s): %w", p.def.Name, e.Pos, e.Actor, e.Seq, e.Type, err)
-					break
-				}
-			}
-			next.pos, next.time = e.Pos, e.Time
-		}
-		// The previous batch must be committed before this one.
-		if err := settle(); err != nil {
-			return err
-		}
-		if next.pos != from.pos {
-			next.version = p.def.Version
-			ops := append(tx.ops(), eventlog.Op{Space: Space, Key: checkpointKey(p.def.Name), Value: next.encode()})
-			job := &commitJob{writes: tx.writes, from: from, to: next, done: make(chan error, 1)}
-			go func() {
-				_, err := p.r.log.Write(ctx, eventlog.Request{Ops: ops})
-				if err != nil {
-					err = fmt.Errorf("projection %s: commit: %w", p.def.Name, err)
-				}
-				job.done <- err
-			}()
-			inflight = job
-		}
-		if failed != nil {
-			// What came before the failing event is committed; the loop
-			// retries from it.
-			if err := settle(); err != nil {
-				return err
-			}
-			return failed
-		}
-	}
-}
-
-// commitJob is a batch being committed.
-type commitJob struct {
-	writes   map[string]*[]byte
-	from, to checkpoint
-	done     chan error
-}
-
-// committed records that the view now holds the events after from up to
-// to.
-func (p *proj) committed(from, to checkpoint) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.processed += to.pos - from.pos
-	p.ck = to
-	p.lastErr = nil
-	close(p.progressed)
-	p.progressed = make(chan struct{})
-}
-
-// checkGap makes sure positions from..to hold no event: they were erased.
-func (p *proj) checkGap(ctx context.Context, from, to uint64) error {
-	found := uint64(0)
-	err := p.r.log.ScanFeed(ctx, from, to, func(e *eventlog.Event) error {
-		found = e.Pos
-		return errors.New("found")
-	})
-	if found != 0 {
-		return fmt.Errorf("projection %s: position %d exists but was not delivered; not skipping it", p.def.Name, found)
-	}
-	if err != nil {
-		return err
-	}
-	return nil
-}
-
-func (p *proj) handle(tx *Tx, e *eventlog.Event) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("handler panicked: %v\n%s", r, debug.Stack())
-		}
-	}()
-	return p.def.Handle(tx, e)
-}
-
-// Drop deletes a projection's view and checkpoint from log, for tools
-// working on a stopped server's store: the next Runner rebuilds the view
-// from the first event.
-func Drop(ctx context.Context, log eventlog.Writer, name string) error {
-	d := Def{Name: name, Handle: func(*Tx, *eventlog.Event) error { return nil }}
-	if err := d.validate(); err != nil {
-		return err
-	}
-	pre := viewPrefix(name)
-	end := append([]byte(nil), pre...)
-	end[len(end)-1]++
-	_, err := log.Write(ctx, eventlog.Request{Ops: []eventlog.Op{
-		{Space: Space, Key: pre, End: end, Delete: true},
-		{Space: Space, Key: checkpointKey(name), Delete: true},
-	}})
-	if err != nil {
-		return fmt.Errorf("projection: drop %s: %w", name, err)
-	}
-	return nil
 }

@@ -101,7 +101,7 @@ func TestRunner_CountsAndFilters(t *testing.T) {
 	l := openLog(t, t.TempDir(), nil)
 	defer l.Close()
 	r := start(t, l, counting("all"), counting("rooms", "chatRoom"), projection.Directory())
-	defer r.Close()
+	defer r.Close(context.Background())
 	a, b := eventlog.ID{Type: "counter", Key: "a"}, eventlog.ID{Type: "chatRoom", Key: "lobby"}
 	appendN(t, l, a, 30)
 	appendN(t, l, b, 12)
@@ -174,7 +174,7 @@ func TestRunner_ExactlyOnceAcrossCrashes(t *testing.T) {
 		crashed := fs.CrashClone(vfs.CrashCloneCfg{UnsyncedDataPercent: rng.IntN(101), RNG: rand.New(rand.NewPCG(seed, uint64(round)))})
 		stop.Store(true)
 		wg.Wait()
-		r.Close()
+		r.Close(context.Background())
 		l.Close()
 		fs = crashed
 
@@ -200,7 +200,7 @@ func TestRunner_ExactlyOnceAcrossCrashes(t *testing.T) {
 		if got := count(t, rooms, "total"); got != hc.Head {
 			t.Fatalf("round %d: rooms total %d, want %d", round, got, hc.Head)
 		}
-		r.Close()
+		r.Close(context.Background())
 		l.Close()
 	}
 }
@@ -222,7 +222,7 @@ func TestRunner_ResetRebuildsIdentical(t *testing.T) {
 	l := openLog(t, t.TempDir(), nil)
 	defer l.Close()
 	r := start(t, l, counting("all"), projection.Directory())
-	defer r.Close()
+	defer r.Close(context.Background())
 	var wg sync.WaitGroup
 	for w := 0; w < 4; w++ {
 		wg.Add(1)
@@ -262,7 +262,7 @@ func TestRunner_HandlerErrorIsolated(t *testing.T) {
 		return inner(tx, e)
 	}
 	r := start(t, l, flaky, counting("good"))
-	defer r.Close()
+	defer r.Close(context.Background())
 	appendN(t, l, eventlog.ID{Type: "counter", Key: "a"}, 5)
 	waitCaughtUp(t, r, l, "good")
 	deadline := time.Now().Add(10 * time.Second)
@@ -296,7 +296,7 @@ func TestRunner_PauseResumeAndErased(t *testing.T) {
 	l := openLog(t, t.TempDir(), nil)
 	defer l.Close()
 	r := start(t, l, counting("all"))
-	defer r.Close()
+	defer r.Close(context.Background())
 	a, b := eventlog.ID{Type: "counter", Key: "a"}, eventlog.ID{Type: "counter", Key: "b"}
 	appendN(t, l, a, 3)
 	waitCaughtUp(t, r, l, "all")
@@ -335,7 +335,7 @@ func TestRunner_VersionBumpRebuilds(t *testing.T) {
 	r := start(t, l, counting("all"))
 	appendN(t, l, eventlog.ID{Type: "counter", Key: "a"}, 4)
 	waitCaughtUp(t, r, l, "all")
-	r.Close()
+	r.Close(context.Background())
 	v2 := counting("all")
 	v2.Version = 2
 	inner := v2.Handle
@@ -346,7 +346,7 @@ func TestRunner_VersionBumpRebuilds(t *testing.T) {
 		return inner(tx, e) // version 2 counts each event twice
 	}
 	r = start(t, l, v2)
-	defer func() { r.Close(); l.Close() }()
+	defer func() { r.Close(context.Background()); l.Close() }()
 	waitCaughtUp(t, r, l, "all")
 	v, _ := r.View("all")
 	if got := count(t, v, "total"); got != 8 {

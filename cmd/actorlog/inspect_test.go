@@ -161,7 +161,7 @@ func inspServer(t testing.TB, dir, token string) (string, *eventlog.Log) {
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		hs.Close()
-		srv.Close()
+		srv.Close(context.Background())
 		rt.Close(inspBG)
 		l.Close()
 	})

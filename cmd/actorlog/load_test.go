@@ -49,9 +49,9 @@ func startLoadServerWith(t *testing.T, idle time.Duration, token string, project
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		hs.Close()
-		srv.Close()
+		srv.Close(context.Background())
 		if run != nil {
-			run.Close()
+			run.Close(context.Background())
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()

@@ -41,9 +41,9 @@ func TestProjections_Online(t *testing.T) {
 	hs := httptest.NewServer(srv)
 	defer func() {
 		hs.Close()
-		srv.Close()
+		srv.Close(context.Background())
 		rt.Close(context.Background())
-		proj.Close()
+		proj.Close(context.Background())
 		l.Close()
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -90,7 +90,7 @@ func TestActors_FromDirectory(t *testing.T) {
 	if err := r.WaitFor(ctx, projection.DirectoryName, l.Durable()); err != nil {
 		t.Fatal(err)
 	}
-	r.Close()
+	r.Close(context.Background())
 	l.Close()
 	checkGolden(t, "actors", runInsp([]string{"actors", "--data", dir}, dir, ""))
 	checkGolden(t, "actors_type", runInsp([]string{"actors", "--type", "counter", "--data", dir}, dir, ""))

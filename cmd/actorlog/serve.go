@@ -133,7 +133,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
 	if err != nil {
 		rt.Close(context.Background())
-		projections.Close()
+		projections.Close(context.Background())
 		l.Close()
 		return err
 	}
@@ -165,11 +165,15 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := httpSrv.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
 	}
-	srv.Close()
+	if err := srv.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if err := rt.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	projections.Close()
+	if err := projections.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if err := l.Close(); err != nil {
 		errs = append(errs, err)
 	}

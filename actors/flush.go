@@ -1,0 +1,217 @@
+package actors
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/actorlog/actorlog/eventlog"
+)
+
+// Limits of one append made by the runtime.
+const (
+	maxFlushEvents = 512
+	maxFlushBytes  = 2 << 20
+)
+
+// pending is what the actor has written but is not yet durable, and what
+// waits for it.
+type pending struct {
+	batch    []*entry  // turns' writes not yet sent to the log
+	inflight *flight   // the append in flight, if any
+	out      []outItem // replies and frames waiting for their events
+	// idem holds the results of calls with an idempotency key whose
+	// record is not yet durable, for a retry that comes meanwhile.
+	idem    map[string]*idemEntry
+	flushed chan flushResult // the outcome of the append in flight
+}
+
+// entry is one turn's writes, appended atomically.
+type entry struct {
+	events  []eventlog.Event
+	ops     []eventlog.Op
+	bytes   int
+	idemKey string
+	timers  int      // timers set
+	fired   [][]byte // keys of timers this entry retires
+}
+
+type flight struct {
+	entries []*entry
+	events  int
+	bytes   int
+	start   time.Time
+}
+
+type flushResult struct {
+	res eventlog.AppendResult
+	err error
+}
+
+type idemEntry struct {
+	need   uint64
+	result []byte // msgpack
+}
+
+// outItem is a frame or a reply waiting for the events behind it to be
+// durable: it goes out once the durable head reaches need.
+type outItem struct {
+	need  uint64
+	frame Frame // broadcast to every connection when set
+	// evType and evData, when evType is set, are a persisted event whose
+	// frame (seq need) is built on release, and only if a connection is
+	// there to receive it.
+	evType string
+	evData []byte
+	call   *callMsg
+	res    callResult
+}
+
+// maybeFlush starts the next append if none is in flight.
+func (a *actor) maybeFlush() {
+	if a.pend.inflight != nil || len(a.pend.batch) == 0 {
+		return
+	}
+	f := &flight{start: time.Now()}
+	var req eventlog.Request
+	req.Actor, req.Expected = a.id, eventlog.ExpectSeq(a.dseq)
+	n := 0
+	for ; n < len(a.pend.batch); n++ {
+		e := a.pend.batch[n]
+		if n > 0 && (f.events+len(e.events) > maxFlushEvents || f.bytes+e.bytes > maxFlushBytes) {
+			break
+		}
+		f.entries = append(f.entries, e)
+		f.events += len(e.events)
+		f.bytes += e.bytes
+		req.Events = append(req.Events, e.events...)
+		req.Ops = append(req.Ops, e.ops...)
+	}
+	a.pend.batch = a.pend.batch[n:]
+	a.pend.inflight = f
+	a.spawn(func() {
+		res, err := a.rt.log.Write(a.rt.ctx(), req)
+		a.pend.flushed <- flushResult{res, err}
+	})
+}
+
+func (a *actor) onFlushed(r flushResult) {
+	f := a.pend.inflight
+	a.pend.inflight = nil
+	a.rt.opts.Metrics.Append(f.events, time.Since(f.start))
+	if r.err != nil {
+		var ce *eventlog.ConflictError
+		err := internal("the events could not be stored", r.err)
+		if errors.As(r.err, &ce) {
+			err = &Error{Code: CodeConflict, Message: fmt.Sprintf("another writer appended to %s; retry", a.id), Err: r.err}
+		}
+		a.logger().Error("append failed", "err", r.err)
+		a.failPending(err)
+		return
+	}
+	if f.events > 0 {
+		a.dseq = r.res.Last
+	}
+	fired := false
+	for _, e := range f.entries {
+		if e.idemKey != "" {
+			delete(a.pend.idem, e.idemKey)
+		}
+		if e.timers > 0 {
+			a.rt.sched.kickNow()
+		}
+		for _, k := range e.fired {
+			a.rt.sched.done(k)
+			fired = true
+		}
+	}
+	_ = fired
+	a.snap.events += f.events
+	a.release()
+	if f.events > 0 {
+		t := a.newTurn(eventlog.Metadata{})
+		t.noWrites = true
+		a.hookTurn(t, hookStateChange, nil, nil)
+		a.finishTurn(t, nil)
+		if a.rt.snaps != nil && a.rt.opts.Snapshots.Due(a.snap.events, a.snap.bytes) {
+			a.snap.wanted = true
+		}
+	}
+	a.maybeFlush()
+	a.release()
+}
+
+// failPending answers everything not yet durable with err, drops the
+// batch and marks the state for a rebuild from the log.
+func (a *actor) failPending(err error) {
+	for _, it := range a.pend.out {
+		if it.call != nil {
+			it.call.reply <- callResult{err: err}
+			a.rt.opts.Metrics.Action(a.id.Type, it.call.action, CodeOf(err), time.Since(it.call.start))
+		}
+	}
+	a.pend.out = nil
+	for _, e := range a.pend.batch {
+		for _, k := range e.fired {
+			a.rt.sched.done(k)
+		}
+	}
+	a.pend.batch = nil
+	clear(a.pend.idem)
+	a.broken = err
+}
+
+func (a *actor) queueReply(need uint64, m *callMsg, r Reply, err error) {
+	if m.reply == nil {
+		if err != nil && m.timer != nil {
+			a.logger().Warn("timer action failed", "action", m.action, "err", err)
+		}
+		return
+	}
+	a.pend.out = append(a.pend.out, outItem{need: need, call: m, res: callResult{reply: r, err: err}})
+}
+
+// release sends out what is durable, in order.
+func (a *actor) release() {
+	n := 0
+	var slow []*Conn
+	for ; n < len(a.pend.out) && a.pend.out[n].need <= a.dseq; n++ {
+		it := &a.pend.out[n]
+		if it.call != nil {
+			it.call.reply <- it.res
+			a.rt.opts.Metrics.Action(a.id.Type, it.call.action, codeOf(it.res.err), time.Since(it.call.start))
+			continue
+		}
+		if len(a.conns.all) == 0 {
+			continue
+		}
+		if it.evType != "" {
+			data, err := frame(it.evType, it.need, it.evData)
+			if err != nil {
+				a.logger().Error("event does not convert to a frame", "seq", it.need, "err", err)
+				continue
+			}
+			it.frame = Frame{Seq: it.need, Data: data}
+		}
+		for c := range a.conns.all {
+			if !c.deliver(it.frame) {
+				slow = append(slow, c)
+			}
+		}
+		for _, c := range slow {
+			a.disconnect(c, ErrSlowConsumer)
+		}
+		slow = slow[:0]
+	}
+	if n > 0 {
+		clear(a.pend.out[:n])
+		a.pend.out = a.pend.out[n:]
+	}
+}
+
+func codeOf(err error) Code {
+	if err == nil {
+		return ""
+	}
+	return CodeOf(err)
+}

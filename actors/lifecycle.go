@@ -1,0 +1,243 @@
+package actors
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/snapshots"
+)
+
+// snapState is where the actor stands with snapshots.
+type snapState struct {
+	wanted bool // one is due, to be taken once the actor is quiet
+	saving bool // one is being saved
+	// events and bytes count the events, and their data, since the last.
+	events int
+	bytes  int64
+	saved  chan error // the outcome of the save in flight
+}
+
+func (a *actor) run() {
+	defer close(a.exited)
+	defer a.rt.opts.Metrics.ActiveActors(-1)
+	a.timer = time.NewTimer(time.Hour)
+	defer a.timer.Stop()
+	a.lastActive = time.Now()
+	start := time.Now()
+	a.inst = a.def.newInstance(a.id)
+	seq, replayed, err := load(a.rt.ctx(), a.rt.log, a.rt.snaps, a.inst, a.id, 0)
+	if err != nil {
+		a.logger().Error("wake failed", "err", err)
+		a.fatal = err
+	} else {
+		a.tseq, a.dseq, a.snap.events = seq, seq, replayed
+		a.rt.opts.Metrics.Wake(a.id.Type, replayed, time.Since(start))
+		a.runHook(hookWake, nil, nil)
+	}
+	a.loop()
+}
+
+func (a *actor) exitReady() bool {
+	if a.fatal != nil {
+		return true
+	}
+	if !a.quiescent() || len(a.mailbox) > 0 || len(a.deferred) > 0 || a.snap.saving || a.broken != nil {
+		return false
+	}
+	if a.stopping {
+		return true
+	}
+	if len(a.conns.all) > 0 {
+		a.evict.Store(false) // in use: the runtime must look elsewhere
+		return false
+	}
+	return a.evict.Load() || time.Since(a.lastActive) >= a.rt.opts.IdleTimeout
+}
+
+// tryExit marks the actor sleeping unless a message is on its way. Once it
+// is marked, senders wait for exited and wake a new one.
+func (a *actor) tryExit() bool {
+	a.rt.mu.Lock()
+	defer a.rt.mu.Unlock()
+	if a.refs.Load() > 0 || len(a.mailbox) > 0 {
+		return false
+	}
+	a.sleeping = true
+	return true
+}
+
+// sleep runs OnSleep, takes a snapshot if worthwhile, ends the
+// connections and leaves the runtime's table.
+func (a *actor) sleep() {
+	defer func() {
+		a.rt.mu.Lock()
+		delete(a.rt.actors, a.id)
+		a.rt.lru.Remove(a.elem)
+		a.rt.mu.Unlock()
+	}()
+	if a.fatal != nil {
+		a.drainFatal()
+		for c := range a.conns.all {
+			c.drop(ErrActorStopped)
+		}
+		return
+	}
+	t := a.newTurn(eventlog.Metadata{})
+	a.hookTurn(t, hookSleep, nil, nil)
+	if e := a.turnEntry(t); e != nil {
+		// OnSleep wrote something (a timer, say): write it before going.
+		req := eventlog.Request{Actor: a.id, Expected: eventlog.ExpectSeq(a.dseq), Events: e.events, Ops: e.ops}
+		if res, err := a.rt.log.Write(a.rt.ctx(), req); err != nil {
+			a.logger().Error("OnSleep writes lost", "err", err)
+		} else if len(e.events) > 0 {
+			a.dseq, a.tseq = res.Last, res.Last
+			a.snap.events += len(e.events)
+		}
+	}
+	if a.rt.opts.SnapshotOnSleep > 0 && a.snap.events >= a.rt.opts.SnapshotOnSleep && a.rt.snaps != nil {
+		if state, err := a.inst.encodeState(); err == nil {
+			err = a.rt.snaps.Save(a.rt.ctx(), snapshots.Snapshot{Actor: a.id, Seq: a.dseq, Schema: a.inst.schema(), State: state})
+			if err != nil {
+				a.logger().Warn("snapshot at sleep not saved", "err", err)
+			}
+		}
+	}
+	reason := ErrActorStopped
+	if a.stopping {
+		reason = ErrClosed
+	}
+	for c := range a.conns.all {
+		c.drop(reason)
+		a.rt.opts.Metrics.Connections(-1)
+	}
+}
+
+// drainFatal answers every queued message with the actor's fatal error.
+func (a *actor) drainFatal() {
+	for _, m := range a.deferred {
+		a.fail(m, a.fatal)
+	}
+	for {
+		select {
+		case m := <-a.mailbox:
+			a.fail(m, a.fatal)
+		default:
+			return
+		}
+	}
+}
+
+// rebuild reloads the state from the newest snapshot and the log.
+func (a *actor) rebuild() {
+	a.logger().Info("rebuilding state from the log", "reason", a.broken)
+	seq, replayed, err := load(a.rt.ctx(), a.rt.log, a.rt.snaps, a.inst, a.id, 0)
+	if err != nil {
+		a.logger().Error("rebuild failed", "err", err)
+		a.fatal = err
+		return
+	}
+	a.tseq, a.dseq, a.broken = seq, seq, nil
+	a.snap.events, a.snap.bytes = replayed, 0
+}
+
+func (a *actor) saveSnapshot() {
+	state, err := a.inst.encodeState()
+	if err != nil {
+		a.logger().Warn("state does not encode for a snapshot", "err", err)
+		return
+	}
+	snap := snapshots.Snapshot{Actor: a.id, Seq: a.dseq, Schema: a.inst.schema(), State: state}
+	a.snap.events, a.snap.bytes = 0, 0
+	a.snap.saving = true
+	ret, retain := a.rt.opts.Retention[a.id.Type]
+	a.spawn(func() {
+		err := a.rt.snaps.Save(a.rt.ctx(), snap)
+		if err == nil && retain {
+			err = a.rt.trim(a.rt.ctx(), a.id, snap.Seq, ret)
+		}
+		a.snap.saved <- err
+	})
+}
+
+// spawn runs f, which ends by sending to one of the actor's buffered
+// result channels, in a goroutine of the runtime's. The runtime refuses new
+// goroutines only once all of its own have returned, and this actor's
+// runs: were it refused all the same, f runs here, which only waits.
+func (a *actor) spawn(f func()) {
+	if !a.rt.scope.Go(f) {
+		f()
+	}
+}
+
+// StateAt folds the actor's events up to sequence at (0: the head) from
+// the newest usable snapshot at or below it, without touching the live
+// actor. It returns the state as JSON and the sequence it reflects.
+func StateAt(ctx context.Context, log History, snaps *snapshots.Store, def Definition, id eventlog.ID, at uint64) ([]byte, uint64, error) {
+	head, err := log.Head(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if at == 0 || at > head.Head {
+		if at > head.Head {
+			return nil, 0, Errorf(CodeNotFound, "%s has no sequence %d; its head is %d", id, at, head.Head)
+		}
+		at = head.Head
+	}
+	in := def.newInstance(id)
+	seq, _, err := load(ctx, log, snaps, in, id, at)
+	if err != nil {
+		return nil, 0, err
+	}
+	b, err := in.stateJSON()
+	if err != nil {
+		return nil, 0, internal("state does not encode as JSON", err)
+	}
+	return b, seq, nil
+}
+
+// load rebuilds in's state up to sequence to (0: the head): the newest
+// usable snapshot at or below it, then the events after. It returns the
+// sequence reached and the number of events replayed.
+func load(ctx context.Context, log History, snaps *snapshots.Store, in instance, id eventlog.ID, to uint64) (uint64, int, error) {
+	in.reset()
+	var seq uint64
+	if snaps != nil {
+		snap, err := snaps.Load(ctx, id, to, in.schema())
+		switch {
+		case err == nil:
+			if derr := in.decodeState(snap.State); derr == nil {
+				seq = snap.Seq
+			} else {
+				in.reset()
+			}
+		case errors.Is(err, snapshots.ErrNotFound), errors.Is(err, snapshots.ErrUnusable):
+		default:
+			return 0, 0, internal("load snapshot", err)
+		}
+	}
+	head, err := log.Head(ctx, id)
+	if err != nil {
+		return 0, 0, internal("read head", err)
+	}
+	if seq < head.First-1 && head.First > 1 {
+		// Events before First were erased; without a snapshot covering
+		// them the state cannot be rebuilt.
+		return 0, 0, &Error{Code: CodeNotFound, Message: fmt.Sprintf("%s: events before %d were dropped and no usable snapshot covers them", id, head.First)}
+	}
+	replayed := 0
+	err = log.ScanStream(ctx, id, seq+1, to, func(e *eventlog.Event) error {
+		if err := in.apply(e); err != nil {
+			return err
+		}
+		seq = e.Seq
+		replayed++
+		return nil
+	})
+	if err != nil {
+		return 0, 0, internal("replay events", err)
+	}
+	return seq, replayed, nil
+}
