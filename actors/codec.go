@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/vmihailenco/msgpack/v5"
 )
@@ -120,10 +119,7 @@ func argError(err error) string {
 	if errors.As(err, &se) {
 		return fmt.Sprintf("arguments are not valid JSON: %v (at byte %d)", se, se.Offset)
 	}
-	msg := err.Error()
-	msg = strings.TrimPrefix(msg, "json: ")
-	msg = strings.TrimPrefix(msg, "msgpack: ")
-	return "invalid arguments: " + msg
+	return "invalid arguments: " + err.Error()
 }
 
 func jsonKind(k string) string {

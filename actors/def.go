@@ -2,6 +2,7 @@ package actors
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"reflect"
@@ -166,6 +167,35 @@ func (r *Registry) Lookup(typ string) (Definition, bool) {
 	return d, ok
 }
 
+// Resolve checks an actor id, as it came from outside, and returns the
+// definition of its type. The error is an *Error: CodeBadRequest for a
+// malformed id, CodeNotFound for a well-formed type that is not
+// registered. The runtime's Call, Connect and State resolve their id this
+// way; other entry points (history, tools) call it themselves.
+func (r *Registry) Resolve(id eventlog.ID) (Definition, error) {
+	def, ok := r.defs[id.Type]
+	if !ok {
+		if err := eventlog.ValidateType(id.Type); err != nil {
+			return nil, badID(err)
+		}
+		return nil, Errorf(CodeNotFound, "unknown actor type %q", id.Type)
+	}
+	if err := id.Validate(); err != nil {
+		return nil, badID(err)
+	}
+	return def, nil
+}
+
+// badID is the *Error of an id that does not validate.
+func badID(err error) *Error {
+	e := &Error{Code: CodeBadRequest, Message: err.Error(), Err: err}
+	var ie *eventlog.IDError
+	if errors.As(err, &ie) {
+		e.Message = ie.Message()
+	}
+	return e
+}
+
 // Types returns the registered type names, sorted.
 func (r *Registry) Types() []string { return sortedKeys(r.defs) }
 
@@ -220,10 +250,10 @@ func (i *inst[S]) schema() uint32 { return i.d.Schema }
 func (i *inst[S]) apply(e *eventlog.Event) error {
 	fn, ok := i.d.appliers[e.Type]
 	if !ok {
-		return fmt.Errorf("%s seq %d: no applier for event type %q", i.id, e.Seq, e.Type)
+		return &FoldError{Actor: i.id, Seq: e.Seq, Reason: fmt.Sprintf("no applier for event type %q", e.Type)}
 	}
 	if err := fn(&i.state, e.Data); err != nil {
-		return fmt.Errorf("%s seq %d: event %q does not decode: %w", i.id, e.Seq, e.Type, err)
+		return &FoldError{Actor: i.id, Seq: e.Seq, Reason: fmt.Sprintf("event %q does not decode: %v", e.Type, err), Err: err}
 	}
 	return nil
 }

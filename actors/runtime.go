@@ -265,17 +265,6 @@ func (rt *Runtime) Awake() int {
 	return len(rt.actors)
 }
 
-func (rt *Runtime) definition(id eventlog.ID) (Definition, error) {
-	def, ok := rt.reg.Lookup(id.Type)
-	if !ok {
-		return nil, Errorf(CodeNotFound, "unknown actor type %q", id.Type)
-	}
-	if err := id.Validate(); err != nil {
-		return nil, &Error{Code: CodeBadRequest, Message: err.Error()[len("eventlog: "):], Err: err}
-	}
-	return def, nil
-}
-
 // acquire returns the actor, waking it if needed, with a reference that
 // keeps it from sleeping until release.
 func (rt *Runtime) acquire(id eventlog.ID, def Definition) (*actor, error) {
@@ -370,7 +359,7 @@ func (rt *Runtime) post(a *actor, m message) {
 // Call runs an action on an actor and returns its reply once every event
 // behind it is durable.
 func (rt *Runtime) Call(ctx context.Context, id eventlog.ID, action string, args Args, opts CallOptions) (Reply, error) {
-	def, err := rt.definition(id)
+	def, err := rt.reg.Resolve(id)
 	if err != nil {
 		return Reply{}, err
 	}
@@ -393,7 +382,7 @@ func (rt *Runtime) Call(ctx context.Context, id eventlog.ID, action string, args
 // (CodeForbidden). The Init holds the state and its sequence; the
 // connection's frames carry every event after it.
 func (rt *Runtime) Connect(ctx context.Context, id eventlog.ID, params map[string]string) (*Conn, Init, error) {
-	def, err := rt.definition(id)
+	def, err := rt.reg.Resolve(id)
 	if err != nil {
 		return nil, Init{}, err
 	}
@@ -418,7 +407,7 @@ func (rt *Runtime) Connect(ctx context.Context, id eventlog.ID, params map[strin
 
 // State returns the actor's current durable state as JSON.
 func (rt *Runtime) State(ctx context.Context, id eventlog.ID) (Init, error) {
-	def, err := rt.definition(id)
+	def, err := rt.reg.Resolve(id)
 	if err != nil {
 		return Init{}, err
 	}

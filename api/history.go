@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/eventlog"
@@ -130,13 +129,10 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p httprouter.Par
 	})
 }
 
-// state serves GET /actors/{type}/{key}/state?at=N.
+// state serves GET /actors/{type}/{key}/state?at=N: the live actor's
+// state, or one folded from the log up to N (the actor is not woken).
 func (s *Server) state(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-	id, err := s.actorID(p.ByName("type"), p.ByName("key"))
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
+	id := eventlog.ID{Type: p.ByName("type"), Key: p.ByName("key")}
 	at, err := uintParam(r, "at", 0)
 	if err != nil {
 		s.writeErr(w, r, err)
@@ -154,7 +150,11 @@ func (s *Server) state(w http.ResponseWriter, r *http.Request, p httprouter.Para
 		}
 		state, seq = init.State, init.Seq
 	} else {
-		def, _ := s.rt.Registry().Lookup(id.Type)
+		def, err := s.rt.Registry().Resolve(id)
+		if err != nil {
+			s.writeErr(w, r, err)
+			return
+		}
 		state, seq, err = actors.StateAt(r.Context(), s.log, s.snaps, def, id, at)
 		if err != nil {
 			s.writeErr(w, r, err)
@@ -186,12 +186,12 @@ func listOptions(r *http.Request) (eventlog.ListOptions, error) {
 	}
 	if o.Type != "" {
 		if err := eventlog.ValidateType(o.Type); err != nil {
-			return o, actors.Errorf(actors.CodeBadRequest, "type: %s", strings.TrimPrefix(err.Error(), "eventlog: "))
+			return o, badID("type", err)
 		}
 	}
 	if a := q.Get("after"); a != "" {
 		if o.After, err = eventlog.ParseID(a); err != nil {
-			return o, actors.Errorf(actors.CodeBadRequest, "after must be an actor as type:key: %s", strings.TrimPrefix(err.Error(), "eventlog: "))
+			return o, badID("after must be an actor as type:key", err)
 		}
 	}
 	return o, nil

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/actorlog/actorlog/actors"
@@ -133,7 +132,7 @@ func (s *Server) inspectEvents(w http.ResponseWriter, r *http.Request, _ httprou
 	if a := q.Get("actor"); a != "" {
 		var err error
 		if id, err = eventlog.ParseID(a); err != nil {
-			s.writeErr(w, r, actors.Errorf(actors.CodeBadRequest, "actor must be type:key: %s", strings.TrimPrefix(err.Error(), "eventlog: ")))
+			s.writeErr(w, r, badID("actor must be type:key", err))
 			return
 		}
 	}
@@ -258,7 +257,7 @@ func (s *Server) inspectVerify(w http.ResponseWriter, r *http.Request, _ httprou
 	if a := r.URL.Query().Get("actor"); a != "" {
 		var err error
 		if o.Actor, err = eventlog.ParseID(a); err != nil {
-			s.writeErr(w, r, actors.Errorf(actors.CodeBadRequest, "actor must be type:key: %s", strings.TrimPrefix(err.Error(), "eventlog: ")))
+			s.writeErr(w, r, badID("actor must be type:key", err))
 			return
 		}
 	}

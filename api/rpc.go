@@ -32,11 +32,7 @@ func (s *Server) rpcPath(w http.ResponseWriter, r *http.Request, p httprouter.Pa
 }
 
 func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, typ, key, action string) {
-	id, err := s.actorID(typ, key)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
+	id := eventlog.ID{Type: typ, Key: key} // the runtime checks it
 	args, err := s.readArgs(w, r)
 	if err != nil {
 		s.writeErr(w, r, err)
@@ -80,7 +76,8 @@ func (s *Server) readArgs(w http.ResponseWriter, r *http.Request) (actors.Args, 
 	if format == actors.JSON && len(body) > 0 && !json.Valid(body) {
 		var v any
 		err := json.Unmarshal(body, &v)
-		return actors.Args{}, &actors.Error{Code: actors.CodeBadRequest, Message: "the body is not valid JSON: " + strings.TrimPrefix(err.Error(), "json: "), Err: err}
+		// A *json.SyntaxError, whose text names no package.
+		return actors.Args{}, &actors.Error{Code: actors.CodeBadRequest, Message: "the body is not valid JSON: " + err.Error(), Err: err}
 	}
 	if format == actors.Msgpack && len(body) > 0 {
 		if err := eventlog.ValidValue(body); err != nil {
@@ -149,11 +146,7 @@ func (s *Server) seedRoutes(r *httprouter.Router) {
 	}
 	get := func(path, typ, param, action string, query ...string) {
 		r.GET(path, func(w http.ResponseWriter, req *http.Request, p httprouter.Params) {
-			id, err := s.actorID(typ, p.ByName(param))
-			if err != nil {
-				s.writeErr(w, req, err)
-				return
-			}
+			id := eventlog.ID{Type: typ, Key: p.ByName(param)}
 			args, err := queryArgs(req, query...)
 			if err != nil {
 				s.writeErr(w, req, err)

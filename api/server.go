@@ -346,20 +346,23 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, status, code, msg)
 }
 
-// actorID parses and checks an actor id from the path: a known type and a
-// valid key.
+// actorID checks an actor id from the path, for the routes that read the
+// store without going through the runtime (which checks the ids of calls
+// itself): a registered type and a valid key.
 func (s *Server) actorID(typ, key string) (eventlog.ID, error) {
 	id := eventlog.ID{Type: typ, Key: key}
-	if _, ok := s.rt.Registry().Lookup(typ); !ok {
-		if err := eventlog.ValidateType(typ); err != nil {
-			return id, actors.Errorf(actors.CodeBadRequest, "%s", strings.TrimPrefix(err.Error(), "eventlog: "))
-		}
-		return id, actors.Errorf(actors.CodeNotFound, "unknown actor type %q", typ)
+	_, err := s.rt.Registry().Resolve(id)
+	return id, err
+}
+
+// badID is the error of a malformed actor id in a query parameter.
+func badID(what string, err error) error {
+	msg := err.Error()
+	var ie *eventlog.IDError
+	if errors.As(err, &ie) {
+		msg = ie.Message()
 	}
-	if err := id.Validate(); err != nil {
-		return id, actors.Errorf(actors.CodeBadRequest, "%s", strings.TrimPrefix(err.Error(), "eventlog: "))
-	}
-	return id, nil
+	return actors.Errorf(actors.CodeBadRequest, "%s: %s", what, msg)
 }
 
 // callContext bounds a call by Options.CallTimeout.

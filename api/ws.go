@@ -69,11 +69,7 @@ func (s *Server) checkOrigin(r *http.Request) bool {
 // /actors/{type}/{key}/events. Query: since=N to resume after sequence N;
 // every other parameter goes to OnBeforeConnect.
 func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-	id, err := s.actorID(p.ByName("type"), p.ByName("key"))
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
+	id := eventlog.ID{Type: p.ByName("type"), Key: p.ByName("key")} // Connect checks it
 	q := r.URL.Query()
 	var since *uint64
 	if q.Has("since") {
@@ -333,7 +329,7 @@ func decodeFrame(text bool, data []byte) (*wsFrame, any) {
 	}
 	var f wsFrame
 	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, errorFrame(nil, "bad_request", "the frame is not a JSON object: "+strings.TrimPrefix(err.Error(), "json: "))
+		return nil, errorFrame(nil, "bad_request", frameError(err))
 	}
 	switch f.Type {
 	case "ping":
@@ -351,6 +347,19 @@ func decodeFrame(text bool, data []byte) (*wsFrame, any) {
 		return &f, nil
 	}
 	return nil, errorFrame(f.ID, "bad_request", fmt.Sprintf("unknown frame type %q; send \"call\" or \"ping\"", f.Type))
+}
+
+// frameError says why a client's frame does not decode.
+func frameError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field == "" {
+			return "the frame must be a JSON object, not " + te.Value
+		}
+		// Every field a client sets is a string, but for "id" and "args".
+		return fmt.Sprintf("the frame's %q must be a string, not %s", te.Field, te.Value)
+	}
+	return "the frame is not a JSON object: " + err.Error()
 }
 
 // call runs an action for the client and replies with its id.

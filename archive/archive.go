@@ -168,11 +168,16 @@ func (r *Reader) Read() (eventlog.Event, error) {
 		}
 		var rec Record
 		if err := json.Unmarshal(b, &rec); err != nil {
-			return eventlog.Event{}, fmt.Errorf("line %d: not a record: %v", r.line, strings.TrimPrefix(err.Error(), "json: "))
+			return eventlog.Event{}, fmt.Errorf("line %d: not a record: %s", r.line, jsonError(err))
 		}
 		e, err := rec.Event()
 		if err != nil {
-			return eventlog.Event{}, fmt.Errorf("line %d: %s: %s", r.line, rec.Actor, strings.TrimPrefix(err.Error(), "eventlog: "))
+			msg := err.Error()
+			var ie *eventlog.IDError
+			if errors.As(err, &ie) {
+				msg = ie.Message()
+			}
+			return eventlog.Event{}, fmt.Errorf("line %d: %s: %s", r.line, rec.Actor, msg)
 		}
 		return e, nil
 	}
@@ -183,6 +188,20 @@ func (r *Reader) Read() (eventlog.Event, error) {
 		return eventlog.Event{}, err
 	}
 	return eventlog.Event{}, io.EOF
+}
+
+// jsonError says why a line is not a record, in its own words: a syntax
+// error as it is (its text names no package), or the field of the wrong
+// type.
+func jsonError(err error) string {
+	var te *json.UnmarshalTypeError
+	if errors.As(err, &te) {
+		if te.Field == "" {
+			return "a record is a JSON object, not " + te.Value
+		}
+		return fmt.Sprintf("%q must be %s, not %s", te.Field, te.Type, te.Value)
+	}
+	return err.Error()
 }
 
 // Line returns the number of the line last read.

@@ -172,35 +172,40 @@ var (
 // fields decode too (later fields are ignored), so that a newer writer's
 // records stay readable. The error wraps ErrCorrupt; it never panics.
 func DecodeEnvelope(b []byte, e *Event) error {
-	return decodeEnvelope(b, e, nil, false)
+	if err := decodeEnvelope(b, e, nil, false); err != nil {
+		return corrupt(err)
+	}
+	return nil
 }
 
 // decodeEnvelopeAlias decodes like DecodeEnvelope but leaves e.Data
-// pointing into b.
+// pointing into b. Its error says only what is wrong with the bytes: the
+// caller names the place in a *CorruptionError.
 func decodeEnvelopeAlias(b []byte, e *Event, types map[string]string) error {
 	return decodeEnvelope(b, e, types, true)
 }
 
 // decodeEnvelope is DecodeEnvelope with an optional table that interns event
-// type names, since a stream holds few distinct ones.
+// type names, since a stream holds few distinct ones, and errors that do
+// not wrap ErrCorrupt.
 func decodeEnvelope(b []byte, e *Event, types map[string]string, alias bool) error {
 	d := decoder{b: b}
 	n, err := d.arrayLen()
 	if err != nil {
-		return corrupt(err)
+		return err
 	}
 	if n < 5 {
-		return corrupt(fmt.Errorf("%w: %d fields", errEnvelope, n))
+		return fmt.Errorf("%w: %d fields", errEnvelope, n)
 	}
 	if e.Seq, err = d.uint(); err != nil {
-		return corrupt(err)
+		return err
 	}
 	if e.Pos, err = d.uint(); err != nil {
-		return corrupt(err)
+		return err
 	}
 	typ, err := d.str()
 	if err != nil {
-		return corrupt(err)
+		return err
 	}
 	if types != nil && e.Type != "" && string(typ) == e.Type {
 		// Same type as the previous event of this scan: keep it.
@@ -218,7 +223,7 @@ func decodeEnvelope(b []byte, e *Event, types map[string]string, alias bool) err
 	}
 	data, err := d.bin()
 	if err != nil {
-		return corrupt(err)
+		return err
 	}
 	if alias {
 		e.Data = data
@@ -226,21 +231,21 @@ func decodeEnvelope(b []byte, e *Event, types map[string]string, alias bool) err
 		e.Data = append([]byte(nil), data...)
 	}
 	if e.Time, err = d.int(); err != nil {
-		return corrupt(err)
+		return err
 	}
 	e.Meta = Metadata{}
 	if n >= 6 {
 		if err := d.meta(&e.Meta); err != nil {
-			return corrupt(err)
+			return err
 		}
 	}
 	for i := 6; i < n; i++ {
 		if d.p, err = skipValue(d.b, d.p, 0); err != nil {
-			return corrupt(err)
+			return err
 		}
 	}
 	if d.p != len(d.b) {
-		return corrupt(fmt.Errorf("%d trailing bytes", len(d.b)-d.p))
+		return fmt.Errorf("%d trailing bytes", len(d.b)-d.p)
 	}
 	return nil
 }

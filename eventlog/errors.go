@@ -5,16 +5,23 @@ import (
 	"fmt"
 )
 
+// What the id errors say, without the package's name (IDError.Message).
+const (
+	invalidID   = "invalid actor id"
+	invalidType = "invalid actor type"
+	invalidKey  = "invalid actor key"
+)
+
 // Errors returned by the log. Match them with errors.Is.
 var (
 	// ErrInvalidID is returned for a malformed "type:key" text.
-	ErrInvalidID = errors.New("eventlog: invalid actor id")
+	ErrInvalidID = errors.New("eventlog: " + invalidID)
 	// ErrInvalidType is returned for an actor type that is not 1 to 64
 	// bytes of [A-Za-z0-9_-] starting with a letter.
-	ErrInvalidType = errors.New("eventlog: invalid actor type")
+	ErrInvalidType = errors.New("eventlog: " + invalidType)
 	// ErrInvalidKey is returned for an actor key that is empty, longer than
 	// 256 bytes or not valid UTF-8.
-	ErrInvalidKey = errors.New("eventlog: invalid actor key")
+	ErrInvalidKey = errors.New("eventlog: " + invalidKey)
 	// ErrInvalidEvent is returned by Append for an event without a type or
 	// whose data is not one well-formed msgpack value.
 	ErrInvalidEvent = errors.New("eventlog: invalid event")
@@ -44,6 +51,31 @@ var (
 	ErrBadRange = errors.New("eventlog: sequence out of range")
 )
 
+// IDError says why an actor id, type or key is malformed. It wraps Kind:
+// ErrInvalidID, ErrInvalidType or ErrInvalidKey.
+type IDError struct {
+	Kind   error
+	Reason string // what is wrong, such as "key is empty"
+}
+
+func (e *IDError) Error() string { return "eventlog: " + e.Message() }
+
+// Message is the error for the person who wrote the id, without the
+// package's name: "invalid actor key: key is empty".
+func (e *IDError) Message() string {
+	what := invalidID
+	switch e.Kind {
+	case ErrInvalidType:
+		what = invalidType
+	case ErrInvalidKey:
+		what = invalidKey
+	}
+	return what + ": " + e.Reason
+}
+
+// Unwrap makes errors.Is(err, e.Kind) true.
+func (e *IDError) Unwrap() error { return e.Kind }
+
 // ConflictError is returned by Append when the stream's head is not what the
 // caller expected. Nothing was appended.
 type ConflictError struct {
@@ -56,12 +88,14 @@ func (e *ConflictError) Error() string {
 	return fmt.Sprintf("eventlog: %s: expected %s, head is %d", e.Actor, e.Expected, e.Actual)
 }
 
-// CorruptionError names the record that did not decode.
+// CorruptionError names the record that did not decode and says why.
 type CorruptionError struct {
 	Actor ID     // zero when the actor is not known
 	Seq   uint64 // zero when the sequence is not known
 	Pos   uint64 // zero when the global position is not known
-	Err   error
+	// Err is what is wrong with the bytes, such as "truncated"; its text
+	// names no package, so that it reads as it is in a report.
+	Err error
 }
 
 func (e *CorruptionError) Error() string {
@@ -75,7 +109,10 @@ func (e *CorruptionError) Error() string {
 	if e.Pos != 0 {
 		where += fmt.Sprintf(" position %d", e.Pos)
 	}
-	return fmt.Sprintf("eventlog: corrupt event%s: %v", where, e.Err)
+	if where != "" {
+		where = " at" + where
+	}
+	return fmt.Sprintf("eventlog: corrupt data%s: %v", where, e.Err)
 }
 
 // Unwrap makes errors.Is(err, ErrCorrupt) true.

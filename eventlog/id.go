@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 	"unicode/utf8"
@@ -30,7 +31,7 @@ func (id ID) String() string { return id.Type + ":" + id.Key }
 func ParseID(s string) (ID, error) {
 	typ, key, ok := strings.Cut(s, ":")
 	if !ok {
-		return ID{}, fmt.Errorf("%w: %q has no ':' between type and key", ErrInvalidID, s)
+		return ID{}, &IDError{Kind: ErrInvalidID, Reason: fmt.Sprintf("%q has no ':' between type and key", s)}
 	}
 	id := ID{Type: typ, Key: key}
 	if err := id.Validate(); err != nil {
@@ -41,18 +42,19 @@ func ParseID(s string) (ID, error) {
 
 // Validate reports whether id is well formed: a type of 1 to 64 bytes of
 // [A-Za-z0-9_-] starting with a letter, and a key of 1 to 256 bytes of
-// valid UTF-8. The error wraps ErrInvalidType or ErrInvalidKey.
+// valid UTF-8. The error is an *IDError wrapping ErrInvalidType or
+// ErrInvalidKey.
 func (id ID) Validate() error {
 	if err := ValidateType(id.Type); err != nil {
 		return err
 	}
 	switch {
 	case len(id.Key) == 0:
-		return fmt.Errorf("%w: key is empty", ErrInvalidKey)
+		return &IDError{Kind: ErrInvalidKey, Reason: "key is empty"}
 	case len(id.Key) > MaxKeyLen:
-		return fmt.Errorf("%w: key is %d bytes, the limit is %d", ErrInvalidKey, len(id.Key), MaxKeyLen)
+		return &IDError{Kind: ErrInvalidKey, Reason: fmt.Sprintf("key is %d bytes, the limit is %d", len(id.Key), MaxKeyLen)}
 	case !utf8.ValidString(id.Key):
-		return fmt.Errorf("%w: key is not valid UTF-8", ErrInvalidKey)
+		return &IDError{Kind: ErrInvalidKey, Reason: "key is not valid UTF-8"}
 	}
 	return nil
 }
@@ -60,19 +62,19 @@ func (id ID) Validate() error {
 // ValidateType reports whether typ is a well-formed actor type name.
 func ValidateType(typ string) error {
 	if len(typ) == 0 {
-		return fmt.Errorf("%w: type is empty", ErrInvalidType)
+		return &IDError{Kind: ErrInvalidType, Reason: "type is empty"}
 	}
 	if len(typ) > MaxTypeLen {
-		return fmt.Errorf("%w: type is %d bytes, the limit is %d", ErrInvalidType, len(typ), MaxTypeLen)
+		return &IDError{Kind: ErrInvalidType, Reason: fmt.Sprintf("type is %d bytes, the limit is %d", len(typ), MaxTypeLen)}
 	}
 	for i := 0; i < len(typ); i++ {
 		c := typ[i]
 		letter := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 		if i == 0 && !letter {
-			return fmt.Errorf("%w: %q must start with a letter", ErrInvalidType, typ)
+			return &IDError{Kind: ErrInvalidType, Reason: fmt.Sprintf("%q must start with a letter", typ)}
 		}
 		if !letter && !(c >= '0' && c <= '9') && c != '_' && c != '-' {
-			return fmt.Errorf("%w: %q has %q; only letters, digits, '_' and '-' are allowed", ErrInvalidType, typ, c)
+			return &IDError{Kind: ErrInvalidType, Reason: fmt.Sprintf("%q has %q; only letters, digits, '_' and '-' are allowed", typ, c)}
 		}
 	}
 	return nil
@@ -110,6 +112,16 @@ func appendEscaped(dst []byte, s string) []byte {
 // DecodeKey decodes an id encoded by AppendKey at the start of b and
 // returns it with the rest of b.
 func DecodeKey(b []byte) (ID, []byte, error) {
+	id, rest, err := decodeKey(b)
+	if err != nil {
+		return ID{}, nil, corrupt(err)
+	}
+	return id, rest, nil
+}
+
+// decodeKey is DecodeKey with errors that do not wrap ErrCorrupt, for
+// callers that name the place in a *CorruptionError.
+func decodeKey(b []byte) (ID, []byte, error) {
 	typ, rest, err := decodeEscaped(b)
 	if err != nil {
 		return ID{}, nil, err
@@ -126,7 +138,7 @@ func decodeEscaped(b []byte) (string, []byte, error) {
 	for {
 		i := bytes.IndexByte(b, 0)
 		if i < 0 || i+1 >= len(b) {
-			return "", nil, fmt.Errorf("%w: unterminated actor id", ErrCorrupt)
+			return "", nil, errors.New("unterminated actor id")
 		}
 		switch b[i+1] {
 		case 0x01:
@@ -140,7 +152,7 @@ func decodeEscaped(b []byte) (string, []byte, error) {
 			out = append(out, 0)
 			b = b[i+2:]
 		default:
-			return "", nil, fmt.Errorf("%w: bad escape in actor id", ErrCorrupt)
+			return "", nil, errors.New("bad escape in actor id")
 		}
 	}
 }

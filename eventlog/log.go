@@ -263,7 +263,7 @@ func (l *Log) load() error {
 		got := append([]byte(nil), v...)
 		closer.Close()
 		if !ok {
-			return fmt.Errorf("%w: unknown store format %x (this build reads %d)", ErrCorrupt, got, formatVersion)
+			return &CorruptionError{Err: fmt.Errorf("unknown store format %x (this build reads %d)", got, formatVersion)}
 		}
 	}
 	var last uint64
@@ -275,7 +275,7 @@ func (l *Log) load() error {
 	default:
 		if len(v) != 8 {
 			closer.Close()
-			return fmt.Errorf("%w: last position record is %d bytes", ErrCorrupt, len(v))
+			return &CorruptionError{Err: fmt.Errorf("last position record is %d bytes", len(v))}
 		}
 		last = binary.BigEndian.Uint64(v)
 		closer.Close()

@@ -171,7 +171,7 @@ func scanFeed(ctx context.Context, it *pebble.Iterator, fn func(*Event) error) e
 		if err != nil {
 			return fmt.Errorf("eventlog: read position %d: %w", pos, err)
 		}
-		id, rest, err := DecodeKey(v)
+		id, rest, err := decodeKey(v)
 		if err != nil {
 			return &CorruptionError{Pos: pos, Err: err}
 		}
@@ -235,7 +235,7 @@ func (l *Log) ListActors(ctx context.Context, o ListOptions) ([]StreamInfo, erro
 	defer it.Close()
 	var out []StreamInfo
 	for ok := it.First(); ok && len(out) < o.Limit; ok = it.Next() {
-		id, rest, err := DecodeKey(it.Key()[1:])
+		id, rest, err := decodeKey(it.Key()[1:])
 		if err != nil || len(rest) != 0 {
 			return nil, &CorruptionError{Err: fmt.Errorf("stream key %q", it.Key())}
 		}

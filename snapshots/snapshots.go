@@ -87,7 +87,9 @@ type Log interface {
 }
 
 // Store saves and loads snapshots in a log's store. It is safe for
-// concurrent use.
+// concurrent use. Actor ids are taken as checked by the caller (the
+// runtime, or a tool's parsing of its input); Save alone checks again,
+// so that no malformed id is ever written.
 type Store struct {
 	log  Log
 	opts Options
@@ -165,9 +167,6 @@ func (s *Store) Save(ctx context.Context, snap Snapshot) error {
 // (0: the newest of all) whose schema is schema. With none it returns
 // ErrNotFound, or an *UnusableError if snapshots exist but none is usable.
 func (s *Store) Load(ctx context.Context, id eventlog.ID, seq uint64, schema uint32) (Snapshot, error) {
-	if err := id.Validate(); err != nil {
-		return Snapshot{}, err
-	}
 	p := prefix(id)
 	hi := prefixEnd(p)
 	if seq > 0 && seq < 1<<63 {
@@ -246,9 +245,6 @@ type Info struct {
 
 // List returns the actor's snapshots, oldest first.
 func (s *Store) List(ctx context.Context, id eventlog.ID) ([]Info, error) {
-	if err := id.Validate(); err != nil {
-		return nil, err
-	}
 	p := prefix(id)
 	var out []Info
 	err := s.log.Scan(ctx, Space, p, prefixEnd(p), false, func(k, v []byte) error {
@@ -267,9 +263,6 @@ func (s *Store) List(ctx context.Context, id eventlog.ID) ([]Info, error) {
 
 // Delete removes every snapshot of the actor.
 func (s *Store) Delete(ctx context.Context, id eventlog.ID) error {
-	if err := id.Validate(); err != nil {
-		return err
-	}
 	p := prefix(id)
 	_, err := s.log.Write(ctx, eventlog.Request{Ops: []eventlog.Op{{Space: Space, Key: p, End: prefixEnd(p), Delete: true}}})
 	if err != nil {

@@ -18,7 +18,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"sort"
-	"strings"
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/eventlog"
@@ -167,7 +166,7 @@ func Run(ctx context.Context, log Log, snaps *snapshots.Store, reg *actors.Regis
 			if err != nil {
 				var ce *eventlog.CorruptionError
 				if errors.As(err, &ce) {
-					r.problem(Problem{Kind: StreamRecord, Actor: idString(ce.Actor), Message: "stream record does not decode: " + errText(ce.Err)})
+					r.problem(Problem{Kind: StreamRecord, Actor: idString(ce.Actor), Message: "stream record does not decode: " + ce.Err.Error()})
 					return r.rep, nil
 				}
 				return nil, fmt.Errorf("verify: list actors: %w", err)
@@ -202,13 +201,15 @@ func idString(id eventlog.ID) string {
 	return id.String()
 }
 
-// errText is an error's text without the package prefixes.
-func errText(err error) string {
-	s := err.Error()
-	for _, p := range []string{"eventlog: ", "actors: ", "snapshots: "} {
-		s = strings.ReplaceAll(s, p, "")
+// reason is what a problem's message says of err: a *FoldError's reason,
+// or the text of an error from outside the store's packages (which name
+// none).
+func reason(err error) string {
+	var fe *actors.FoldError
+	if errors.As(err, &fe) {
+		return fe.Reason
 	}
-	return s
+	return err.Error()
 }
 
 func (r *run) problem(p Problem) {
@@ -249,159 +250,6 @@ func mix(h, e uint64) uint64 {
 
 var errCutoff = errors.New("verify: past the durable point")
 
-// snap is a snapshot to compare with replay.
-type snap struct {
-	seq   uint64
-	state []byte
-}
-
-// stream checks one actor's stream and snapshots.
-func (r *run) stream(ctx context.Context, st eventlog.StreamInfo) error {
-	id := st.Actor
-	r.rep.Actors++
-	a := &account{id: id, first: st.First, feedNext: st.First}
-	r.accts[id] = a
-	if st.Len() == 0 {
-		return nil
-	}
-	def, registered := r.reg.Lookup(id.Type)
-	if !registered {
-		r.notes[fmt.Sprintf("actor type %q is not registered: the data of its events, its states and its snapshots were not checked", id.Type)] = true
-	}
-
-	// The snapshots to compare, oldest first.
-	var snaps []snap
-	if r.snaps != nil {
-		infos, err := r.snaps.List(ctx, id)
-		if err != nil {
-			return fmt.Errorf("verify: %w", err)
-		}
-		for _, in := range infos {
-			switch {
-			case in.Err != nil:
-				r.problem(Problem{Kind: CorruptSnapshot, Actor: id.String(), Seq: in.Seq, Message: fmt.Sprintf("snapshot at seq %d does not decode: %s", in.Seq, errText(in.Err))})
-			case in.Seq > st.Head:
-				r.problem(Problem{Kind: CorruptSnapshot, Actor: id.String(), Seq: in.Seq, Message: fmt.Sprintf("snapshot at seq %d is beyond the head %d", in.Seq, st.Head)})
-			case !registered:
-			case in.Schema != actors.NewFolder(def, id).Schema():
-				r.notes[fmt.Sprintf("snapshots of another state schema than the registered type's were skipped (%s at seq %d has schema %d)", id, in.Seq, in.Schema)] = true
-			default:
-				s, err := r.snaps.Load(ctx, id, in.Seq, in.Schema)
-				if err != nil || s.Seq != in.Seq {
-					continue // replaced meanwhile
-				}
-				snaps = append(snaps, snap{seq: s.Seq, state: s.State})
-			}
-		}
-	}
-
-	// The fold starts from scratch, or, when events were erased, from the
-	// oldest snapshot that covers them.
-	var f *actors.Folder
-	folding := registered
-	if registered {
-		f = actors.NewFolder(def, id)
-		if st.First > 1 {
-			folding = false
-			for i, s := range snaps {
-				if s.seq+1 >= st.First {
-					if err := f.Restore(s.state, s.seq); err != nil {
-						r.problem(Problem{Kind: CorruptSnapshot, Actor: id.String(), Seq: s.seq, Message: errText(err)})
-						break
-					}
-					folding = true
-					snaps = snaps[i+1:]
-					break
-				}
-			}
-			if !folding {
-				r.problem(Problem{Kind: Unreplayable, Actor: id.String(), Seq: st.First, Message: fmt.Sprintf("events before seq %d were erased and no usable snapshot covers them: the state cannot be rebuilt", st.First)})
-			}
-		}
-	}
-
-	next := st.First // the sequence expected next
-	var lastSeq, lastPos uint64
-	cutoff := false
-	fn := func(e *eventlog.Event) error {
-		if e.Pos > r.rep.Durable {
-			cutoff = true
-			return errCutoff
-		}
-		if e.Seq != next {
-			r.problem(Problem{Kind: MissingEvents, Actor: id.String(), Seq: next, To: e.Seq - 1, Message: missing(next, e.Seq-1, "")})
-			a.broken, folding = true, false
-		}
-		next = e.Seq + 1
-		if a.firstPos == 0 {
-			a.firstPos = e.Pos
-		}
-		r.rep.Events++
-		if r.done++; r.done%8192 == 0 {
-			r.progress("streams", r.done)
-		}
-		if len(e.Data) > 0 {
-			if err := eventlog.ValidValue(e.Data); err != nil {
-				r.problem(Problem{Kind: BadData, Actor: id.String(), Seq: e.Seq, Pos: e.Pos, Message: "data is not one msgpack value: " + err.Error()})
-				folding = false
-			}
-		}
-		if folding && e.Seq > f.Seq() {
-			if err := f.Apply(e); err != nil {
-				r.problem(Problem{Kind: BadData, Actor: id.String(), Seq: e.Seq, Pos: e.Pos, Message: stripActor(errText(err), id)})
-				folding = false
-			}
-		}
-		for len(snaps) > 0 && snaps[0].seq <= e.Seq {
-			if folding && snaps[0].seq == e.Seq {
-				r.compare(id, def, f, snaps[0])
-			}
-			snaps = snaps[1:]
-		}
-		a.streamN++
-		a.streamH = mix(a.streamH, r.hash(e))
-		lastSeq, lastPos = e.Seq, e.Pos
-		return nil
-	}
-	from := st.First
-	for {
-		err := r.log.ScanStream(ctx, id, from, st.Head, fn)
-		if err == nil || err == errCutoff {
-			break
-		}
-		var ce *eventlog.CorruptionError
-		if !errors.As(err, &ce) || ce.Seq < from {
-			return fmt.Errorf("verify: read %s: %w", id, err)
-		}
-		// A gap (the scan names the missing sequence) or an event that
-		// does not decode: read that one alone to tell.
-		if perr := r.log.ScanStream(ctx, id, ce.Seq, ce.Seq, func(*eventlog.Event) error { return nil }); perr != nil {
-			r.problem(Problem{Kind: CorruptEvent, Actor: id.String(), Seq: ce.Seq, Message: "event does not decode: " + errText(ce.Err)})
-			a.broken, folding = true, false
-			next = ce.Seq + 1
-			from = ce.Seq + 1
-			if from > st.Head {
-				break
-			}
-			continue
-		}
-		if from == ce.Seq {
-			// Already resumed here: the event is missing, and reading on
-			// from it finds the next one; fn reports the gap.
-			return fmt.Errorf("verify: read %s: %w", id, err)
-		}
-		from = ce.Seq
-	}
-	if !cutoff && next <= st.Head {
-		r.problem(Problem{Kind: MissingEvents, Actor: id.String(), Seq: next, To: st.Head, Message: missing(next, st.Head, fmt.Sprintf(" (the head is %d)", st.Head))})
-		a.broken = true
-	}
-	if lastSeq == st.Head && lastPos != st.LastPos && !a.broken {
-		r.problem(Problem{Kind: StreamRecord, Actor: id.String(), Seq: lastSeq, Pos: lastPos, Message: fmt.Sprintf("stream record says the last event is at position %d; seq %d is at position %d", st.LastPos, lastSeq, lastPos)})
-	}
-	return nil
-}
-
 func missing(from, to uint64, suffix string) string {
 	if from == to {
 		return fmt.Sprintf("seq %d is missing%s", from, suffix)
@@ -409,23 +257,18 @@ func missing(from, to uint64, suffix string) string {
 	return fmt.Sprintf("seqs %d to %d are missing%s", from, to, suffix)
 }
 
-func stripActor(msg string, id eventlog.ID) string {
-	msg = strings.TrimPrefix(msg, id.String()+": ")
-	return strings.TrimPrefix(msg, id.String()+" ")
-}
-
 // compare checks a snapshot against the folded state at its sequence.
 func (r *run) compare(id eventlog.ID, def actors.Definition, f *actors.Folder, s snap) {
 	r.rep.Snapshots++
 	sf := actors.NewFolder(def, id)
 	if err := sf.Restore(s.state, s.seq); err != nil {
-		r.problem(Problem{Kind: CorruptSnapshot, Actor: id.String(), Seq: s.seq, Message: stripActor(errText(err), id)})
+		r.problem(Problem{Kind: CorruptSnapshot, Actor: id.String(), Seq: s.seq, Message: reason(err)})
 		return
 	}
 	snapJSON, err1 := sf.StateJSON()
 	replayJSON, err2 := f.StateJSON()
 	if err := errors.Join(err1, err2); err != nil {
-		r.problem(Problem{Kind: CorruptSnapshot, Actor: id.String(), Seq: s.seq, Message: stripActor(errText(err), id)})
+		r.problem(Problem{Kind: CorruptSnapshot, Actor: id.String(), Seq: s.seq, Message: reason(err)})
 		return
 	}
 	changes, err := jsondiff.Diff(replayJSON, snapJSON)
@@ -508,7 +351,7 @@ func (r *run) feed(ctx context.Context) error {
 		if !errors.As(err, &ce) || ce.Pos < from {
 			return fmt.Errorf("verify: read the feed: %w", err)
 		}
-		r.problem(Problem{Kind: CorruptFeed, Actor: idString(ce.Actor), Seq: ce.Seq, Pos: ce.Pos, Message: fmt.Sprintf("feed position %d does not decode: %s", ce.Pos, errText(ce.Err))})
+		r.problem(Problem{Kind: CorruptFeed, Actor: idString(ce.Actor), Seq: ce.Seq, Pos: ce.Pos, Message: fmt.Sprintf("feed position %d does not decode: %v", ce.Pos, ce.Err)})
 		if a := r.accts[ce.Actor]; a != nil {
 			a.feedBad = true
 		}
@@ -590,7 +433,7 @@ func (r *run) locate(ctx context.Context, a *account) error {
 	}
 	var ce *eventlog.CorruptionError
 	if errors.As(err, &ce) {
-		r.problem(Problem{Kind: CorruptFeed, Actor: a.id.String(), Pos: ce.Pos, Message: errText(err)})
+		r.problem(Problem{Kind: CorruptFeed, Actor: a.id.String(), Pos: ce.Pos, Message: fmt.Sprintf("feed position %d does not decode: %v", ce.Pos, ce.Err)})
 		return nil
 	}
 	return fmt.Errorf("verify: %w", err)
