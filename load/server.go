@@ -1,15 +1,16 @@
 package load
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // health checks that the server answers GET /healthz with 200.
@@ -113,41 +114,22 @@ func (r *runner) settle(before map[string]float64) {
 // actorlog_append_events_count. Names absent from the exposition are
 // absent from the map.
 func ParseMetrics(rd io.Reader, names ...string) (map[string]float64, error) {
-	want := map[string]bool{}
-	for _, n := range names {
-		want[n] = true
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(rd)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	samples, err := expfmt.ExtractSamples(&expfmt.DecodeOptions{}, slices.Collect(maps.Values(fams))...)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
 	m := map[string]float64{}
-	sc := bufio.NewScanner(rd)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		if line == "" || line[0] == '#' {
-			continue
+	for _, s := range samples {
+		if name := string(s.Metric[model.MetricNameLabel]); slices.Contains(names, name) {
+			m[name] += float64(s.Value)
 		}
-		name, rest, _ := strings.Cut(line, " ")
-		if i := strings.IndexByte(name, '{'); i >= 0 {
-			name = line[:i]
-			j := strings.LastIndexByte(line, '}')
-			if j < 0 {
-				continue
-			}
-			rest = line[j+1:]
-		}
-		if !want[name] {
-			continue
-		}
-		fields := strings.Fields(rest)
-		if len(fields) == 0 {
-			continue
-		}
-		v, err := strconv.ParseFloat(fields[0], 64)
-		if err != nil {
-			continue
-		}
-		m[name] += v
 	}
-	return m, sc.Err()
+	return m, nil
 }
 
 // serverStats compares the server's figures before and after the run.

@@ -108,6 +108,13 @@ escaped{path="a\"}b"} 4
 			t.Errorf("%s = %v, want %v", k, m[k], v)
 		}
 	}
+
+	// Not an exposition: an error, not a partial map.
+	for _, bad := range []string{"up{job=\"a\" 1\n", "up one\n", "# TYPE up gauge\n# TYPE up counter\nup 1\n"} {
+		if m, err := ParseMetrics(strings.NewReader(bad), "up"); err == nil {
+			t.Errorf("%q: no error, %v", bad, m)
+		}
+	}
 }
 
 func TestServerStats(t *testing.T) {
