@@ -84,16 +84,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if !cfg.AllowRemote {
 		// The URL names a loopback host; make sure that what it resolves
 		// to is loopback too.
-		dialer.Control = func(network, address string, _ syscall.RawConn) error {
-			host, _, err := net.SplitHostPort(address)
-			if err != nil {
-				return err
-			}
-			if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
-				return fmt.Errorf("refusing to connect to %s: not a loopback address (see --allow-remote)", address)
-			}
-			return nil
-		}
+		dialer.Control = loopbackOnly
 	}
 	idle := cfg.Conns + cfg.Subscribers + 16
 	tr := &http.Transport{
@@ -151,6 +142,19 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// loopbackOnly is the dialer's control when the server must be loopback:
+// it refuses to connect to any other address.
+func loopbackOnly(_, address string, _ syscall.RawConn) error {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(host); ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("refusing to connect to %s: not a loopback address (see --allow-remote)", address)
+	}
+	return nil
 }
 
 // wsURL is the WebSocket URL of the server at u.
