@@ -28,9 +28,6 @@ const (
 	Mixed = "mixed"
 )
 
-// Scenarios lists the scenarios, in the order the help text gives them.
-func Scenarios() []string { return []string{Distinct, Hot, Chat, Mixed} }
-
 // Config describes one run. Its zero value is a run of the default
 // scenario against the default server; each field's default is given
 // with it. Run checks the config; its errors name each field by its flag
@@ -179,7 +176,7 @@ func (c Config) resolve() (Config, *url.URL, error) {
 		return c, nil, fmt.Errorf("--counters %d: mixed needs at least 2", c.Counters)
 	}
 	if c.IdlePhase < 0 || c.WSHold < 0 || c.Timeout < 0 {
-		return c, nil, errors.New("--idle-phase, --ws-hold and --timeout must be positive")
+		return c, nil, errors.New("--idle-phase, --ws-hold and --timeout must not be negative")
 	}
 	if strings.ContainsAny(c.Prefix, ":/?#% ") {
 		return c, nil, fmt.Errorf("--prefix %q: want a non-empty key without ':', '/', '?', '#', '%%' or spaces", c.Prefix)

@@ -3,8 +3,9 @@ package load
 import (
 	"fmt"
 	"io"
+	"maps"
 	"math"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -112,7 +113,7 @@ type LagSummary struct {
 // FirstError is the first error of the first kind, by name, that the run
 // counted, for a one-line message.
 func (rep *Report) FirstError() string {
-	keys := sortedKeys(rep.FirstErrors)
+	keys := slices.Sorted(maps.Keys(rep.FirstErrors))
 	if len(keys) == 0 {
 		return "no error recorded"
 	}
@@ -130,7 +131,7 @@ func (rep *Report) Print(w io.Writer) {
 	fmt.Fprintf(w, "throughput  %s req/s\n", commas(int64(math.Round(rep.RequestsPerSec))))
 	fmt.Fprintf(w, "latency     %s\n", rep.Latency)
 	if rep.Errors > 0 {
-		for _, k := range sortedKeys(rep.ErrorsByStatus) {
+		for _, k := range slices.Sorted(maps.Keys(rep.ErrorsByStatus)) {
 			fmt.Fprintf(w, "errors      %s: %s (first: %s)\n", k, commas(rep.ErrorsByStatus[k]), rep.FirstErrors[k])
 		}
 	}
@@ -173,16 +174,6 @@ func (rep *Report) Print(w io.Writer) {
 // String gives the percentiles on one line.
 func (l Latency) String() string {
 	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  max %s", ms(l.P50), ms(l.P90), ms(l.P99), ms(l.Max))
-}
-
-// sortedKeys returns m's keys in order.
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // minMax returns the least and the greatest of f over the samples.

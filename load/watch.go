@@ -5,10 +5,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"net/http"
 	"slices"
-	"sort"
 	"sync"
 	"time"
 )
@@ -143,11 +143,7 @@ func (w *runWatch) stop() ([]ProjectionReport, []ServerSample) {
 	if len(w.events) == 0 {
 		return nil, w.samples
 	}
-	names := make([]string, 0, len(w.events))
-	for name := range w.events {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(w.events))
 	caught := w.catchUp(len(names))
 	out := make([]ProjectionReport, 0, len(names))
 	for _, name := range names {
