@@ -16,6 +16,7 @@ import (
 	"github.com/actorlog/actorlog/actors/seed"
 	"github.com/actorlog/actorlog/api"
 	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/load"
 	"github.com/actorlog/actorlog/projection"
 	"github.com/actorlog/actorlog/snapshots"
 )
@@ -66,13 +67,13 @@ func startLoadServerWith(t *testing.T, idle time.Duration, token string, project
 }
 
 // runLoadJSON runs actorlog load with --json and returns its report.
-func runLoadJSON(t *testing.T, args ...string) *loadReport {
+func runLoadJSON(t *testing.T, args ...string) *load.Report {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	if code := run(append([]string{"load", "--json"}, args...), &stdout, &stderr); code != 0 {
 		t.Fatalf("actorlog load %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), code, stdout.String(), stderr.String())
 	}
-	var rep loadReport
+	var rep load.Report
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("the report is not JSON: %v\n%s", err, stdout.String())
 	}
@@ -96,7 +97,7 @@ func counterValue(t *testing.T, server, key string) int64 {
 }
 
 // checkRequests asserts the counts every scenario must satisfy.
-func checkRequests(t *testing.T, rep *loadReport) {
+func checkRequests(t *testing.T, rep *load.Report) {
 	t.Helper()
 	if rep.Requests <= 0 {
 		t.Fatalf("no requests: %+v", rep)
@@ -225,7 +226,7 @@ func TestLoadProjectionLag(t *testing.T) {
 	for _, p := range rep.Projections {
 		names = append(names, p.Name)
 		if p.Samples < 5 {
-			t.Errorf("%s: %d samples in 1s at one per %v", p.Name, p.Samples, projSampleEvery)
+			t.Errorf("%s: %d samples in 1s at one per 50ms", p.Name, p.Samples)
 		}
 		if p.CatchUpMs < 0 {
 			t.Errorf("%s: not at the head after the load", p.Name)
@@ -278,17 +279,11 @@ func TestLoadTextReport(t *testing.T) {
 
 func TestLoadInterrupt(t *testing.T) {
 	srv := startLoadServer(t, time.Minute, "")
-	cfg := loadConfig{scenario: "hot", duration: time.Minute, conns: 2, subscribers: -1, prefix: "i",
-		idlePhase: time.Second, wsHold: time.Second, timeout: 5 * time.Second}
-	u, err := checkLoadConfig(&cfg, srv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.server = u
+	cfg := load.Config{Server: srv, Scenario: load.Hot, Duration: time.Minute, Conns: 2, Prefix: "i", Timeout: 5 * time.Second}
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	t0 := time.Now()
-	rep, err := runLoad(ctx, cfg)
+	rep, err := load.Run(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -300,6 +295,8 @@ func TestLoadInterrupt(t *testing.T) {
 	}
 }
 
+// TestLoadRefusesRemote: a --server that is not loopback is refused
+// before anything is sent (the addresses accepted are load's tests).
 func TestLoadRefusesRemote(t *testing.T) {
 	for _, server := range []string{"http://10.1.2.3:3001", "http://example.com", "http://[2001:db8::1]:3001", "ftp://127.0.0.1"} {
 		var stdout, stderr bytes.Buffer
@@ -311,75 +308,91 @@ func TestLoadRefusesRemote(t *testing.T) {
 			t.Errorf("%s: the error does not mention --allow-remote: %s", server, stderr.String())
 		}
 	}
-	for _, ok := range []string{"http://localhost:1", "http://127.0.0.1:1", "http://127.1.2.3:1", "http://[::1]:1"} {
-		cfg := loadConfig{scenario: "distinct", duration: time.Second, conns: 1, subscribers: -1, prefix: "p", idlePhase: time.Second, wsHold: time.Second, timeout: time.Second}
-		if _, err := checkLoadConfig(&cfg, ok); err != nil {
-			t.Errorf("%s: %v", ok, err)
-		}
-	}
-	// With --allow-remote the URL passes; the dialer's check is then off,
-	// so only the refusal of the connection (nothing listens) is left.
-	cfg := loadConfig{scenario: "distinct", duration: time.Second, conns: 1, subscribers: -1, prefix: "p", idlePhase: time.Second, wsHold: time.Second, timeout: time.Second, allowRemote: true}
-	if _, err := checkLoadConfig(&cfg, "http://10.1.2.3:3001"); err != nil {
-		t.Errorf("--allow-remote: %v", err)
-	}
 }
 
+// TestLoadBadFlags: each bad flag is refused with exit status 1 and its
+// message, before anything is sent; a bad command line with 2.
 func TestLoadBadFlags(t *testing.T) {
-	for _, args := range [][]string{
-		{"--scenario", "nope"},
-		{"--duration", "0"},
-		{"--conns", "0"},
-		{"--rate", "-1"},
-		{"--scenario", "mixed", "--counters", "1"},
-		{"--prefix", "a:b"},
-		{"--sample-every", "-1s"},
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"--scenario", "nope"}, 1, `--scenario "nope": want distinct, hot, chat or mixed`},
+		{[]string{"--scenario", ""}, 1, `--scenario "": want distinct, hot, chat or mixed`},
+		{[]string{"--duration", "0"}, 1, "give --duration or --requests: the load must be bounded"},
+		{[]string{"--duration", "-1s"}, 1, "--duration and --requests must not be negative"},
+		{[]string{"--requests", "-1"}, 1, "--duration and --requests must not be negative"},
+		{[]string{"--conns", "0"}, 1, "--conns 0: want 1 to 10000"},
+		{[]string{"--conns", "10001"}, 1, "--conns 10001: want 1 to 10000"},
+		{[]string{"--subscribers", "100001"}, 1, "--subscribers 100001: at most 100000"},
+		{[]string{"--rate", "-1"}, 1, "--rate -1: want a positive number, or 0 for no pacing"},
+		{[]string{"--sample-every", "-1s"}, 1, "--sample-every -1s: want a positive duration, or 0 for no samples during the run"},
+		{[]string{"--scenario", "mixed", "--counters", "1"}, 1, "--counters 1: mixed needs at least 2"},
+		{[]string{"--scenario", "mixed", "--counters", "0"}, 1, "--counters 0: mixed needs at least 2"},
+		{[]string{"--timeout", "0"}, 1, "--idle-phase, --ws-hold and --timeout must be positive, --drain not negative"},
+		{[]string{"--idle-phase", "-1s"}, 1, "--idle-phase, --ws-hold and --timeout must be positive, --drain not negative"},
+		{[]string{"--drain", "-1s"}, 1, "--idle-phase, --ws-hold and --timeout must be positive, --drain not negative"},
+		{[]string{"--prefix", "a:b"}, 1, `--prefix "a:b": want a non-empty key without ':', '/', '?', '#', '%' or spaces`},
+		{[]string{"--prefix", ""}, 1, `--prefix "": want a non-empty key without ':', '/', '?', '#', '%' or spaces`},
+		{[]string{"--server", ""}, 1, `--server "": want an http:// or https:// URL with a host`},
+		{[]string{"--server", "::"}, 1, `--server "::": parse "::": missing protocol scheme`},
+		{[]string{"extra"}, 2, `actorlog load: unexpected argument "extra"`},
+		{[]string{"--bogus"}, 2, "flag provided but not defined: -bogus"},
 	} {
 		var stdout, stderr bytes.Buffer
-		if code := run(append([]string{"load"}, args...), &stdout, &stderr); code == 0 {
-			t.Errorf("%v: exit 0", args)
+		code := run(append([]string{"load"}, tc.args...), &stdout, &stderr)
+		if code != tc.code || stdout.Len() != 0 || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("%q: exit %d (want %d), stdout %q, stderr %q; want %q", tc.args, code, tc.code, stdout.String(), stderr.String(), tc.want)
 		}
 	}
 }
 
-func TestLatencyHist(t *testing.T) {
-	h := newLatencyHist()
-	for i := 1; i <= 1000; i++ {
-		h.record(time.Duration(i) * time.Microsecond)
-	}
-	r := h.report()
-	near := func(got, want float64) bool { return got >= want*0.99 && got <= want*1.01 }
-	if r.Count != 1000 || !near(r.P50, 0.5) || !near(r.P90, 0.9) || !near(r.P99, 0.99) || r.Max != 1 {
-		t.Fatalf("%+v", r)
-	}
-	for _, v := range []uint64{0, 1, 255, 256, 257, 1000, 1 << 20, 1<<40 + 12345, 1<<63 - 1, 1<<64 - 1} {
-		i := histIndex(v)
-		if i < 0 || i >= histBuckets {
-			t.Fatalf("%d: index %d of %d", v, i, histBuckets)
-		}
-		if got := histValue(i); float64(got) < float64(v)*0.99 || float64(got) > float64(v)*1.01+1 {
-			t.Errorf("%d: bucket %d holds %d", v, i, got)
-		}
-	}
-}
-
-func TestParseChatFrame(t *testing.T) {
-	const marker = "load ab12 "
+// TestLoadFlags: what the flags mean in load.Config, where a zero is the
+// default and a negative Subscribers, Drain or SampleEvery is none.
+func TestLoadFlags(t *testing.T) {
+	defaults := load.Config{Server: "http://127.0.0.1:3001", Scenario: "distinct", Duration: 10 * time.Second, Conns: 16,
+		Prefix: "load", Counters: 1000, IdlePhase: 40 * time.Second, WSHold: 2 * time.Second, Timeout: 30 * time.Second,
+		Drain: 10 * time.Second, SampleEvery: 10 * time.Second}
+	t.Setenv("ACTORLOG_TOKEN", "")
 	for _, tc := range []struct {
-		frame string
-		sent  int64
-		seq   uint64
-		ok    bool
+		args []string
+		edit func(*load.Config)
 	}{
-		{`{"id":"x","seq":7,"text":"load ab12 123456","timestamp":1,"type":"newMessage","username":"u"}`, 123456, 7, true},
-		{`{"type":"newMessage","text":"load ab12 99","seq":3}`, 99, 3, true},
-		{`{"id":"x","seq":7,"text":"load zz99 123456","timestamp":1,"type":"newMessage","username":"u"}`, 0, 0, false},
-		{`{"seq":7,"text":"load ab12 123456","type":"userJoined"}`, 0, 0, false},
-		{`{"type":"init","seq":0}`, 0, 0, false},
+		{nil, func(*load.Config) {}},
+		{[]string{"--subscribers", "-1"}, func(*load.Config) {}},
+		{[]string{"--subscribers", "0"}, func(c *load.Config) { c.Subscribers = -1 }},
+		{[]string{"--subscribers", "5"}, func(c *load.Config) { c.Subscribers = 5 }},
+		{[]string{"--drain", "0"}, func(c *load.Config) { c.Drain = -1 }},
+		{[]string{"--sample-every", "0"}, func(c *load.Config) { c.SampleEvery = -1 }},
+		{[]string{"--requests", "5"}, func(c *load.Config) { c.Requests, c.Duration = 5, 0 }},
+		{[]string{"--requests", "5", "--duration", "0"}, func(c *load.Config) { c.Requests, c.Duration = 5, 0 }},
+		{[]string{"--requests", "5", "--duration", "2s"}, func(c *load.Config) { c.Requests, c.Duration = 5, 2*time.Second }},
+		{[]string{"--token", "t", "--allow-remote", "--rate", "2.5", "--json"}, func(c *load.Config) { c.Token, c.AllowRemote, c.Rate = "t", true, 2.5 }},
 	} {
-		sent, seq, ok := parseChatFrame([]byte(tc.frame), marker)
-		if sent != tc.sent || seq != tc.seq || ok != tc.ok {
-			t.Errorf("%s: got %d %d %v", tc.frame, sent, seq, ok)
+		var stderr bytes.Buffer
+		got, _, err := loadFlags(tc.args, &stderr)
+		want := defaults
+		tc.edit(&want)
+		if err != nil || got != want {
+			t.Errorf("%q: %v\n got %+v\nwant %+v", tc.args, err, got, want)
+		}
+	}
+}
+
+// TestLoadHelp: load --help exits 0 with the usage and every flag.
+func TestLoadHelp(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"load", "--help"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	help := stdout.String() + stderr.String()
+	for _, want := range []string{"usage: actorlog load [flags]", "Scenarios:", "-allow-remote", "-conns int", "-counters int", "-drain duration",
+		"-duration duration", "-idle-phase duration", "-json", "-prefix string", "-rate float", "-requests int", "-sample-every duration",
+		"-scenario string", "-server string", "-subscribers int", "-timeout duration", "-token string", "-ws-hold duration",
+		`(default "http://127.0.0.1:3001")`} {
+		if !strings.Contains(help, want) {
+			t.Errorf("the help lacks %q:\n%s", want, help)
 		}
 	}
 }

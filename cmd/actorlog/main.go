@@ -29,7 +29,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run the server", serve},
 		{"info", "report what a data directory holds", info},
-		{"load", "generate load against a server and report", load},
+		{"load", "generate load against a server and report", loadCmd},
 		{"actors", "list the actors with their head, last event and snapshot", actorsCmd},
 		{"log", "print an actor's events as JSON", logCmd},
 		{"state", "print an actor's state at a sequence or a time", stateCmd},

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/actorlog/actorlog/load"
 )
 
 // TestSoak is the soak run: the real server (a separate process) under
@@ -57,12 +59,12 @@ func TestSoak(t *testing.T) {
 	if err := cmd.Run(); err != nil {
 		t.Fatalf("actorlog load: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
 	}
-	var rep loadReport
+	var rep load.Report
 	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
 		t.Fatalf("the report is not JSON: %v\n%s", err, stdout.String())
 	}
 	var text bytes.Buffer
-	rep.print(&text)
+	rep.Print(&text)
 	t.Logf("soak of %v (idle timeout %v, phases of %v):\n%s", d, idle, phase, text.String())
 	for _, s := range rep.ServerSamples {
 		t.Logf("t=%5.1fs  heap in use %6.1f MiB  RSS %6.1f MiB  goroutines %5d  awake %5d  connections %3d",
@@ -140,7 +142,7 @@ func soakScrape(t *testing.T, p *serveProc) map[string]float64 {
 	if res.StatusCode != 200 {
 		t.Fatalf("/metrics: status %d", res.StatusCode)
 	}
-	m, err := parseMetrics(res.Body, []string{"go_goroutines", "go_memstats_heap_inuse_bytes", "actorlog_active_actors", "actorlog_connections"})
+	m, err := load.ParseMetrics(res.Body, "go_goroutines", "go_memstats_heap_inuse_bytes", "actorlog_active_actors", "actorlog_connections")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,3 +153,6 @@ func soakScrape(t *testing.T, p *serveProc) map[string]float64 {
 	}
 	return m
 }
+
+// mib converts bytes to MiB.
+func mib(b int64) float64 { return float64(b) / (1 << 20) }

@@ -1,0 +1,212 @@
+package load
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"net"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// The scenarios of a run: Config.Scenario.
+const (
+	// Distinct: each connection increments its own counter,
+	// counter:<Prefix>-<i>.
+	Distinct = "distinct"
+	// Hot: every connection increments one counter, counter:<Prefix>-hot.
+	Hot = "hot"
+	// Chat: Subscribers WebSockets on chatRoom:<Prefix>-room while the
+	// connections send messages to it; the report gives the delivery
+	// latency and the frames received against those expected.
+	Chat = "chat"
+	// Mixed, the soak: increments and reads on Counters counters, half
+	// of them called in turns of IdlePhase so that the other half idles
+	// long enough to sleep, plus Subscribers WebSockets on counters that
+	// come and go.
+	Mixed = "mixed"
+)
+
+// Config describes one run. Its zero value is a run of the default
+// scenario against the default server; each field's default is given
+// with it. Run checks the config; its errors name each field by its flag
+// of actorlog load (Conns by --conns).
+type Config struct {
+	// Server is the URL of the server. Default: http://127.0.0.1:3001.
+	// It must be a loopback address unless AllowRemote is set.
+	Server string
+	// Token is the server's bearer token, sent with every request.
+	// Default: none.
+	Token string
+	// Scenario is one of Distinct, Hot, Chat and Mixed. Default: Distinct.
+	Scenario string
+	// Duration bounds how long the load is sent. Default: 10s if
+	// Requests is zero, else no time bound. It must not be negative.
+	Duration time.Duration
+	// Requests bounds the requests sent in all (Chat: the messages).
+	// Default: no bound. The run ends at the first of Duration and
+	// Requests.
+	Requests int64
+	// Conns is the number of concurrent HTTP clients, each with its own
+	// keep-alive connection (Chat: the writers). Default: 16; at most
+	// 10000.
+	Conns int
+	// Subscribers is the number of WebSocket subscribers of Chat and
+	// Mixed. Default: 100 for Chat, 10 for Mixed, none for the others.
+	// Negative: none. At most 100000.
+	Subscribers int
+	// Rate paces the requests evenly at this many per second over all
+	// connections. Default: no pacing, as fast as possible.
+	Rate float64
+	// Prefix starts the key of every actor the run calls. Default: "load".
+	// It must not hold ':', '/', '?', '#', '%' or spaces.
+	Prefix string
+	// Counters is the number of counters Mixed calls. Default: 1000; at
+	// least 2.
+	Counters int
+	// IdlePhase is, in Mixed, how long each half of the counters is
+	// called before it is left idle for as long; make it longer than the
+	// server's idle timeout so that the idle half sleeps. Default: 40s.
+	IdlePhase time.Duration
+	// WSHold is, in Mixed, how long a WebSocket subscriber stays
+	// connected before it reconnects elsewhere, on average. Default: 2s.
+	WSHold time.Duration
+	// Timeout bounds one request or WebSocket connect. Default: 30s.
+	Timeout time.Duration
+	// Drain is, in Chat, how long to wait after the last message for the
+	// subscribers to receive it. Default: 10s. Negative: no wait.
+	Drain time.Duration
+	// SampleEvery is how often the server's /metrics is read during the
+	// run, for Report.ServerSamples. Default: 10s. Negative: never; the
+	// server's figures are then only read at the start and the end.
+	SampleEvery time.Duration
+	// AllowRemote lets Server be an address that is not loopback.
+	// Default: false, a run only connects to loopback addresses.
+	AllowRemote bool
+}
+
+// Defaults of Config's fields.
+const (
+	defaultServer      = "http://127.0.0.1:3001"
+	defaultDuration    = 10 * time.Second
+	defaultConns       = 16
+	defaultPrefix      = "load"
+	defaultCounters    = 1000
+	defaultIdlePhase   = 40 * time.Second
+	defaultWSHold      = 2 * time.Second
+	defaultTimeout     = 30 * time.Second
+	defaultDrain       = 10 * time.Second
+	defaultSampleEvery = 10 * time.Second
+)
+
+// withDefaults returns c with the defaults in place of its zero fields,
+// and none (zero) in place of negative Subscribers, Drain and
+// SampleEvery.
+func (c Config) withDefaults() Config {
+	defaultOrNone := func(v *time.Duration, def time.Duration) {
+		switch {
+		case *v == 0:
+			*v = def
+		case *v < 0:
+			*v = 0
+		}
+	}
+	if c.Server == "" {
+		c.Server = defaultServer
+	}
+	if c.Scenario == "" {
+		c.Scenario = Distinct
+	}
+	if c.Duration == 0 && c.Requests == 0 {
+		c.Duration = defaultDuration
+	}
+	if c.Conns == 0 {
+		c.Conns = defaultConns
+	}
+	switch {
+	case c.Subscribers < 0:
+		c.Subscribers = 0
+	case c.Subscribers == 0 && c.Scenario == Chat:
+		c.Subscribers = 100
+	case c.Subscribers == 0 && c.Scenario == Mixed:
+		c.Subscribers = 10
+	}
+	if c.Prefix == "" {
+		c.Prefix = defaultPrefix
+	}
+	if c.Counters == 0 {
+		c.Counters = defaultCounters
+	}
+	if c.IdlePhase == 0 {
+		c.IdlePhase = defaultIdlePhase
+	}
+	if c.WSHold == 0 {
+		c.WSHold = defaultWSHold
+	}
+	if c.Timeout == 0 {
+		c.Timeout = defaultTimeout
+	}
+	defaultOrNone(&c.Drain, defaultDrain)
+	defaultOrNone(&c.SampleEvery, defaultSampleEvery)
+	return c
+}
+
+// resolve returns c with its defaults, checked, and its server's URL.
+func (c Config) resolve() (Config, *url.URL, error) {
+	c = c.withDefaults()
+	switch c.Scenario {
+	case Distinct, Hot, Chat, Mixed:
+	default:
+		return c, nil, fmt.Errorf("--scenario %q: want distinct, hot, chat or mixed", c.Scenario)
+	}
+	if c.Duration < 0 || c.Requests < 0 {
+		return c, nil, errors.New("--duration and --requests must not be negative")
+	}
+	if c.Conns < 1 || c.Conns > 10000 {
+		return c, nil, fmt.Errorf("--conns %d: want 1 to 10000", c.Conns)
+	}
+	if c.Subscribers > 100000 {
+		return c, nil, fmt.Errorf("--subscribers %d: at most 100000", c.Subscribers)
+	}
+	if c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) {
+		return c, nil, fmt.Errorf("--rate %v: want a positive number, or 0 for no pacing", c.Rate)
+	}
+	if c.Scenario == Mixed && c.Counters < 2 {
+		return c, nil, fmt.Errorf("--counters %d: mixed needs at least 2", c.Counters)
+	}
+	if c.IdlePhase < 0 || c.WSHold < 0 || c.Timeout < 0 {
+		return c, nil, errors.New("--idle-phase, --ws-hold and --timeout must not be negative")
+	}
+	if strings.ContainsAny(c.Prefix, ":/?#% ") {
+		return c, nil, fmt.Errorf("--prefix %q: want a non-empty key without ':', '/', '?', '#', '%%' or spaces", c.Prefix)
+	}
+	u, err := c.serverURL()
+	return c, u, err
+}
+
+// serverURL parses and checks c.Server.
+func (c Config) serverURL() (*url.URL, error) {
+	u, err := url.Parse(c.Server)
+	if err != nil {
+		return nil, fmt.Errorf("--server %q: %w", c.Server, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("--server %q: want an http:// or https:// URL with a host", c.Server)
+	}
+	if !c.AllowRemote && !loopbackHost(u.Hostname()) {
+		return nil, fmt.Errorf("--server %q is not a loopback address; load only targets loopback unless --allow-remote is given", c.Server)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/")
+	u.RawQuery, u.Fragment = "", ""
+	return u, nil
+}
+
+// loopbackHost reports whether host is localhost or a loopback IP.
+func loopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

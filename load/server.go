@@ -1,0 +1,152 @@
+package load
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"maps"
+	"net/http"
+	"slices"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// health checks that the server answers GET /healthz with 200.
+func (r *runner) health() error {
+	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+"/healthz", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("the server at %s does not answer: %w", r.base, err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("the server at %s answers /healthz with status %d", r.base, resp.StatusCode)
+	}
+	return nil
+}
+
+// getServer sends GET path to the server, with the token, within 5s,
+// and hands a 200 reply's body to read. Another status is an error
+// naming it, but for the ones listed in ok, whose replies are skipped
+// and returned as (status, nil).
+func (r *runner) getServer(ctx context.Context, path string, read func(io.Reader) error, ok ...int) (int, error) {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+path, nil)
+	if err != nil {
+		return 0, err
+	}
+	r.authorize(req.Header)
+	resp, err := r.client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, resp.Body)
+		if slices.Contains(ok, resp.StatusCode) {
+			return resp.StatusCode, nil
+		}
+		return resp.StatusCode, fmt.Errorf("%s: status %d", path, resp.StatusCode)
+	}
+	return resp.StatusCode, read(resp.Body)
+}
+
+// scrapedMetrics are the figures of /metrics that a run reads.
+var scrapedMetrics = []string{
+	"go_goroutines",
+	"process_resident_memory_bytes",
+	"go_memstats_heap_inuse_bytes",
+	"actorlog_active_actors",
+	"actorlog_connections",
+	"actorlog_wake_duration_seconds_count",
+	"actorlog_append_events_sum",
+	"actorlog_append_events_count",
+}
+
+// scrape reads the figures of scrapedMetrics from the server's /metrics,
+// even once the run is interrupted.
+func (r *runner) scrape() (map[string]float64, error) {
+	var m map[string]float64
+	_, err := r.getServer(context.WithoutCancel(r.ctx), "/metrics", func(body io.Reader) (err error) {
+		m, err = ParseMetrics(body, scrapedMetrics...)
+		return err
+	})
+	return m, err
+}
+
+// settle waits, briefly (at most 2s), for the server to see the run's
+// WebSockets and connections close: until it counts no more actor
+// connections than before the run and its goroutine count holds still, so
+// that the goroutines at the end are not the run's.
+func (r *runner) settle(before map[string]float64) {
+	end := time.Now().Add(2 * time.Second)
+	last, same := -1.0, 0
+	for time.Now().Before(end) {
+		m, err := r.scrape()
+		if err != nil {
+			return
+		}
+		if m["actorlog_connections"] <= before["actorlog_connections"] {
+			if g := m["go_goroutines"]; g == last {
+				if same++; same >= 3 {
+					return
+				}
+			} else {
+				last, same = g, 0
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// ParseMetrics reads a Prometheus text exposition, such as the server's
+// /metrics, and returns the named samples, each summed over its labels.
+// A histogram's or summary's count and sum are named with their suffix:
+// actorlog_append_events_count. Names absent from the exposition are
+// absent from the map.
+func ParseMetrics(rd io.Reader, names ...string) (map[string]float64, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(rd)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	samples, err := expfmt.ExtractSamples(&expfmt.DecodeOptions{}, slices.Collect(maps.Values(fams))...)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
+	}
+	m := map[string]float64{}
+	for _, s := range samples {
+		if name := string(s.Metric[model.MetricNameLabel]); slices.Contains(names, name) {
+			m[name] += float64(s.Value)
+		}
+	}
+	return m, nil
+}
+
+// serverStats compares the server's figures before and after the run.
+func serverStats(before, after map[string]float64) *ServerReport {
+	s := &ServerReport{
+		GoroutinesStart: int64(before["go_goroutines"]),
+		GoroutinesEnd:   int64(after["go_goroutines"]),
+		RSSStartBytes:   int64(before["process_resident_memory_bytes"]),
+		RSSEndBytes:     int64(after["process_resident_memory_bytes"]),
+		HeapStartBytes:  int64(before["go_memstats_heap_inuse_bytes"]),
+		HeapEndBytes:    int64(after["go_memstats_heap_inuse_bytes"]),
+		ActiveActorsEnd: int64(after["actorlog_active_actors"]),
+		Wakes:           int64(after["actorlog_wake_duration_seconds_count"] - before["actorlog_wake_duration_seconds_count"]),
+		Appends:         int64(after["actorlog_append_events_count"] - before["actorlog_append_events_count"]),
+	}
+	if s.Appends > 0 {
+		s.EventsPerAppend = (after["actorlog_append_events_sum"] - before["actorlog_append_events_sum"]) / float64(s.Appends)
+	}
+	return s
+}
