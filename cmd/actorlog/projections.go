@@ -158,14 +158,7 @@ func printReset(o *output, name, what string) error {
 
 // post sends POST path and decodes the JSON reply into v.
 func (r *remote) post(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url(path, nil), nil)
-	if err != nil {
-		return err
-	}
-	if r.token != "" {
-		req.Header.Set("Authorization", "Bearer "+r.token)
-	}
-	res, err := r.client.Do(req)
+	res, err := r.send(ctx, http.MethodPost, path, nil)
 	if err != nil {
 		return fmt.Errorf("cannot reach the server at %s: %v", r.base, err)
 	}
