@@ -14,8 +14,9 @@ import (
 // snapshot.
 func actorsCmd(args []string, stdout, stderr io.Writer) error {
 	c := newCommon("actors", stdout, stderr)
+	const usage = "[--type T] [--data DIR | --server URL] [--json]"
 	typ := c.fs.String("type", "", "list only actors of this type")
-	if _, err := c.parse(args, 0, 0, "[--type T] [--data DIR | --server URL] [--json]"); err != nil {
+	if _, err := c.parse(args, 0, 0, usage); err != nil {
 		return err
 	}
 	if *typ != "" {

@@ -58,6 +58,7 @@ var errNotLive = errors.New("not live")
 // common are the flags every inspection command takes.
 type common struct {
 	name   string
+	ctx    context.Context // the command's, for the source's calls
 	fs     *flag.FlagSet
 	data   string
 	server string
@@ -69,7 +70,7 @@ type common struct {
 }
 
 func newCommon(name string, stdout, stderr io.Writer) *common {
-	c := &common{name: name, fs: newFlags(name, stderr), stdout: stdout, stderr: stderr}
+	c := &common{name: name, ctx: context.Background(), fs: newFlags(name, stderr), stdout: stdout, stderr: stderr}
 	c.fs.StringVar(&c.data, "data", "./data", "data directory to read, opened read-only (offline mode)")
 	c.fs.StringVar(&c.server, "server", "", "URL of a running server to read through its API (online mode), such as http://localhost:3001")
 	c.fs.StringVar(&c.token, "token", os.Getenv("ACTORLOG_TOKEN"), "bearer token for --server (env ACTORLOG_TOKEN)")
@@ -115,6 +116,15 @@ func (c *common) parse(args []string, minArgs, maxArgs int, usage string) ([]str
 	return pos, nil
 }
 
+// seqFlags declares --from and --to, the range of an actor's events that
+// a command shows: verb says what it does with them, and fromNote is added
+// to the usage of --from.
+func (c *common) seqFlags(verb, fromNote string) (from, to *uint64) {
+	from = c.fs.Uint64("from", 0, "first sequence to "+verb+" (default: the first)"+fromNote)
+	to = c.fs.Uint64("to", 0, "last sequence to "+verb+" (default: the head)")
+	return from, to
+}
+
 func (c *common) isSet(name string) bool {
 	set := false
 	c.fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
@@ -138,6 +148,94 @@ func (c *common) actorOrAll(pos []string, all bool) (eventlog.ID, error) {
 		return eventlog.ID{}, nil
 	}
 	return parseActor(pos[0])
+}
+
+// actorArgs is the command line of an inspection command on one actor,
+// named first, or on every actor with --all: what openActor reads and
+// checks.
+type actorArgs struct {
+	usage string
+	more  int    // positional arguments after <type:key>
+	all   string // the usage of --all, for a command that takes it in place of an actor
+	def   bool   // the actor's type must be registered
+	fresh bool   // an actor without events will do (if its type is registered)
+	// flagsOK checks the command's flags, right after they are parsed.
+	flagsOK func() error
+	// argsOK checks the rest of the command line once the actor is read,
+	// before the source is opened.
+	argsOK func(pos []string) error
+}
+
+// target is what an inspection command works on, once openActor has read
+// its command line and opened the source. The caller closes src.
+type target struct {
+	pos []string            // the positional arguments
+	all bool                // --all
+	id  eventlog.ID         // zero with --all
+	def actors.Definition   // the type's; nil with --all or an unregistered type
+	src source              // open
+	st  eventlog.StreamInfo // the actor's stream record; zero with --all
+}
+
+// openActor parses the command line, reads the actor (or --all), checks
+// what the command asks, opens the source and looks the actor up in it:
+// it must have events unless a.fresh. Each step reports its own error in
+// one line, in this order.
+func (c *common) openActor(args []string, a actorArgs) (*target, error) {
+	t := &target{}
+	minArgs, maxArgs := 1+a.more, 1+a.more
+	if a.all != "" {
+		c.fs.BoolVar(&t.all, "all", false, a.all)
+		minArgs, maxArgs = 0, 1
+	}
+	var err error
+	if t.pos, err = c.parse(args, minArgs, maxArgs, a.usage); err != nil {
+		return nil, err
+	}
+	if a.flagsOK != nil {
+		if err := a.flagsOK(); err != nil {
+			return nil, err
+		}
+	}
+	if a.all != "" {
+		t.id, err = c.actorOrAll(t.pos, t.all)
+	} else {
+		t.id, err = parseActor(t.pos[0])
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.def {
+		t.def, err = definition(t.id)
+	} else {
+		t.def, _ = registry.Lookup(t.id.Type)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.argsOK != nil {
+		if err := a.argsOK(t.pos); err != nil {
+			return nil, err
+		}
+	}
+	if t.src, err = c.open(); err != nil {
+		return nil, err
+	}
+	switch {
+	case t.id == (eventlog.ID{}):
+	case a.fresh:
+		t.st, err = t.src.head(c.ctx, t.id)
+		if err == nil && !t.st.Exists() {
+			_, err = definition(t.id)
+		}
+	default:
+		t.st, err = existing(c.ctx, t.src, t.id)
+	}
+	if err != nil {
+		t.src.close()
+		return nil, err
+	}
+	return t, nil
 }
 
 // open opens the source the flags name.
