@@ -19,6 +19,7 @@ import (
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/snapshots"
 	"github.com/actorlog/actorlog/verify"
+	"golang.org/x/term"
 )
 
 // This file holds what the inspection commands (actors, log, state,
@@ -351,14 +352,10 @@ func (c *common) output() *output {
 	return o
 }
 
-// isTerminal reports whether w is a terminal (a character device).
+// isTerminal reports whether w is a terminal.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // ANSI styles.
