@@ -19,6 +19,7 @@ import (
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/snapshots"
 	"github.com/actorlog/actorlog/verify"
+	"github.com/mattn/go-runewidth"
 	"golang.org/x/term"
 )
 
@@ -378,17 +379,22 @@ func (o *output) paint(style, s string) string {
 
 func (o *output) printf(format string, args ...any) { fmt.Fprintf(o.w, format, args...) }
 
-// pad returns s padded with spaces to width, on the right (or the left
-// when right is true). Widths count bytes: the tables hold ASCII but for
-// keys and data, which come last or are padded by their byte length.
-func pad(s string, width int, right bool) string {
-	if len(s) >= width {
-		return s
-	}
+// cells measures text in the columns of a terminal: two for a wide (East
+// Asian) character, none for a combining mark. Characters of ambiguous
+// width, such as Cyrillic letters, take two in a CJK locale (LC_ALL,
+// LC_CTYPE or LANG; RUNEWIDTH_EASTASIAN=0 or 1 decides instead).
+var cells = runewidth.NewCondition()
+
+// width returns how many columns of a terminal s takes.
+func width(s string) int { return cells.StringWidth(s) }
+
+// pad returns s padded with spaces to w columns, on the right (or the
+// left when right is true).
+func pad(s string, w int, right bool) string {
 	if right {
-		return strings.Repeat(" ", width-len(s)) + s
+		return cells.FillLeft(s, w)
 	}
-	return s + strings.Repeat(" ", width-len(s))
+	return cells.FillRight(s, w)
 }
 
 // formatTime formats Unix milliseconds in UTC.
@@ -421,7 +427,7 @@ func newEventLine(o *output, head uint64, def actors.Definition) *eventLine {
 	l := &eventLine{o: o, seqWidth: max(3, len(strconv.FormatUint(head, 10))), typeWidth: 12}
 	if def != nil {
 		for _, t := range def.EventTypes() {
-			l.typeWidth = max(l.typeWidth, len(t))
+			l.typeWidth = max(l.typeWidth, width(t))
 		}
 	}
 	return l

@@ -123,7 +123,7 @@ func printStatus(o *output, sts []api.StatusJSON, offline bool) error {
 	widths := make([]int, len(rows[0]))
 	for _, r := range rows {
 		for i, cell := range r {
-			widths[i] = max(widths[i], len(cell))
+			widths[i] = max(widths[i], width(cell))
 		}
 	}
 	for n, r := range rows {

@@ -63,7 +63,7 @@ func printReport(o *output, rep *verify.Report) {
 		where := make([]string, len(rep.Problems))
 		for i, p := range rep.Problems {
 			where[i] = problemPlace(p)
-			wa, ww = max(wa, len(p.Actor)), max(ww, len(where[i]))
+			wa, ww = max(wa, width(p.Actor)), max(ww, width(where[i]))
 		}
 		for i, p := range rep.Problems {
 			actor := p.Actor
