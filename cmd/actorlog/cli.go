@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/actorlog/actorlog/actors"
@@ -20,6 +21,7 @@ import (
 	"github.com/actorlog/actorlog/snapshots"
 	"github.com/actorlog/actorlog/verify"
 	"github.com/mattn/go-runewidth"
+	"github.com/schollz/progressbar/v3"
 	"golang.org/x/term"
 )
 
@@ -489,35 +491,54 @@ func eventJSON(e *eventlog.Event) (*api.EventJSON, error) {
 	return &j, nil
 }
 
-// progress shows how far a long operation got, on stderr when it is a
-// terminal, at most ten times a second.
+// progress shows how far a long operation got, as a bar on stderr when it
+// is a terminal, redrawn at most ten times a second. The bar clears itself
+// when it is full, and end clears it.
 type progress struct {
 	w     io.Writer
 	on    bool
-	last  time.Time
-	shown bool
+	mu    sync.Mutex // import reports from several goroutines
+	bar   *progressbar.ProgressBar
+	label string
+	total uint64
 }
 
 func newProgress(stderr io.Writer) *progress { return &progress{w: stderr, on: isTerminal(stderr)} }
 
+// update shows that done of total are done; a new label or total starts a
+// new bar.
 func (p *progress) update(label string, done, total uint64) {
-	if !p.on || time.Since(p.last) < 100*time.Millisecond {
+	if !p.on || total == 0 {
 		return
 	}
-	p.last = time.Now()
-	p.shown = true
-	if total > 0 {
-		fmt.Fprintf(p.w, "\r\x1b[K%s %d/%d (%d%%)", label, done, total, min(100, done*100/total))
-	} else {
-		fmt.Fprintf(p.w, "\r\x1b[K%s %d", label, done)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar == nil || label != p.label || total != p.total {
+		p.clear()
+		p.bar = progressbar.NewOptions64(int64(total),
+			progressbar.OptionSetWriter(p.w),
+			progressbar.OptionSetDescription(label),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionShowCount(),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+		p.label, p.total = label, total
 	}
+	p.bar.Set64(int64(min(done, total)))
 }
 
-// end clears the progress line.
+// end clears the bar.
 func (p *progress) end() {
-	if p.shown {
-		fmt.Fprint(p.w, "\r\x1b[K")
-		p.shown = false
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
+}
+
+func (p *progress) clear() {
+	if p.bar != nil {
+		p.bar.Finish() // clears it (OptionClearOnFinish)
+		p.bar = nil
 	}
 }
 

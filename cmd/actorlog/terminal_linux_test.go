@@ -112,3 +112,25 @@ func TestInspect_ColorOnTerminal(t *testing.T) {
 		})
 	}
 }
+
+// TestInspect_ProgressOnTerminal: export shows a bar on stderr when it is
+// a terminal, and clears it before it ends; stdout gets none of it.
+func TestInspect_ProgressOnTerminal(t *testing.T) {
+	dir := fixtureDir(t)
+	ptm, tty := openPTY(t)
+	out := filepath.Join(t.TempDir(), "all.ndjson")
+	var stdout bytes.Buffer
+	if code := run([]string{"export", "--all", "--data", dir, "--out", out}, &stdout, tty); code != 0 {
+		t.Fatalf("exit %d", code)
+	}
+	if want := "exported 20 events to " + out + "\n"; stdout.String() != want {
+		t.Errorf("stdout %q, want %q", stdout.String(), want)
+	}
+	bar := readPTY(t, ptm, tty)
+	if !strings.Contains(bar, "export: position") || !strings.Contains(bar, "/20)") {
+		t.Errorf("no bar on the terminal: %q", bar)
+	}
+	if !cleared.MatchString(bar) {
+		t.Errorf("the bar is not cleared at the end: %q", bar)
+	}
+}
