@@ -19,30 +19,34 @@ var wideKeys = []string{"counter:ключ☃", "counter:数据", "counter:a"}
 // which verify reports.
 func wideDir(t *testing.T) string {
 	t.Helper()
+	type event struct {
+		actor, typ string
+		count      int64
+	}
+	var events []event
+	for n, actor := range wideKeys {
+		for c := int64(1); c <= int64(n+1); c++ {
+			events = append(events, event{actor, "countUpdated", c})
+		}
+	}
+	for _, actor := range wideKeys {
+		events = append(events, event{actor, "数据更新", 9})
+	}
 	dir := t.TempDir()
 	l, err := eventlog.Open(dir, eventlog.Options{NoSync: true, Logger: inspQuiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	i := int64(0)
-	appendEvent := func(actor, typ string, count int64) {
-		id, err := eventlog.ParseID(actor)
+	for i, ev := range events {
+		id, err := eventlog.ParseID(ev.actor)
 		if err != nil {
 			t.Fatal(err)
 		}
-		e := eventlog.Event{Type: typ, Data: inspMsgpack(t, seed.CountUpdated{Count: count, LastUpdated: t0 + 1000*i}), Time: t0 + 1000*i, Meta: eventlog.Metadata{Causation: "increment"}}
+		at := t0 + 1000*int64(i)
+		e := eventlog.Event{Type: ev.typ, Data: inspMsgpack(t, seed.CountUpdated{Count: ev.count, LastUpdated: at}), Time: at, Meta: eventlog.Metadata{Causation: "increment"}}
 		if _, err := l.Append(inspBG, id, eventlog.Any, e); err != nil {
 			t.Fatal(err)
 		}
-		i++
-	}
-	for n, actor := range wideKeys {
-		for c := int64(1); c <= int64(n+1); c++ {
-			appendEvent(actor, "countUpdated", c)
-		}
-	}
-	for _, actor := range wideKeys {
-		appendEvent(actor, "数据更新", 9)
 	}
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
