@@ -15,9 +15,9 @@ import (
 // folding its events; the live actor is not touched.
 func stateCmd(args []string, stdout, stderr io.Writer) error {
 	c := newCommon("state", stdout, stderr)
+	var until int64 // --at-time, parsed
 	at := c.fs.Uint64("at", 0, "sequence to show the state at (default: the head)")
 	atTime := c.fs.String("at-time", "", "show the state after the last event at or before this time (RFC 3339 or Unix ms)")
-	var until int64
 	t, err := c.openActor(args, actorArgs{
 		usage: "<type:key> [--at N | --at-time T] [--data DIR | --server URL] [--json]",
 		def:   true,

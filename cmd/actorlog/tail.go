@@ -15,9 +15,6 @@ import (
 // follows new ones as they are committed.
 func tailCmd(args []string, stdout, stderr io.Writer) error {
 	c := newCommon("tail", stdout, stderr)
-	ctx, stop := signal.NotifyContext(c.ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	c.ctx = ctx
 	from := c.fs.Uint64("from", 0, "start at this sequence (or, with --all, this feed position) instead of the last -n events")
 	last := c.fs.Uint64("n", 10, "print the last n events first")
 	maxEvents := c.fs.Uint64("max", 0, "stop after printing this many events (default: follow until interrupted)")
@@ -31,6 +28,8 @@ func tailCmd(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer t.src.close()
+	ctx, stop := signal.NotifyContext(c.ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
 	id, src, all := t.id, t.src, t.all
 
 	// Where to start, and the width of the sequence column.
