@@ -14,8 +14,9 @@ import (
 // snapshot.
 func actorsCmd(args []string, stdout, stderr io.Writer) error {
 	c := newCommon("actors", stdout, stderr)
+	const usage = "[--type T] [--data DIR | --server URL] [--json]"
 	typ := c.fs.String("type", "", "list only actors of this type")
-	if _, err := c.parse(args, 0, 0, "[--type T] [--data DIR | --server URL] [--json]"); err != nil {
+	if _, err := c.parse(args, 0, 0, usage); err != nil {
 		return err
 	}
 	if *typ != "" {
@@ -64,7 +65,7 @@ func actorsCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		cells[i] = [5]string{a.Actor, strconv.FormatUint(a.Head, 10), strconv.FormatUint(st.Len(), 10), formatTime(a.Updated), snap}
 		for j, s := range cells[i] {
-			w[j] = max(w[j], len(s))
+			w[j] = max(w[j], width(s))
 		}
 	}
 	o.printf("%s\n", o.paint(bold, pad("ACTOR", w[0], false)+"  "+pad("HEAD", w[1], true)+"  "+pad("EVENTS", w[2], true)+"  "+pad("LAST EVENT", w[3], false)+"  SNAPSHOT"))

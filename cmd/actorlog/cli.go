@@ -11,6 +11,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/actorlog/actorlog/actors"
@@ -19,6 +20,9 @@ import (
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/snapshots"
 	"github.com/actorlog/actorlog/verify"
+	"github.com/mattn/go-runewidth"
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
 )
 
 // This file holds what the inspection commands (actors, log, state,
@@ -58,6 +62,7 @@ var errNotLive = errors.New("not live")
 // common are the flags every inspection command takes.
 type common struct {
 	name   string
+	ctx    context.Context // the command's, for the source's calls
 	fs     *flag.FlagSet
 	data   string
 	server string
@@ -69,7 +74,7 @@ type common struct {
 }
 
 func newCommon(name string, stdout, stderr io.Writer) *common {
-	c := &common{name: name, fs: newFlags(name, stderr), stdout: stdout, stderr: stderr}
+	c := &common{name: name, ctx: context.Background(), fs: newFlags(name, stderr), stdout: stdout, stderr: stderr}
 	c.fs.StringVar(&c.data, "data", "./data", "data directory to read, opened read-only (offline mode)")
 	c.fs.StringVar(&c.server, "server", "", "URL of a running server to read through its API (online mode), such as http://localhost:3001")
 	c.fs.StringVar(&c.token, "token", os.Getenv("ACTORLOG_TOKEN"), "bearer token for --server (env ACTORLOG_TOKEN)")
@@ -115,6 +120,15 @@ func (c *common) parse(args []string, minArgs, maxArgs int, usage string) ([]str
 	return pos, nil
 }
 
+// seqFlags declares --from and --to, the range of an actor's events that
+// a command shows: verb says what it does with them, and fromNote is added
+// to the usage of --from.
+func (c *common) seqFlags(verb, fromNote string) (from, to *uint64) {
+	from = c.fs.Uint64("from", 0, "first sequence to "+verb+" (default: the first)"+fromNote)
+	to = c.fs.Uint64("to", 0, "last sequence to "+verb+" (default: the head)")
+	return from, to
+}
+
 func (c *common) isSet(name string) bool {
 	set := false
 	c.fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
@@ -138,6 +152,94 @@ func (c *common) actorOrAll(pos []string, all bool) (eventlog.ID, error) {
 		return eventlog.ID{}, nil
 	}
 	return parseActor(pos[0])
+}
+
+// actorArgs is the command line of an inspection command on one actor,
+// named first, or on every actor with --all: what openActor reads and
+// checks.
+type actorArgs struct {
+	usage string
+	more  int    // positional arguments after <type:key>
+	all   string // the usage of --all, for a command that takes it in place of an actor
+	def   bool   // the actor's type must be registered
+	fresh bool   // an actor without events will do (if its type is registered)
+	// flagsOK checks the command's flags, right after they are parsed.
+	flagsOK func() error
+	// argsOK checks the rest of the command line once the actor is read,
+	// before the source is opened.
+	argsOK func(pos []string) error
+}
+
+// target is what an inspection command works on, once openActor has read
+// its command line and opened the source. The caller closes src.
+type target struct {
+	pos []string            // the positional arguments
+	all bool                // --all
+	id  eventlog.ID         // zero with --all
+	def actors.Definition   // the type's; nil with --all or an unregistered type
+	src source              // open
+	st  eventlog.StreamInfo // the actor's stream record; zero with --all
+}
+
+// openActor parses the command line, reads the actor (or --all), checks
+// what the command asks, opens the source and looks the actor up in it:
+// it must have events unless a.fresh. Each step reports its own error in
+// one line, in this order.
+func (c *common) openActor(args []string, a actorArgs) (*target, error) {
+	t := &target{}
+	minArgs, maxArgs := 1+a.more, 1+a.more
+	if a.all != "" {
+		c.fs.BoolVar(&t.all, "all", false, a.all)
+		minArgs, maxArgs = 0, 1
+	}
+	var err error
+	if t.pos, err = c.parse(args, minArgs, maxArgs, a.usage); err != nil {
+		return nil, err
+	}
+	if a.flagsOK != nil {
+		if err := a.flagsOK(); err != nil {
+			return nil, err
+		}
+	}
+	if a.all != "" {
+		t.id, err = c.actorOrAll(t.pos, t.all)
+	} else {
+		t.id, err = parseActor(t.pos[0])
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.def {
+		t.def, err = definition(t.id)
+	} else {
+		t.def, _ = registry.Lookup(t.id.Type)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if a.argsOK != nil {
+		if err := a.argsOK(t.pos); err != nil {
+			return nil, err
+		}
+	}
+	if t.src, err = c.open(); err != nil {
+		return nil, err
+	}
+	switch {
+	case t.id == (eventlog.ID{}):
+	case a.fresh:
+		t.st, err = t.src.head(c.ctx, t.id)
+		if err == nil && !t.st.Exists() {
+			_, err = definition(t.id)
+		}
+	default:
+		t.st, err = existing(c.ctx, t.src, t.id)
+	}
+	if err != nil {
+		t.src.close()
+		return nil, err
+	}
+	return t, nil
 }
 
 // open opens the source the flags name.
@@ -253,14 +355,10 @@ func (c *common) output() *output {
 	return o
 }
 
-// isTerminal reports whether w is a terminal (a character device).
+// isTerminal reports whether w is a terminal.
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // ANSI styles.
@@ -283,17 +381,22 @@ func (o *output) paint(style, s string) string {
 
 func (o *output) printf(format string, args ...any) { fmt.Fprintf(o.w, format, args...) }
 
-// pad returns s padded with spaces to width, on the right (or the left
-// when right is true). Widths count bytes: the tables hold ASCII but for
-// keys and data, which come last or are padded by their byte length.
-func pad(s string, width int, right bool) string {
-	if len(s) >= width {
-		return s
-	}
+// cells measures text in the columns of a terminal: two for a wide (East
+// Asian) character, none for a combining mark. Characters of ambiguous
+// width, such as Cyrillic letters, take two in a CJK locale (LC_ALL,
+// LC_CTYPE or LANG; RUNEWIDTH_EASTASIAN=0 or 1 decides instead).
+var cells = runewidth.NewCondition()
+
+// width returns how many columns of a terminal s takes.
+func width(s string) int { return cells.StringWidth(s) }
+
+// pad returns s padded with spaces to w columns, on the right (or the
+// left when right is true).
+func pad(s string, w int, right bool) string {
 	if right {
-		return strings.Repeat(" ", width-len(s)) + s
+		return cells.FillLeft(s, w)
 	}
-	return s + strings.Repeat(" ", width-len(s))
+	return cells.FillRight(s, w)
 }
 
 // formatTime formats Unix milliseconds in UTC.
@@ -326,7 +429,7 @@ func newEventLine(o *output, head uint64, def actors.Definition) *eventLine {
 	l := &eventLine{o: o, seqWidth: max(3, len(strconv.FormatUint(head, 10))), typeWidth: 12}
 	if def != nil {
 		for _, t := range def.EventTypes() {
-			l.typeWidth = max(l.typeWidth, len(t))
+			l.typeWidth = max(l.typeWidth, width(t))
 		}
 	}
 	return l
@@ -388,35 +491,54 @@ func eventJSON(e *eventlog.Event) (*api.EventJSON, error) {
 	return &j, nil
 }
 
-// progress shows how far a long operation got, on stderr when it is a
-// terminal, at most ten times a second.
+// progress shows how far a long operation got, as a bar on stderr when it
+// is a terminal, redrawn at most ten times a second. The bar clears itself
+// when it is full, and end clears it.
 type progress struct {
 	w     io.Writer
 	on    bool
-	last  time.Time
-	shown bool
+	mu    sync.Mutex // import reports from several goroutines
+	bar   *progressbar.ProgressBar
+	label string
+	total uint64
 }
 
 func newProgress(stderr io.Writer) *progress { return &progress{w: stderr, on: isTerminal(stderr)} }
 
+// update shows that done of total are done; a new label or total starts a
+// new bar.
 func (p *progress) update(label string, done, total uint64) {
-	if !p.on || time.Since(p.last) < 100*time.Millisecond {
+	if !p.on || total == 0 {
 		return
 	}
-	p.last = time.Now()
-	p.shown = true
-	if total > 0 {
-		fmt.Fprintf(p.w, "\r\x1b[K%s %d/%d (%d%%)", label, done, total, min(100, done*100/total))
-	} else {
-		fmt.Fprintf(p.w, "\r\x1b[K%s %d", label, done)
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.bar == nil || label != p.label || total != p.total {
+		p.clear()
+		p.bar = progressbar.NewOptions64(int64(total),
+			progressbar.OptionSetWriter(p.w),
+			progressbar.OptionSetDescription(label),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionShowCount(),
+			progressbar.OptionThrottle(100*time.Millisecond),
+			progressbar.OptionClearOnFinish(),
+		)
+		p.label, p.total = label, total
 	}
+	p.bar.Set64(int64(min(done, total)))
 }
 
-// end clears the progress line.
+// end clears the bar.
 func (p *progress) end() {
-	if p.shown {
-		fmt.Fprint(p.w, "\r\x1b[K")
-		p.shown = false
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clear()
+}
+
+func (p *progress) clear() {
+	if p.bar != nil {
+		p.bar.Finish() // clears it (OptionClearOnFinish)
+		p.bar = nil
 	}
 }
 

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 
@@ -12,48 +11,35 @@ import (
 // diffCmd prints what changed in an actor's state between two sequences.
 func diffCmd(args []string, stdout, stderr io.Writer) error {
 	c := newCommon("diff", stdout, stderr)
-	pos, err := c.parse(args, 3, 3, "<type:key> N M [--data DIR | --server URL] [--json]")
+	var n, m uint64
+	t, err := c.openActor(args, actorArgs{
+		usage: "<type:key> N M [--data DIR | --server URL] [--json]",
+		more:  2,
+		def:   true,
+		argsOK: func(pos []string) (err error) {
+			if n, err = parseSeq("N", pos[1]); err == nil {
+				m, err = parseSeq("M", pos[2])
+			}
+			return err
+		},
+	})
 	if err != nil {
 		return err
 	}
-	id, err := parseActor(pos[0])
-	if err != nil {
-		return err
-	}
-	def, err := definition(id)
-	if err != nil {
-		return err
-	}
-	n, err := parseSeq("N", pos[1])
-	if err != nil {
-		return err
-	}
-	m, err := parseSeq("M", pos[2])
-	if err != nil {
-		return err
-	}
-	src, err := c.open()
-	if err != nil {
-		return err
-	}
-	defer src.close()
-	ctx := context.Background()
-	st, err := existing(ctx, src, id)
-	if err != nil {
-		return err
-	}
+	defer t.src.close()
+	id, st := t.id, t.st
 	// Sequence 0 is the initial state, before any event.
 	stateAt := func(what string, seq uint64) ([]byte, error) {
 		if seq == 0 {
 			if st.First > 1 {
 				return nil, fmt.Errorf("%s 0 is out of range: %s has seqs %d to %d", what, id, st.First, st.Head)
 			}
-			return actors.NewFolder(def, id).StateJSON()
+			return actors.NewFolder(t.def, id).StateJSON()
 		}
 		if err := checkSeq(st, what, seq); err != nil {
 			return nil, err
 		}
-		return src.stateAt(ctx, id, seq)
+		return t.src.stateAt(c.ctx, id, seq)
 	}
 	a, err := stateAt("N", n)
 	if err != nil {

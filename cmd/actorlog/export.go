@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"os"
@@ -14,32 +13,19 @@ import (
 // package archive) for "actorlog import".
 func exportCmd(args []string, stdout, stderr io.Writer) error {
 	c := newCommon("export", stdout, stderr)
-	all := c.fs.Bool("all", false, "export every actor, in feed order")
 	out := c.fs.String("out", "", "write to this file instead of stdout")
-	pos, err := c.parse(args, 0, 1, "[<type:key> | --all] [--out FILE] [--data DIR | --server URL]")
+	t, err := c.openActor(args, actorArgs{usage: "[<type:key> | --all] [--out FILE] [--data DIR | --server URL]", all: "export every actor, in feed order"})
 	if err != nil {
 		return err
 	}
-	id, err := c.actorOrAll(pos, *all)
-	if err != nil {
-		return err
-	}
-	src, err := c.open()
-	if err != nil {
-		return err
-	}
-	defer src.close()
-	ctx := context.Background()
+	defer t.src.close()
+	id, src, st, all := t.id, t.src, t.st, t.all
 	var total uint64
-	if *all {
-		if total, err = src.durable(ctx); err != nil {
+	if all {
+		if total, err = src.durable(c.ctx); err != nil {
 			return err
 		}
 	} else {
-		st, err := existing(ctx, src, id)
-		if err != nil {
-			return err
-		}
 		if st.First > 1 {
 			return fmt.Errorf("%s: events before seq %d were erased; an export holds whole streams from seq 1", id, st.First)
 		}
@@ -57,8 +43,8 @@ func exportCmd(args []string, stdout, stderr io.Writer) error {
 	w := archive.NewWriter(dst)
 	p := newProgress(stderr)
 	seen := map[eventlog.ID]bool{}
-	err = src.events(ctx, id, 1, 0, func(e *eventlog.Event) error {
-		if *all && !seen[e.Actor] {
+	err = src.events(c.ctx, id, 1, 0, func(e *eventlog.Event) error {
+		if all && !seen[e.Actor] {
 			// Only whole streams can be imported back.
 			if e.Seq != 1 {
 				return fmt.Errorf("%s: events before seq %d were erased; an export holds whole streams from seq 1", e.Actor, e.Seq)
@@ -68,7 +54,7 @@ func exportCmd(args []string, stdout, stderr io.Writer) error {
 		if err := w.WriteEvent(e); err != nil {
 			return err
 		}
-		if *all {
+		if all {
 			p.update("export: position", e.Pos, total)
 		} else {
 			p.update("export: seq", e.Seq, total)

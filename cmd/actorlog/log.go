@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"io"
 
@@ -11,30 +10,22 @@ import (
 // logCmd prints an actor's events, decoded into JSON.
 func logCmd(args []string, stdout, stderr io.Writer) error {
 	c := newCommon("log", stdout, stderr)
-	from := c.fs.Uint64("from", 0, "first sequence to print (default: the first)")
-	to := c.fs.Uint64("to", 0, "last sequence to print (default: the head)")
+	from, to := c.seqFlags("print", "")
 	limit := c.fs.Int("limit", 0, "print at most this many events (default: all)")
-	pos, err := c.parse(args, 1, 1, "<type:key> [--from N] [--to M] [--limit K] [--data DIR | --server URL] [--json]")
+	t, err := c.openActor(args, actorArgs{
+		usage: "<type:key> [--from N] [--to M] [--limit K] [--data DIR | --server URL] [--json]",
+		argsOK: func([]string) error {
+			if *limit < 0 {
+				return c.usageErr("--limit must be 0 or more")
+			}
+			return nil
+		},
+	})
 	if err != nil {
 		return err
 	}
-	id, err := parseActor(pos[0])
-	if err != nil {
-		return err
-	}
-	if *limit < 0 {
-		return c.usageErr("--limit must be 0 or more")
-	}
-	src, err := c.open()
-	if err != nil {
-		return err
-	}
-	defer src.close()
-	ctx := context.Background()
-	st, err := existing(ctx, src, id)
-	if err != nil {
-		return err
-	}
+	defer t.src.close()
+	st := t.st
 	if *from == 0 {
 		*from = st.First
 	}
@@ -49,15 +40,14 @@ func logCmd(args []string, stdout, stderr io.Writer) error {
 			return errors.New("--to must not be below --from")
 		}
 	}
-	def, _ := registry.Lookup(id.Type)
 	o := c.output()
-	line := newEventLine(o, st.Head, def)
+	line := newEventLine(o, st.Head, t.def)
 	if !o.json {
 		line.header()
 	}
 	n := 0
 	errEnough := errors.New("enough")
-	err = src.history(ctx, id, *from, *to, func(e *api.EventJSON) error {
+	err = t.src.history(c.ctx, t.id, *from, *to, func(e *api.EventJSON) error {
 		line.print(e)
 		if n++; *limit > 0 && n >= *limit {
 			return errEnough

@@ -123,7 +123,7 @@ func printStatus(o *output, sts []api.StatusJSON, offline bool) error {
 	widths := make([]int, len(rows[0]))
 	for _, r := range rows {
 		for i, cell := range r {
-			widths[i] = max(widths[i], len(cell))
+			widths[i] = max(widths[i], width(cell))
 		}
 	}
 	for n, r := range rows {
@@ -158,14 +158,7 @@ func printReset(o *output, name, what string) error {
 
 // post sends POST path and decodes the JSON reply into v.
 func (r *remote) post(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, r.url(path, nil), nil)
-	if err != nil {
-		return err
-	}
-	if r.token != "" {
-		req.Header.Set("Authorization", "Bearer "+r.token)
-	}
-	res, err := r.client.Do(req)
+	res, err := r.send(ctx, http.MethodPost, path, nil)
 	if err != nil {
 		return fmt.Errorf("cannot reach the server at %s: %v", r.base, err)
 	}

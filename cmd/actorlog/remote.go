@@ -70,16 +70,21 @@ func (r *remote) url(path string, q url.Values) string {
 	return u.String()
 }
 
-// get sends GET path?q and decodes the JSON reply into v.
-func (r *remote) get(ctx context.Context, path string, q url.Values, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url(path, q), nil)
+// send sends a request for path?q, with the token if there is one.
+func (r *remote) send(ctx context.Context, method, path string, q url.Values) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, r.url(path, q), nil)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if r.token != "" {
 		req.Header.Set("Authorization", "Bearer "+r.token)
 	}
-	res, err := r.client.Do(req)
+	return r.client.Do(req)
+}
+
+// get sends GET path?q and decodes the JSON reply into v.
+func (r *remote) get(ctx context.Context, path string, q url.Values, v any) error {
+	res, err := r.send(ctx, http.MethodGet, path, q)
 	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()

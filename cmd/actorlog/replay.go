@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,31 +16,14 @@ import (
 // what it changed in the state.
 func replayCmd(args []string, stdout, stderr io.Writer) error {
 	c := newCommon("replay", stdout, stderr)
-	from := c.fs.Uint64("from", 0, "first sequence to show (default: the first); the events before it are folded silently")
-	to := c.fs.Uint64("to", 0, "last sequence to show (default: the head)")
 	showState := c.fs.Bool("state", false, "print the whole state after each event too")
-	pos, err := c.parse(args, 1, 1, "<type:key> [--from N] [--to M] [--state] [--data DIR | --server URL] [--json]")
+	from, to := c.seqFlags("show", "; the events before it are folded silently")
+	t, err := c.openActor(args, actorArgs{usage: "<type:key> [--from N] [--to M] [--state] [--data DIR | --server URL] [--json]", def: true})
 	if err != nil {
 		return err
 	}
-	id, err := parseActor(pos[0])
-	if err != nil {
-		return err
-	}
-	def, err := definition(id)
-	if err != nil {
-		return err
-	}
-	src, err := c.open()
-	if err != nil {
-		return err
-	}
-	defer src.close()
-	ctx := context.Background()
-	st, err := existing(ctx, src, id)
-	if err != nil {
-		return err
-	}
+	defer t.src.close()
+	id, st := t.id, t.st
 	if st.First > 1 {
 		return fmt.Errorf("%s: events before seq %d were erased; replay folds every event from seq 1", id, st.First)
 	}
@@ -68,9 +50,9 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		o.printf("%s\n", o.paint(bold, fmt.Sprintf("replaying %s seqs %d to %d, %s", id, *from, *to, note)))
 	}
-	f := actors.NewFolder(def, id)
+	f := actors.NewFolder(t.def, id)
 	var prev []byte
-	return src.events(ctx, id, 1, *to, func(e *eventlog.Event) error {
+	return t.src.events(c.ctx, id, 1, *to, func(e *eventlog.Event) error {
 		if e.Seq < *from {
 			if err := f.Apply(e); err != nil {
 				return fmt.Errorf("seq %d does not apply, so the states after it cannot be shown: %s", e.Seq, trimPrefixes(err))

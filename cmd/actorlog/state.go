@@ -15,38 +15,30 @@ import (
 // folding its events; the live actor is not touched.
 func stateCmd(args []string, stdout, stderr io.Writer) error {
 	c := newCommon("state", stdout, stderr)
+	var until int64 // --at-time, parsed
 	at := c.fs.Uint64("at", 0, "sequence to show the state at (default: the head)")
 	atTime := c.fs.String("at-time", "", "show the state after the last event at or before this time (RFC 3339 or Unix ms)")
-	pos, err := c.parse(args, 1, 1, "<type:key> [--at N | --at-time T] [--data DIR | --server URL] [--json]")
-	if err != nil {
-		return err
-	}
-	if c.isSet("at") && *atTime != "" {
-		return c.usageErr("--at and --at-time are exclusive")
-	}
-	id, err := parseActor(pos[0])
-	if err != nil {
-		return err
-	}
-	if _, err := definition(id); err != nil {
-		return err
-	}
-	var until int64
-	if *atTime != "" {
-		if until, err = parseTime(*atTime); err != nil {
+	t, err := c.openActor(args, actorArgs{
+		usage: "<type:key> [--at N | --at-time T] [--data DIR | --server URL] [--json]",
+		def:   true,
+		flagsOK: func() error {
+			if c.isSet("at") && *atTime != "" {
+				return c.usageErr("--at and --at-time are exclusive")
+			}
+			return nil
+		},
+		argsOK: func([]string) (err error) {
+			if *atTime != "" {
+				until, err = parseTime(*atTime)
+			}
 			return err
-		}
-	}
-	src, err := c.open()
+		},
+	})
 	if err != nil {
 		return err
 	}
-	defer src.close()
-	ctx := context.Background()
-	st, err := existing(ctx, src, id)
-	if err != nil {
-		return err
-	}
+	defer t.src.close()
+	ctx, src, id, st := c.ctx, t.src, t.id, t.st
 	var seq uint64
 	var when int64
 	switch {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -16,29 +15,26 @@ import (
 // follows new ones as they are committed.
 func tailCmd(args []string, stdout, stderr io.Writer) error {
 	c := newCommon("tail", stdout, stderr)
-	all := c.fs.Bool("all", false, "follow every actor: the global feed")
 	from := c.fs.Uint64("from", 0, "start at this sequence (or, with --all, this feed position) instead of the last -n events")
 	last := c.fs.Uint64("n", 10, "print the last n events first")
 	maxEvents := c.fs.Uint64("max", 0, "stop after printing this many events (default: follow until interrupted)")
-	pos, err := c.parse(args, 0, 1, "[<type:key> | --all] [--from N] [-n K] [--max M] [--data DIR | --server URL] [--json]")
+	// A new actor may be followed; an unknown type may not.
+	t, err := c.openActor(args, actorArgs{
+		usage: "[<type:key> | --all] [--from N] [-n K] [--max M] [--data DIR | --server URL] [--json]",
+		all:   "follow every actor: the global feed",
+		fresh: true,
+	})
 	if err != nil {
 		return err
 	}
-	id, err := c.actorOrAll(pos, *all)
-	if err != nil {
-		return err
-	}
-	src, err := c.open()
-	if err != nil {
-		return err
-	}
-	defer src.close()
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer t.src.close()
+	ctx, stop := signal.NotifyContext(c.ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	id, src, all := t.id, t.src, t.all
 
 	// Where to start, and the width of the sequence column.
 	var start, end uint64
-	if *all {
+	if all {
 		if end, err = src.durable(ctx); err != nil {
 			return err
 		}
@@ -47,16 +43,7 @@ func tailCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		start = max(end+1, *last+1) - *last
 	} else {
-		st, err := src.head(ctx, id)
-		if err != nil {
-			return err
-		}
-		if !st.Exists() {
-			// A new actor may be followed; an unknown type may not.
-			if _, err := definition(id); err != nil {
-				return err
-			}
-		}
+		st := t.st
 		if c.isSet("from") && (*from > st.Head+1 || *from < st.First && st.Exists()) {
 			return fmt.Errorf("--from %d is out of range: %s has seqs %d to %d (and %d next)", *from, id, st.First, st.Head, st.Head+1)
 		}
@@ -66,10 +53,9 @@ func tailCmd(args []string, stdout, stderr io.Writer) error {
 	if c.isSet("from") {
 		start = max(*from, 1)
 	}
-	def, _ := registry.Lookup(id.Type)
 	o := c.output()
-	line := newEventLine(o, max(end, 999), def)
-	line.actor = *all
+	line := newEventLine(o, max(end, 999), t.def)
+	line.actor = all
 	var n uint64
 	errDone := errors.New("done")
 	err = src.follow(ctx, id, start, func(e *eventlog.Event) error {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -13,28 +12,13 @@ import (
 // report of each.
 func verifyCmd(args []string, stdout, stderr io.Writer) error {
 	c := newCommon("verify", stdout, stderr)
-	all := c.fs.Bool("all", false, "check every actor and the whole feed")
-	pos, err := c.parse(args, 0, 1, "[<type:key> | --all] [--data DIR | --server URL] [--json]")
+	t, err := c.openActor(args, actorArgs{usage: "[<type:key> | --all] [--data DIR | --server URL] [--json]", all: "check every actor and the whole feed"})
 	if err != nil {
 		return err
 	}
-	id, err := c.actorOrAll(pos, *all)
-	if err != nil {
-		return err
-	}
-	src, err := c.open()
-	if err != nil {
-		return err
-	}
-	defer src.close()
-	ctx := context.Background()
-	if !*all {
-		if _, err := existing(ctx, src, id); err != nil {
-			return err
-		}
-	}
+	defer t.src.close()
 	p := newProgress(stderr)
-	rep, err := src.verify(ctx, id, func(v verify.Progress) {
+	rep, err := t.src.verify(c.ctx, t.id, func(v verify.Progress) {
 		p.update("verify: "+v.Phase+": position", v.Done, v.Total)
 	})
 	p.end()
@@ -79,7 +63,7 @@ func printReport(o *output, rep *verify.Report) {
 		where := make([]string, len(rep.Problems))
 		for i, p := range rep.Problems {
 			where[i] = problemPlace(p)
-			wa, ww = max(wa, len(p.Actor)), max(ww, len(where[i]))
+			wa, ww = max(wa, width(p.Actor)), max(ww, width(where[i]))
 		}
 		for i, p := range rep.Problems {
 			actor := p.Actor
