@@ -13,6 +13,7 @@ import (
 
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/vmihailenco/msgpack/v5"
+	"go.uber.org/goleak"
 )
 
 // Store is the contract the suite checks.
@@ -28,7 +29,8 @@ func Ev(typ string, v any) eventlog.Event {
 }
 
 // Run runs the whole suite. open returns a new, empty store; the suite
-// closes it.
+// closes it. Each test also checks that no goroutine it started, the
+// store's included, outlives the store's Close.
 func Run(t *testing.T, open func(t *testing.T) Store) {
 	tests := []struct {
 		name string
@@ -52,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
+			defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
 			s := open(t)
 			defer s.Close()
 			tc.fn(t, s)
