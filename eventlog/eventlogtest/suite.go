@@ -51,6 +51,15 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"SubscribeStream", testSubscribeStream},
 		{"SubscribeFeedRace", testSubscribeFeedRace},
 		{"SubscribeAfterDelete", testSubscribeAfterDelete},
+		{"RecordsGetPut", testRecordsGetPut},
+		{"RecordsRangeDelete", testRecordsRangeDelete},
+		{"RecordsScan", testRecordsScan},
+		{"RecordsSpaceIsolation", testRecordsSpaceIsolation},
+		{"RecordsScanStops", testRecordsScanStops},
+		{"RecordsWithEvents", testRecordsWithEvents},
+		{"RecordsWithoutEvents", testRecordsWithoutEvents},
+		{"ReservedSpaces", testReservedSpaces},
+		{"EmptyRequest", testEmptyRequest},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -134,24 +143,34 @@ func testAppendAssignsSequences(t *testing.T, s Store) {
 	}
 }
 
+// wantConflict checks that err is a *ConflictError naming the actor, the
+// head expected and the head found.
+func wantConflict(t *testing.T, err error, a eventlog.ID, expected eventlog.Expected, actual uint64) {
+	t.Helper()
+	var ce *eventlog.ConflictError
+	if !errors.As(err, &ce) {
+		t.Errorf("append to %s expecting %s at head %d: err = %v, want a *ConflictError", a, expected, actual, err)
+		return
+	}
+	if got, want := *ce, (eventlog.ConflictError{Actor: a, Expected: expected, Actual: actual}); got != want {
+		t.Errorf("conflict = %+v, want %+v", got, want)
+	}
+}
+
 func testExpected(t *testing.T, s Store) {
 	a := id("counter", "exp")
 	mustAppend(t, s, a, eventlog.NoStream, Ev("x", 1))
-	var ce *eventlog.ConflictError
 	_, err := s.Append(bg, a, eventlog.NoStream, Ev("x", 2))
-	if !errors.As(err, &ce) || ce.Actual != 1 || ce.Expected != eventlog.NoStream || ce.Actor != a {
-		t.Fatalf("NoStream on existing stream: err = %v, want conflict with actual 1", err)
-	}
+	wantConflict(t, err, a, eventlog.NoStream, 1)
 	_, err = s.Append(bg, a, eventlog.ExpectSeq(5), Ev("x", 2))
-	if !errors.As(err, &ce) || ce.Actual != 1 || ce.Expected != eventlog.ExpectSeq(5) {
-		t.Fatalf("ExpectSeq(5) at head 1: err = %v, want conflict", err)
-	}
-	_, err = s.Append(bg, id("counter", "exp2"), eventlog.ExpectSeq(1), Ev("x", 2))
-	if !errors.As(err, &ce) || ce.Actual != 0 {
-		t.Fatalf("ExpectSeq(1) on new stream: err = %v, want conflict with actual 0", err)
-	}
+	wantConflict(t, err, a, eventlog.ExpectSeq(5), 1)
+	b := id("counter", "exp2")
+	_, err = s.Append(bg, b, eventlog.ExpectSeq(1), Ev("x", 2))
+	wantConflict(t, err, b, eventlog.ExpectSeq(1), 0)
 	mustAppend(t, s, a, eventlog.ExpectSeq(1), Ev("x", 2))
 	mustAppend(t, s, a, eventlog.Any, Ev("x", 3))
+	_, err = s.Append(bg, a, eventlog.ExpectSeq(2), Ev("x", 4))
+	wantConflict(t, err, a, eventlog.ExpectSeq(2), 3)
 	h, _ := s.Head(bg, a)
 	if h.Head != 3 {
 		t.Fatalf("head = %d, want 3", h.Head)
@@ -159,6 +178,12 @@ func testExpected(t *testing.T, s Store) {
 	if l, _ := s.ListActors(bg, eventlog.ListOptions{Type: "counter"}); len(l) != 1 {
 		t.Fatalf("a failed append created a stream: %+v", l)
 	}
+	// A deleted stream keeps its head: NoStream conflicts with it.
+	if err := s.Delete(bg, a, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Append(bg, a, eventlog.NoStream, Ev("x", 4))
+	wantConflict(t, err, a, eventlog.NoStream, 3)
 }
 
 func testAtomic(t *testing.T, s Store) {
