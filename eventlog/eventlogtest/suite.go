@@ -60,6 +60,12 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"RecordsWithoutEvents", testRecordsWithoutEvents},
 		{"ReservedSpaces", testReservedSpaces},
 		{"EmptyRequest", testEmptyRequest},
+		{"Durable", testDurable},
+		{"ScanStreamBounds", testScanStreamBounds},
+		{"ScanFeedBounds", testScanFeedBounds},
+		{"ScanStopsAtError", testScanStopsAtError},
+		{"ScanEventFields", testScanEventFields},
+		{"ReadLimits", testReadLimits},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -88,6 +94,14 @@ func seqs(evs []eventlog.Event) []uint64 {
 	out := make([]uint64, len(evs))
 	for i, e := range evs {
 		out[i] = e.Seq
+	}
+	return out
+}
+
+func positions(evs []eventlog.Event) []uint64 {
+	out := make([]uint64, len(evs))
+	for i, e := range evs {
+		out[i] = e.Pos
 	}
 	return out
 }
