@@ -66,6 +66,9 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"ScanStopsAtError", testScanStopsAtError},
 		{"ScanEventFields", testScanEventFields},
 		{"ReadLimits", testReadLimits},
+		{"SubscribeNextBatch", testSubscribeNextBatch},
+		{"SubscribeTryNextBatch", testSubscribeTryNextBatch},
+		{"SubscribeFromEnd", testSubscribeFromEnd},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -201,3 +201,180 @@ func testSubscribeAfterDelete(t *testing.T, s Store) {
 		t.Fatalf("first feed event after deletion has seq %d, want 4", e.Seq)
 	}
 }
+
+// collect reads batches of at most max events from sub until it has n,
+// with NextBatch, or with try, with TryNextBatch polled until a deadline.
+// It returns the events' sequences (stream) or positions (feed).
+func collect(t *testing.T, sub eventlog.Subscription, max, n int, try, feed bool) []uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	var got []uint64
+	for len(got) < n {
+		var b []eventlog.Event
+		var err error
+		if try {
+			b, err = sub.TryNextBatch(ctx, max)
+		} else {
+			b, err = sub.NextBatch(ctx, max)
+		}
+		switch {
+		case err != nil:
+			t.Fatalf("after %d events: %v", len(got), err)
+		case len(b) > max:
+			t.Fatalf("a batch of %d events, want at most %d", len(b), max)
+		case len(b) == 0 && !try:
+			t.Fatalf("NextBatch returned no events and no error")
+		case len(b) == 0 && ctx.Err() != nil:
+			t.Fatalf("TryNextBatch gave %d events of %d before the deadline", len(got), n)
+		case len(b) == 0:
+			time.Sleep(time.Millisecond) // poll again
+		}
+		for _, e := range b {
+			if feed {
+				got = append(got, e.Pos)
+			} else {
+				got = append(got, e.Seq)
+			}
+		}
+	}
+	return got
+}
+
+// wantNothing checks that TryNextBatch has nothing at hand.
+func wantNothing(t *testing.T, sub eventlog.Subscription) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	if b, err := sub.TryNextBatch(ctx, 10); len(b) != 0 || err != nil {
+		t.Fatalf("TryNextBatch with nothing new = %d events, %v; want none and no error", len(b), err)
+	}
+}
+
+func testSubscribeNextBatch(t *testing.T, s Store) {
+	a := id("counter", "batch")
+	for i := 1; i <= 10; i++ {
+		mustAppend(t, s, a, eventlog.Any, Ev("x", i))
+	}
+	sub, err := s.SubscribeStream(bg, a, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	if got := collect(t, sub, 3, 10, false, false); fmt.Sprint(got) != fmt.Sprint(span(1, 10)) {
+		t.Fatalf("stored events in batches of at most 3 = %v, want 1..10", got)
+	}
+	// A NextBatch waiting for events returns those of the next append,
+	// at most max of them, and the rest follow.
+	type batch struct {
+		seqs []uint64
+		err  error
+	}
+	waited := make(chan batch, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+		defer cancel()
+		b, err := sub.NextBatch(ctx, 4)
+		waited <- batch{seqs(b), err}
+	}()
+	mustAppend(t, s, a, eventlog.ExpectSeq(10), Ev("x", 11), Ev("x", 12), Ev("x", 13), Ev("x", 14), Ev("x", 15), Ev("x", 16))
+	b := <-waited
+	if b.err != nil || len(b.seqs) == 0 || len(b.seqs) > 4 || fmt.Sprint(b.seqs) != fmt.Sprint(span(11, 10+uint64(len(b.seqs)))) {
+		t.Fatalf("waiting NextBatch(4) = %v, %v; want 1 to 4 events from 11", b.seqs, b.err)
+	}
+	rest := collect(t, sub, 4, 16-10-len(b.seqs), false, false)
+	if got := append(b.seqs, rest...); fmt.Sprint(got) != fmt.Sprint(span(11, 16)) {
+		t.Fatalf("live events in batches = %v, want 11..16", got)
+	}
+	// Batches of one.
+	feed, err := s.SubscribeFeed(bg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer feed.Close()
+	got := collect(t, feed, 1, 16, false, true)
+	for i := 1; i < len(got); i++ {
+		if got[i] <= got[i-1] {
+			t.Fatalf("feed in batches of one = %v, not in order", got)
+		}
+	}
+}
+
+func testSubscribeTryNextBatch(t *testing.T, s Store) {
+	a := id("counter", "try")
+	sub, err := s.SubscribeStream(bg, a, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	wantNothing(t, sub)
+	mustAppend(t, s, a, eventlog.NoStream, Ev("x", 1), Ev("x", 2), Ev("x", 3))
+	if got := collect(t, sub, 2, 3, true, false); fmt.Sprint(got) != "[1 2 3]" {
+		t.Fatalf("TryNextBatch after an append of 3 = %v, want [1 2 3]", got)
+	}
+	wantNothing(t, sub)
+
+	feed, err := s.SubscribeFeed(bg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer feed.Close()
+	stored := collect(t, feed, 10, 3, true, true)
+	wantNothing(t, feed)
+	res := mustAppend(t, s, id("counter", "try2"), eventlog.NoStream, Ev("x", 1), Ev("x", 2))
+	if got := collect(t, feed, 10, 2, true, true); fmt.Sprint(got) != fmt.Sprint(span(res.FirstPos, res.LastPos)) || got[0] <= stored[2] {
+		t.Fatalf("feed's TryNextBatch after an append = %v, want %d..%d", got, res.FirstPos, res.LastPos)
+	}
+	wantNothing(t, feed)
+}
+
+// testSubscribeFromEnd: a subscription from past the end delivers the
+// first event appended at or after its start.
+func testSubscribeFromEnd(t *testing.T, s Store) {
+	a, b := id("counter", "end1"), id("counter", "end2")
+	mustAppend(t, s, a, eventlog.NoStream, Ev("x", 1), Ev("x", 2), Ev("x", 3))
+	sub, err := s.SubscribeFeed(bg, s.Durable()+1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	wantNothing(t, sub)
+	res := mustAppend(t, s, b, eventlog.NoStream, Ev("x", 1), Ev("x", 2))
+	if e := next(t, sub); e.Pos != res.FirstPos || e.Actor != b || e.Seq != 1 {
+		t.Fatalf("feed subscribed from the end got %s seq %d position %d, want %s seq 1 position %d", e.Actor, e.Seq, e.Pos, b, res.FirstPos)
+	}
+
+	from := s.Durable() + 3
+	far, err := s.SubscribeFeed(bg, from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer far.Close()
+	var want uint64
+	for i := 0; want == 0; i++ {
+		if i == 10 {
+			t.Fatalf("10 appends did not reach position %d", from)
+		}
+		if res := mustAppend(t, s, a, eventlog.Any, Ev("x", i)); res.FirstPos >= from {
+			want = res.FirstPos
+		}
+	}
+	if e := next(t, far); e.Pos != want {
+		t.Fatalf("feed subscribed from %d got position %d first, want %d", from, e.Pos, want)
+	}
+
+	h, err := s.Head(bg, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := s.SubscribeStream(bg, b, h.Head+2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stream.Close()
+	wantNothing(t, stream)
+	mustAppend(t, s, b, eventlog.ExpectSeq(h.Head), Ev("x", 3), Ev("x", 4))
+	if e := next(t, stream); e.Seq != h.Head+2 {
+		t.Fatalf("stream subscribed from %d got seq %d first", h.Head+2, e.Seq)
+	}
+}
