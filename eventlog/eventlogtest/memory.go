@@ -464,7 +464,11 @@ func (s *memSub) poll(ctx context.Context, wait bool) (eventlog.Event, bool, err
 		default:
 		}
 		s.m.mu.Lock()
-		changed, closed := s.m.changed, s.m.closed
+		if s.m.closed {
+			s.m.mu.Unlock()
+			return eventlog.Event{}, false, eventlog.ErrClosed
+		}
+		changed := s.m.changed
 		var found *eventlog.Event
 		if s.id != nil {
 			if st := s.m.streams[*s.id]; st != nil {
@@ -491,8 +495,6 @@ func (s *memSub) poll(ctx context.Context, wait bool) (eventlog.Event, bool, err
 		case found != nil:
 			s.next++
 			return e, true, nil
-		case closed:
-			return eventlog.Event{}, false, eventlog.ErrClosed
 		case !wait:
 			return eventlog.Event{}, false, nil
 		}
