@@ -68,6 +68,8 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"ReadLimits", testReadLimits},
 		{"SubscribeNextBatch", testSubscribeNextBatch},
 		{"SubscribeTryNextBatch", testSubscribeTryNextBatch},
+		{"SubscribeClose", testSubscribeClose},
+		{"StoreCloseEndsSubscriptions", testStoreCloseEndsSubscriptions},
 		{"SubscribeFromEnd", testSubscribeFromEnd},
 	}
 	for _, tc := range tests {

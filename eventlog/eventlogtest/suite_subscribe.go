@@ -328,6 +328,108 @@ func testSubscribeTryNextBatch(t *testing.T, s Store) {
 	wantNothing(t, feed)
 }
 
+// wantClosed checks that every way of reading sub returns ErrClosed.
+func wantClosed(t *testing.T, what string, sub eventlog.Subscription) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	if e, err := sub.Next(ctx); !errors.Is(err, eventlog.ErrClosed) {
+		t.Errorf("%s: Next = seq %d position %d, %v; want ErrClosed", what, e.Seq, e.Pos, err)
+	}
+	if b, err := sub.NextBatch(ctx, 10); !errors.Is(err, eventlog.ErrClosed) {
+		t.Errorf("%s: NextBatch = %d events, %v; want ErrClosed", what, len(b), err)
+	}
+	if b, err := sub.TryNextBatch(ctx, 10); !errors.Is(err, eventlog.ErrClosed) {
+		t.Errorf("%s: TryNextBatch = %d events, %v; want ErrClosed", what, len(b), err)
+	}
+}
+
+// waitInNext calls Next on sub in a goroutine and returns the channel of
+// its error, once the goroutine is about to call it.
+func waitInNext(sub eventlog.Subscription) <-chan error {
+	started, done := make(chan struct{}), make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+		defer cancel()
+		close(started)
+		_, err := sub.Next(ctx)
+		done <- err
+	}()
+	<-started
+	return done
+}
+
+// testSubscribeClose: Close, from another goroutine, ends a waiting Next
+// with ErrClosed; after it nothing more is delivered, not even events
+// already at hand.
+func testSubscribeClose(t *testing.T, s Store) {
+	a := id("counter", "close")
+	subscribe := map[string]func(from uint64) (eventlog.Subscription, error){
+		"stream": func(from uint64) (eventlog.Subscription, error) { return s.SubscribeStream(bg, a, from) },
+		"feed":   func(from uint64) (eventlog.Subscription, error) { return s.SubscribeFeed(bg, from) },
+	}
+	for name, sub := range subscribe {
+		waiting, err := sub(s.Durable() + 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		done := waitInNext(waiting)
+		if err := waiting.Close(); err != nil {
+			t.Fatalf("%s: Close: %v", name, err)
+		}
+		if err := <-done; !errors.Is(err, eventlog.ErrClosed) {
+			t.Errorf("%s: Next waiting while the subscription closed returned %v, want ErrClosed", name, err)
+		}
+		if err := waiting.Close(); err != nil {
+			t.Errorf("%s: second Close: %v", name, err)
+		}
+		wantClosed(t, name+" subscription closed while waiting", waiting)
+	}
+	mustAppend(t, s, a, eventlog.Any, Ev("x", 1), Ev("x", 2), Ev("x", 3))
+	for name, sub := range subscribe {
+		read, err := sub(0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		next(t, read)
+		read.Close()
+		wantClosed(t, name+" subscription closed with events to deliver", read)
+	}
+}
+
+// testStoreCloseEndsSubscriptions: closing the store ends its
+// subscriptions, waiting or not, with ErrClosed.
+func testStoreCloseEndsSubscriptions(t *testing.T, s Store) {
+	a := id("counter", "ends")
+	mustAppend(t, s, a, eventlog.NoStream, Ev("x", 1), Ev("x", 2), Ev("x", 3))
+	waiting, err := s.SubscribeStream(bg, id("counter", "quiet"), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer waiting.Close()
+	read, err := s.SubscribeFeed(bg, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer read.Close()
+	next(t, read)
+	unread, err := s.SubscribeStream(bg, a, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unread.Close()
+	done := waitInNext(waiting)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; !errors.Is(err, eventlog.ErrClosed) {
+		t.Errorf("Next waiting while the store closed returned %v, want ErrClosed", err)
+	}
+	wantClosed(t, "waiting subscription", waiting)
+	wantClosed(t, "subscription that read one of 3 events", read)
+	wantClosed(t, "subscription that read none of 3 events", unread)
+}
+
 // testSubscribeFromEnd: a subscription from past the end delivers the
 // first event appended at or after its start.
 func testSubscribeFromEnd(t *testing.T, s Store) {
