@@ -71,6 +71,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"SubscribeClose", testSubscribeClose},
 		{"StoreCloseEndsSubscriptions", testStoreCloseEndsSubscriptions},
 		{"SubscribeFromEnd", testSubscribeFromEnd},
+		{"Closed", testClosed},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -490,4 +491,60 @@ func testConcurrentExpected(t *testing.T, s Store) {
 			t.Fatalf("round %d: %d appends won, want exactly 1", r, wins)
 		}
 	}
+}
+
+// testClosed: after Close every method returns ErrClosed, and Close may be
+// called again.
+func testClosed(t *testing.T, s Store) {
+	a := id("counter", "closed")
+	mustAppend(t, s, a, eventlog.NoStream, Ev("x", 1))
+	sp := eventlog.FirstSpace
+	mustWrite(t, s, put(sp, "k", "v"))
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	visit := func(*eventlog.Event) error {
+		t.Error("a scan of a closed store visited an event")
+		return nil
+	}
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"Append", func() error { _, err := s.Append(bg, a, eventlog.Any, Ev("x", 2)); return err }},
+		{"Write of events and ops", func() error {
+			_, err := s.Write(bg, eventlog.Request{Actor: a, Expected: eventlog.Any, Events: []eventlog.Event{Ev("x", 2)}, Ops: []eventlog.Op{put(sp, "k", "w")}})
+			return err
+		}},
+		{"Write of ops", func() error {
+			_, err := s.Write(bg, eventlog.Request{Ops: []eventlog.Op{put(sp, "k", "w")}})
+			return err
+		}},
+		{"Delete", func() error { return s.Delete(bg, a, 0) }},
+		{"Head", func() error { _, err := s.Head(bg, a); return err }},
+		{"ScanStream", func() error { return s.ScanStream(bg, a, 0, 0, visit) }},
+		{"ListActors", func() error { _, err := s.ListActors(bg, eventlog.ListOptions{}); return err }},
+		{"ScanFeed", func() error { return s.ScanFeed(bg, 0, 0, visit) }},
+		{"ReadStream", func() error { _, err := eventlog.ReadStream(bg, s, a, 1, 10); return err }},
+		{"ReadFeed", func() error { _, err := eventlog.ReadFeed(bg, s, 1, 10); return err }},
+		{"SubscribeStream", func() error { _, err := s.SubscribeStream(bg, a, 0); return err }},
+		{"SubscribeFeed", func() error { _, err := s.SubscribeFeed(bg, 0); return err }},
+		{"Get", func() error { _, err := s.Get(bg, sp, []byte("k")); return err }},
+		{"Peek", func() error { _, err := s.Peek(sp, []byte("k")); return err }},
+		{"Scan", func() error {
+			return s.Scan(bg, sp, nil, nil, false, func(k, v []byte) error {
+				t.Error("a Scan of a closed store visited a record")
+				return nil
+			})
+		}},
+	}
+	for _, c := range calls {
+		if err := c.call(); !errors.Is(err, eventlog.ErrClosed) {
+			t.Errorf("%s after Close: err = %v, want ErrClosed", c.name, err)
+		}
+	}
+	s.Durable() // has no error to give; it must not panic
 }
