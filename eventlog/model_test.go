@@ -80,10 +80,7 @@ func TestLog_MatchesModel(t *testing.T) {
 				evs := genEvents(rt)
 				r1, e1 := l.Append(ctx, id, exp, evs...)
 				r2, e2 := m.Append(ctx, id, exp, evs...)
-				sameErr(rt, e1, e2)
-				if r1 != r2 {
-					rt.Fatalf("append result: log %+v, model %+v", r1, r2)
-				}
+				same(rt, "append result", r1, r2, e1, e2)
 			},
 			"write": func(rt *rapid.T) {
 				var r eventlog.Request
@@ -99,10 +96,7 @@ func TestLog_MatchesModel(t *testing.T) {
 				r.Ops = rapid.SliceOfN(rapid.Custom(genOp), 0, 4).Draw(rt, "ops")
 				r1, e1 := l.Write(ctx, r)
 				r2, e2 := m.Write(ctx, r)
-				sameErr(rt, e1, e2)
-				if r1 != r2 {
-					rt.Fatalf("write result: log %+v, model %+v", r1, r2)
-				}
+				same(rt, "write result", r1, r2, e1, e2)
 			},
 			"get": func(rt *rapid.T) {
 				sp, key := pickSpace(rt), pickKey(rt, "key")
@@ -163,10 +157,7 @@ func TestLog_MatchesModel(t *testing.T) {
 				id := pickID(rt)
 				a, e1 := l.Head(ctx, id)
 				b, e2 := m.Head(ctx, id)
-				sameErr(rt, e1, e2)
-				if a != b {
-					rt.Fatalf("head: log %+v, model %+v", a, b)
-				}
+				same(rt, "head", a, b, e1, e2)
 			},
 			"list": func(rt *rapid.T) {
 				o := eventlog.ListOptions{Type: rapid.SampledFrom([]string{"", "a", "b", "bb"}).Draw(rt, "type"), Limit: rapid.IntRange(1, 6).Draw(rt, "limit")}
@@ -186,6 +177,15 @@ func TestLog_MatchesModel(t *testing.T) {
 	t.Logf("%d operations compared", total)
 	if total < 1000 {
 		t.Fatalf("only %d operations compared", total)
+	}
+}
+
+// same fails unless the log's and the model's answers agree.
+func same[T comparable](rt *rapid.T, what string, a, b T, e1, e2 error) {
+	rt.Helper()
+	sameErr(rt, e1, e2)
+	if a != b {
+		rt.Fatalf("%s: log %+v, model %+v", what, a, b)
 	}
 }
 
