@@ -26,8 +26,11 @@ type subscription struct {
 	regGen uint64
 
 	wake chan struct{}
-	mu   sync.Mutex // guards the fields below
-	buf  []Event
+	// ended is set by end: from then on poll returns ErrClosed, even with
+	// events pending.
+	ended atomic.Bool
+	mu    sync.Mutex // guards the fields below
+	buf   []Event
 	// spare is the buffer taken last time, reused for the next one.
 	spare []Event
 	lag   bool
@@ -112,6 +115,7 @@ func (sub *subscription) push(e *Event) {
 }
 
 func (sub *subscription) end() {
+	sub.ended.Store(true)
 	sub.mu.Lock()
 	sub.done = true
 	sub.mu.Unlock()
@@ -217,6 +221,9 @@ func (sub *subscription) Next(ctx context.Context) (Event, error) {
 // than wait for one.
 func (sub *subscription) poll(ctx context.Context, wait bool) (e Event, ok bool, err error) {
 	for {
+		if sub.ended.Load() {
+			return Event{}, false, ErrClosed
+		}
 		for len(sub.pending) > 0 {
 			e := sub.pending[0]
 			sub.pending[0] = Event{}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -160,7 +161,9 @@ func checkRequest(r *eventlog.Request) error {
 	return nil
 }
 
-func recordKey(sp eventlog.Space, key []byte) string { return string(sp) + string(key) }
+// recordKey is the model's key of a record: the space byte, then the key.
+// (string(sp) would be sp's UTF-8 encoding, two bytes from 0x80 on.)
+func recordKey(sp eventlog.Space, key []byte) string { return string([]byte{byte(sp)}) + string(key) }
 
 // Delete implements eventlog.Writer.
 func (m *Memory) Delete(ctx context.Context, id eventlog.ID, before uint64) error {
@@ -341,12 +344,11 @@ func (m *Memory) Scan(ctx context.Context, sp eventlog.Space, lo, hi []byte, rev
 	if sp < eventlog.FirstSpace {
 		return fmt.Errorf("eventlog: space %#x is reserved", sp)
 	}
-	lower := recordKey(sp, lo)
-	upper := recordKey(sp+1, nil)
+	prefix, lower := recordKey(sp, nil), recordKey(sp, lo)
+	inRange := func(k string) bool { return strings.HasPrefix(k, prefix) && k >= lower }
 	if hi != nil {
-		upper = recordKey(sp, hi)
-	} else if sp == 0xFF {
-		upper = "\xff\xff\xff\xff\xff\xff\xff\xff" // past every key this model is given
+		upper := recordKey(sp, hi)
+		inRange = func(k string) bool { return k >= lower && k < upper }
 	}
 	type kv struct {
 		k string
@@ -359,7 +361,7 @@ func (m *Memory) Scan(ctx context.Context, sp eventlog.Space, lo, hi []byte, rev
 	}
 	var in []kv
 	for k, v := range m.records {
-		if k >= lower && k < upper {
+		if inRange(k) {
 			in = append(in, kv{k, bytes.Clone(v)})
 		}
 	}
@@ -462,7 +464,11 @@ func (s *memSub) poll(ctx context.Context, wait bool) (eventlog.Event, bool, err
 		default:
 		}
 		s.m.mu.Lock()
-		changed, closed := s.m.changed, s.m.closed
+		if s.m.closed {
+			s.m.mu.Unlock()
+			return eventlog.Event{}, false, eventlog.ErrClosed
+		}
+		changed := s.m.changed
 		var found *eventlog.Event
 		if s.id != nil {
 			if st := s.m.streams[*s.id]; st != nil {
@@ -489,8 +495,6 @@ func (s *memSub) poll(ctx context.Context, wait bool) (eventlog.Event, bool, err
 		case found != nil:
 			s.next++
 			return e, true, nil
-		case closed:
-			return eventlog.Event{}, false, eventlog.ErrClosed
 		case !wait:
 			return eventlog.Event{}, false, nil
 		}
