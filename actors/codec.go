@@ -35,6 +35,20 @@ func unmarshalMsgpack(data []byte, v any) error {
 
 // msgpackToJSON converts one msgpack value to JSON.
 func msgpackToJSON(data []byte) ([]byte, error) {
+	v, err := DataValue(data)
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(v)
+}
+
+// DataValue decodes an event's msgpack data into the value encoding/json
+// would decode its JSON form into: maps with string keys, slices, strings,
+// numbers, booleans; nil for no data.
+func DataValue(data []byte) (any, error) {
+	if len(data) == 0 {
+		return nil, nil
+	}
 	var v any
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)
@@ -43,7 +57,7 @@ func msgpackToJSON(data []byte) ([]byte, error) {
 	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
-	return json.Marshal(jsonable(v))
+	return jsonable(v), nil
 }
 
 // jsonable turns the maps msgpack decodes (map[any]any for non-string
@@ -154,35 +168,6 @@ func convertResult(stored []byte, f Format) ([]byte, error) {
 		return stored, nil
 	}
 	return msgpackToJSON(stored)
-}
-
-// frame builds a WebSocket frame: the event's fields with "type" and,
-// for persisted events, "seq" added. Data that is not an object goes
-// under "data".
-func frame(typ string, seq uint64, data []byte) ([]byte, error) {
-	var v any
-	if len(data) > 0 {
-		dec := msgpack.GetDecoder()
-		dec.Reset(bytes.NewReader(data))
-		dec.SetMapDecoder(func(d *msgpack.Decoder) (any, error) { return d.DecodeUntypedMap() })
-		err := dec.Decode(&v)
-		msgpack.PutDecoder(dec)
-		if err != nil {
-			return nil, err
-		}
-	}
-	m, ok := jsonable(v).(map[string]any)
-	if !ok {
-		m = map[string]any{}
-		if v != nil {
-			m["data"] = jsonable(v)
-		}
-	}
-	m["type"] = typ
-	if seq > 0 {
-		m["seq"] = seq
-	}
-	return json.Marshal(m)
 }
 
 // DataJSON converts an event's msgpack data to JSON.

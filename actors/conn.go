@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"encoding/json"
 	"errors"
 	"sync"
 	"sync/atomic"
@@ -9,9 +8,9 @@ import (
 	"github.com/actorlog/actorlog/eventlog"
 )
 
-// Frame is one message for a connection: a JSON object with a "type"
-// field. Seq is the event's sequence for a persisted event, 0 for an
-// ephemeral broadcast.
+// Frame is one message for a connection, as the runtime's FrameEncoder
+// built it. Seq is the event's sequence for a persisted event (or the
+// state's, for a state frame), 0 for an ephemeral broadcast.
 type Frame struct {
 	Seq  uint64
 	Data []byte
@@ -97,7 +96,11 @@ func (a *actor) sendState() {
 		return
 	}
 	a.conns.stateSeq = a.dseq
-	data, _ := json.Marshal(map[string]any{"type": "state", "seq": a.dseq, "state": json.RawMessage(state)})
+	data, err := a.rt.opts.Frames.State(a.dseq, state)
+	if err != nil {
+		a.logger().Warn("state frame does not encode", "err", err)
+		return
+	}
 	var slow []*Conn
 	for c := range a.conns.all {
 		if c.wantsState && !c.deliver(Frame{Seq: a.dseq, Data: data}) {
@@ -119,6 +122,10 @@ type connections struct {
 }
 
 func (a *actor) connect(m *connectMsg) {
+	if a.rt.opts.Frames == nil {
+		m.reply <- connectResult{err: Errorf(CodeInternal, "the runtime has no frame encoder (Options.Frames): it takes no connections")}
+		return
+	}
 	if len(a.conns.all) >= a.rt.opts.MaxConnsPerActor {
 		m.reply <- connectResult{err: Errorf(CodeUnavailable, "%s has %d connections, the limit", a.id, len(a.conns.all))}
 		return

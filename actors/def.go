@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"reflect"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/actorlog/actorlog/eventlog"
@@ -37,6 +36,7 @@ type Def[S any] struct {
 	Initial func() S
 
 	appliers map[string]func(*S, []byte) error
+	events   map[string]reflect.Type // the data type of each event type
 	actions  map[string]func(*Ctx[S], Args) (any, error)
 
 	// OnWake runs after the state is loaded, before the first call.
@@ -61,24 +61,21 @@ func Define[S any](typ string, initial func() S) *Def[S] {
 		Type:     typ,
 		Initial:  initial,
 		appliers: make(map[string]func(*S, []byte) error),
+		events:   make(map[string]reflect.Type),
 		actions:  make(map[string]func(*Ctx[S], Args) (any, error)),
 	}
 }
 
 // On registers the applier of eventType: fn folds one event's data, of
 // type E, into the state. Appliers must be deterministic and must not fail
-// on data their own actions emitted.
+// on data their own actions emitted. Only registered event types may be
+// emitted.
 //
-// It panics if eventType is a frame type of the WebSocket protocol, or if
-// E is a struct with a field named "type" or "seq": an event's frame
-// carries its fields beside its type and sequence, under those names.
+// A protocol that sends events to clients may refuse some names and
+// fields (the api package's WebSocket frames carry an event's fields
+// beside its "type" and "seq"): it checks the registry when it starts.
 func On[S, E any](d *Def[S], eventType string, fn func(s *S, e E)) {
-	if reservedFrames[eventType] {
-		panic(fmt.Sprintf("actors: %s: event type %q is reserved for the WebSocket protocol", d.Type, eventType))
-	}
-	if f := frameFieldClash(reflect.TypeFor[E]()); f != "" {
-		panic(fmt.Sprintf("actors: %s: event %q has a field named %q, which its WebSocket frames use for the event's own %s; rename it (e.g. `json:\"kind\"`)", d.Type, eventType, f, f))
-	}
+	d.events[eventType] = reflect.TypeFor[E]()
 	d.appliers[eventType] = func(s *S, data []byte) error {
 		var e E
 		if len(data) > 0 {
@@ -113,6 +110,9 @@ type Definition interface {
 	Actions() []string
 	HasAction(name string) bool
 	EventTypes() []string
+	// EventData returns the Go type an event type's data decodes into
+	// (nil for an event type d does not apply).
+	EventData(eventType string) reflect.Type
 	newInstance(id eventlog.ID) instance
 }
 
@@ -130,6 +130,9 @@ func (d *Def[S]) HasAction(name string) bool {
 
 // EventTypes returns the event types d applies, sorted.
 func (d *Def[S]) EventTypes() []string { return sortedKeys(d.appliers) }
+
+// EventData returns the Go type of eventType's data, as On registered it.
+func (d *Def[S]) EventData(eventType string) reflect.Type { return d.events[eventType] }
 
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
@@ -370,40 +373,3 @@ func (c *Ctx[S]) Conns() int { return c.t.a.connCount() }
 
 // Logger returns a logger naming the actor.
 func (c *Ctx[S]) Logger() *slog.Logger { return c.t.a.logger() }
-
-// frameFieldClash returns "type" or "seq" if a struct event type has a
-// field encoded under that name (its `json` tag, as the runtime encodes
-// events, or its Go name), including fields of embedded structs, which
-// are encoded inline; "" otherwise.
-func frameFieldClash(t reflect.Type) string {
-	for t.Kind() == reflect.Pointer {
-		t = t.Elem()
-	}
-	if t.Kind() != reflect.Struct {
-		return ""
-	}
-	for i := range t.NumField() {
-		f := t.Field(i)
-		tag, tagged := f.Tag.Lookup("json")
-		name, _, _ := strings.Cut(tag, ",")
-		if name == "-" {
-			continue
-		}
-		if f.Anonymous && name == "" {
-			if c := frameFieldClash(f.Type); c != "" {
-				return c
-			}
-			continue
-		}
-		if !f.IsExported() {
-			continue
-		}
-		if !tagged || name == "" {
-			name = f.Name
-		}
-		if name == "type" || name == "seq" {
-			return name
-		}
-	}
-	return ""
-}

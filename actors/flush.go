@@ -186,7 +186,8 @@ func (a *actor) release() {
 			continue
 		}
 		if it.evType != "" {
-			data, err := frame(it.evType, it.need, it.evData)
+			e := eventlog.Event{Actor: a.id, Seq: it.need, Type: it.evType, Data: it.evData}
+			data, err := a.rt.opts.Frames.Event(&e)
 			if err != nil {
 				a.logger().Error("event does not convert to a frame", "seq", it.need, "err", err)
 				continue

@@ -102,7 +102,7 @@ type Options struct {
 	// not exceed the log's eventlog.Options.MaxEventSize. Default
 	// DefaultMaxEventSize (1 MiB).
 	MaxEventSize int
-	// Snapshots is the snapshot policy. Zero means snapshots.DefaultPolicy.
+	// Snapshots is the snapshot policy; its zero value has the defaults.
 	Snapshots snapshots.Policy
 	// SnapshotOnSleep takes a snapshot when an actor sleeps with at least
 	// this many events since its last one. Default DefaultSnapshotOnSleep
@@ -115,6 +115,12 @@ type Options struct {
 	// Retention, by actor type, drops old events once a snapshot covers
 	// them. Types not listed keep every event (the default).
 	Retention map[string]Retention
+	// Frames builds the frames connections receive: the protocol that
+	// serves them provides it (the api package's WebSocket protocol:
+	// wire.Frames). The runtime builds each event's frame once, for all the
+	// actor's connections, when the event is durable, and only if a
+	// connection is open. Without it the runtime takes no connections.
+	Frames FrameEncoder
 	// Metrics, if set, observes the runtime.
 	Metrics Metrics
 	// Logger receives the runtime's messages. Default slog.Default().
@@ -136,6 +142,18 @@ type Retention struct {
 // A type with retention must keep its Def.Schema: a snapshot the current
 // schema cannot read, with the events before it dropped, leaves its actors
 // unable to wake (their calls fail, naming the cause).
+
+// FrameEncoder builds the frames of a protocol's connections.
+type FrameEncoder interface {
+	// Event is the frame of a durable event (Actor, Seq, Type, Data set).
+	Event(e *eventlog.Event) ([]byte, error)
+	// Broadcast is the frame of an ephemeral broadcast (Ctx.Broadcast); an
+	// error drops it.
+	Broadcast(name string, data any) ([]byte, error)
+	// State is the frame of the actor's durable state (state JSON at seq),
+	// for connections that asked for state frames.
+	State(seq uint64, state []byte) ([]byte, error)
+}
 
 // Metrics observes the runtime; the api package implements it. Methods
 // are called from many goroutines and must not block.
@@ -240,6 +258,9 @@ func setDefault[T int | time.Duration](v *T, def T) {
 // ctx is the root context of the runtime's own store I/O: cancelled only
 // once Close is done waiting, so that what it lets finish can.
 func (rt *Runtime) ctx() context.Context { return rt.scope.Context() }
+
+// Metrics returns what observes the runtime (Options.Metrics).
+func (rt *Runtime) Metrics() Metrics { return rt.opts.Metrics }
 
 // Registry returns the runtime's registry.
 func (rt *Runtime) Registry() *Registry { return rt.reg }
@@ -421,11 +442,6 @@ func (rt *Runtime) State(ctx context.Context, id eventlog.ID) (Init, error) {
 	case <-ctx.Done():
 		return Init{}, &Error{Code: CodeUnavailable, Message: "timed out reading state", Err: ctx.Err()}
 	}
-}
-
-// EventFrame encodes a stored event as the frame connections receive.
-func EventFrame(e *eventlog.Event) ([]byte, error) {
-	return frame(e.Type, e.Seq, e.Data)
 }
 
 type noMetrics struct{}

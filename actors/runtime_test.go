@@ -14,6 +14,7 @@ import (
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/actors/seed"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/snapshots"
 )
@@ -37,6 +38,9 @@ func start(t *testing.T, dir string, reg *actors.Registry, opts actors.Options) 
 	}
 	if opts.Logger == nil {
 		opts.Logger = quiet()
+	}
+	if opts.Frames == nil {
+		opts.Frames = wire.Frames{}
 	}
 	e := &env{dir: dir, log: l, snaps: snapshots.New(l, snapshots.Options{})}
 	e.rt = actors.New(l, e.snaps, reg, opts)

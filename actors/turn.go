@@ -3,7 +3,6 @@ package actors
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"runtime/debug"
 	"time"
@@ -126,13 +125,8 @@ func (t *turn) emit(typ string, data any) error {
 		t.err = err
 		return err
 	}
-	if reservedFrames[typ] {
-		err := Errorf(CodeInternal, "event type %q is reserved for the WebSocket protocol", typ)
-		t.err = err
-		return err
-	}
-	if typ == "" || len(typ) > 255 {
-		err := Errorf(CodeInternal, "event type %q must be 1 to 255 bytes", typ)
+	if t.a.def.EventData(typ) == nil {
+		err := Errorf(CodeInternal, "actor type %q has no applier for event type %q; register one with actors.On", t.a.id.Type, typ)
 		t.err = err
 		return err
 	}
@@ -158,28 +152,17 @@ func (t *turn) emit(typ string, data any) error {
 }
 
 func (t *turn) broadcast(name string, data any) {
-	if reservedFrames[name] {
-		t.a.logger().Warn("broadcast with a reserved name dropped", "name", name)
-		return
+	enc := t.a.rt.opts.Frames
+	if enc == nil {
+		return // no encoder: no connections to send to
 	}
-	b, err := json.Marshal(data)
+	f, err := enc.Broadcast(name, data)
 	if err != nil {
-		t.a.logger().Warn("broadcast does not encode", "name", name, "err", err)
+		t.a.logger().Warn("broadcast dropped", "name", name, "err", err)
 		return
 	}
-	var m map[string]any
-	if json.Unmarshal(b, &m) != nil || m == nil {
-		m = map[string]any{"data": json.RawMessage(b)}
-	}
-	m["type"] = name
-	f, _ := json.Marshal(m)
 	t.frames = append(t.frames, f)
 }
-
-// reservedFrames are the frame types of the WebSocket protocol, which
-// events and broadcasts may not use.
-var reservedFrames = map[string]bool{"init": true, "reply": true, "error": true, "pong": true, "state": true}
-
 func (t *turn) schedule(at time.Time, action string, args any) (string, error) {
 	if t.noWrites {
 		return "", Errorf(CodeInternal, "timers cannot be set in this hook")

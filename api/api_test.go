@@ -14,6 +14,7 @@ import (
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/snapshots"
 	"github.com/vmihailenco/msgpack/v5"
@@ -339,8 +340,8 @@ func TestListActors(t *testing.T) {
 	ok(t, "read only", s.get("/api/counter/readonly"), nil) // no event, so no stream
 
 	type listing struct {
-		Actors []api.ActorJSON `json:"actors"`
-		Next   *string         `json:"next"`
+		Actors []wire.ActorEntry `json:"actors"`
+		Next   *string           `json:"next"`
 	}
 	var got []string
 	after := ""
@@ -1035,7 +1036,7 @@ func TestKeysWithSlashes(t *testing.T) {
 	}
 
 	var l struct {
-		Actors []api.ActorJSON `json:"actors"`
+		Actors []wire.ActorEntry `json:"actors"`
 	}
 	ok(t, "list", s.get("/actors?type=counter"), &l)
 	var keys []string

@@ -43,6 +43,7 @@ import (
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/actors/seed"
 	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/snapshots"
 	"github.com/gorilla/websocket"
@@ -67,9 +68,11 @@ func startBenchServer(b *testing.B) *benchServer {
 		b.Fatal(err)
 	}
 	snaps := snapshots.New(l, snapshots.Options{})
-	m := api.NewMetrics(nil)
-	rt := actors.New(l, snaps, seed.Registry(), actors.Options{Metrics: m, Logger: benchQuiet()})
-	srv := api.New(rt, l, snaps, m, api.Options{Logger: benchQuiet()})
+	rt := actors.New(l, snaps, seed.Registry(), actors.Options{Frames: wire.Frames{}, Metrics: api.NewMetrics(nil), Logger: benchQuiet()})
+	srv, err := api.New(rt, l, snaps, api.Options{Routes: []func(*api.Routes){seed.Routes}, Logger: benchQuiet()})
+	if err != nil {
+		b.Fatal(err)
+	}
 	hs := httptest.NewServer(srv)
 	b.Cleanup(func() {
 		hs.Close()

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/actorlog/actorlog/actors"
-	"github.com/actorlog/actorlog/actors/seed"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/snapshots"
 	"github.com/julienschmidt/httprouter"
@@ -36,7 +36,6 @@ func allRoutes(t *testing.T) *httprouter.Router {
 	r.GET("/actors/:type/:key/events", nop)
 	r.GET("/actors/:type/:key/state", nop)
 	r.GET("/actors", nop)
-	s.seedRoutes(r)
 	s.inspectRoutes(r)
 	s.projectionRoutes(r)
 	func() {
@@ -90,7 +89,7 @@ func TestDemo_Routes(t *testing.T) {
 		}
 	}
 	// The API's routes still reach their handlers.
-	for _, path := range []string{"/healthz", "/api/chat/lobby/messages", "/api/chat", "/actors", "/actors/counter/x/state", "/inspect/actors", "/projections"} {
+	for _, path := range []string{"/healthz", "/actors", "/actors/counter/x/state", "/inspect/actors", "/projections"} {
 		if h, _, _ := r.Lookup(http.MethodGet, path); h == nil {
 			t.Errorf("GET %s has no route with the demo's routes added", path)
 		}
@@ -142,8 +141,11 @@ func TestDemo_Server(t *testing.T) {
 		t.Fatal(err)
 	}
 	snaps := snapshots.New(l, snapshots.Options{})
-	rt := actors.New(l, snaps, seed.Registry(), actors.Options{Logger: lg})
-	srv := New(rt, l, snaps, nil, Options{Logger: lg})
+	rt := actors.New(l, snaps, actors.NewRegistry(), actors.Options{Logger: lg})
+	srv, err := New(rt, l, snaps, Options{Logger: lg})
+	if err != nil {
+		t.Fatal(err)
+	}
 	t.Cleanup(func() {
 		srv.Close(context.Background())
 		rt.Close(context.Background())
@@ -151,7 +153,7 @@ func TestDemo_Server(t *testing.T) {
 	})
 	res := get(t, srv, "/demo/")
 	if res.StatusCode == http.StatusNotFound {
-		var e errorBody
+		var e wire.Error
 		json.NewDecoder(res.Body).Decode(&e)
 		t.Skipf("New does not serve the demo yet (add s.demoRoutes(r) in api/server.go): %s", e.Error.Message)
 	}
@@ -160,7 +162,10 @@ func TestDemo_Server(t *testing.T) {
 	}
 	// With a token, the page's static files stay public (the page passes
 	// ?token= from its URL to the API), and the API still needs it.
-	srv2 := New(rt, l, snaps, nil, Options{Logger: lg, Token: "t"})
+	srv2, err := New(rt, l, snaps, Options{Logger: lg, Token: "t"})
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, p := range []string{"/demo/", "/demo/demo.js", "/demo/actorlog.js"} {
 		if res := get(t, srv2, p); res.StatusCode != http.StatusOK {
 			t.Errorf("GET %s without the token: %s, want 200", p, res.Status)

@@ -22,6 +22,7 @@ import (
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/actors/seed"
 	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/projection"
 	"github.com/actorlog/actorlog/snapshots"
@@ -161,9 +162,9 @@ func newStack(t *testing.T, dir string, cfg config) *stack {
 	}
 	s := &stack{t: t, dir: dir, cfg: cfg, log: l, reg: prometheus.NewRegistry()}
 	s.snaps = snapshots.New(l, snapshots.Options{})
-	m := api.NewMetrics(s.reg)
 	ro := cfg.rt
-	ro.Metrics = m
+	ro.Metrics = api.NewMetrics(s.reg)
+	ro.Frames = wire.Frames{}
 	if ro.Logger == nil {
 		ro.Logger = quiet()
 	}
@@ -178,7 +179,10 @@ func newStack(t *testing.T, dir string, cfg config) *stack {
 		}
 		ao.Projections = s.proj
 	}
-	s.srv = api.New(s.rt, l, s.snaps, m, ao)
+	ao.Routes = append(ao.Routes, seed.Routes)
+	if s.srv, err = api.New(s.rt, l, s.snaps, ao); err != nil {
+		t.Fatalf("api.New: %v", err)
+	}
 	s.ts = httptest.NewServer(s.srv)
 	s.client = &http.Client{Timeout: 10 * time.Second}
 	t.Cleanup(s.close)

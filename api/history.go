@@ -1,50 +1,16 @@
 package api
 
 import (
-	"encoding/json"
 	"net/http"
 	"strconv"
 
 	"github.com/actorlog/actorlog/actors"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/projection"
 	"github.com/gorilla/websocket"
 	"github.com/julienschmidt/httprouter"
 )
-
-// EventJSON is one event as the history API returns it.
-type EventJSON struct {
-	Seq   uint64          `json:"seq"`
-	Pos   uint64          `json:"pos"`
-	Type  string          `json:"type"`
-	Time  int64           `json:"time"`
-	Data  json.RawMessage `json:"data"`
-	Meta  *MetaJSON       `json:"meta,omitempty"`
-	Actor string          `json:"actor,omitempty"`
-}
-
-// MetaJSON is an event's metadata.
-type MetaJSON struct {
-	CorrelationID  string `json:"correlationId,omitempty"`
-	Causation      string `json:"causation,omitempty"`
-	IdempotencyKey string `json:"idempotencyKey,omitempty"`
-}
-
-// NewEventJSON converts a stored event.
-func NewEventJSON(e *eventlog.Event) (EventJSON, error) {
-	data := json.RawMessage("null")
-	if len(e.Data) > 0 {
-		b, err := actors.DataJSON(e.Data)
-		if err != nil {
-			return EventJSON{}, err
-		}
-		data = b
-	}
-	out := EventJSON{Seq: e.Seq, Pos: e.Pos, Type: e.Type, Time: e.Time, Data: data}
-	if !e.Meta.IsZero() {
-		out.Meta = &MetaJSON{CorrelationID: e.Meta.CorrelationID, Causation: e.Meta.Causation, IdempotencyKey: e.Meta.IdempotencyKey}
-	}
-	return out, nil
-}
 
 func (s *Server) eventsOrSocket(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
 	if websocket.IsWebSocketUpgrade(r) {
@@ -107,26 +73,20 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p httprouter.Par
 		s.writeErr(w, r, &actors.Error{Code: actors.CodeInternal, Message: "the events could not be read", Err: err})
 		return
 	}
-	out := make([]EventJSON, 0, len(evs))
+	page := wire.EventsPage{Actor: id.String(), Events: make([]wire.Event, 0, len(evs)), First: head.First, Head: head.Head}
 	for i := range evs {
-		e, err := NewEventJSON(&evs[i])
+		e, err := wire.NewEvent(&evs[i])
 		if err != nil {
 			s.writeErr(w, r, &actors.Error{Code: actors.CodeInternal, Message: "an event does not convert to JSON", Err: err})
 			return
 		}
-		out = append(out, e)
+		page.Events = append(page.Events, e)
 	}
-	var next any
 	if len(evs) == limit && evs[len(evs)-1].Seq < head.Head {
-		next = evs[len(evs)-1].Seq + 1
+		next := evs[len(evs)-1].Seq + 1
+		page.Next = &next
 	}
-	writeJSON(w, http.StatusOK, map[string]any{
-		"actor":  id.String(),
-		"head":   head.Head,
-		"first":  head.First,
-		"events": out,
-		"next":   next,
-	})
+	writeJSON(w, http.StatusOK, page)
 }
 
 // state serves GET /actors/{type}/{key}/state?at=N: the live actor's
@@ -161,18 +121,7 @@ func (s *Server) state(w http.ResponseWriter, r *http.Request, p httprouter.Para
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"actor": id.String(), "seq": seq, "state": json.RawMessage(state)})
-}
-
-// ActorJSON is one actor in a listing.
-type ActorJSON struct {
-	Actor   string `json:"actor"`
-	Type    string `json:"type"`
-	Key     string `json:"key"`
-	Head    uint64 `json:"head"`
-	First   uint64 `json:"first,omitempty"`
-	Created int64  `json:"created"`
-	Updated int64  `json:"updated"`
+	writeJSON(w, http.StatusOK, wire.State{Actor: id.String(), Seq: seq, State: state})
 }
 
 // listOptions reads the query of an actor listing: type=, after=type:key
@@ -204,31 +153,35 @@ func (s *Server) listActors(w http.ResponseWriter, r *http.Request, _ httprouter
 		s.writeErr(w, r, err)
 		return
 	}
-	var out []ActorJSON
-	reply := map[string]any{}
+	var page wire.ActorsPage
 	if dir, pos, ok := s.directory(); ok {
 		// The actor directory projection answers; "position" says how
 		// current it is.
-		if out, err = listFromDirectory(r, dir, o); err != nil {
+		list, err := projection.ListActors(r.Context(), dir, o)
+		if err != nil {
 			s.writeErr(w, r, &actors.Error{Code: actors.CodeInternal, Message: "the actors could not be listed", Err: err})
 			return
 		}
-		reply["position"] = pos
+		for _, d := range list {
+			page.Actors = append(page.Actors, wire.NewActorEntry(eventlog.StreamInfo{Actor: d.Actor, Head: d.Head, Created: d.Created, Updated: d.Updated}))
+		}
+		page.Position = &pos
 	} else {
 		list, err := s.log.ListActors(r.Context(), o)
 		if err != nil {
 			s.writeErr(w, r, &actors.Error{Code: actors.CodeInternal, Message: "the actors could not be listed", Err: err})
 			return
 		}
-		out = make([]ActorJSON, len(list))
-		for i, st := range list {
-			out[i] = ActorJSON{Actor: st.Actor.String(), Type: st.Actor.Type, Key: st.Actor.Key, Head: st.Head, First: st.First, Created: st.Created, Updated: st.Updated}
+		for _, st := range list {
+			page.Actors = append(page.Actors, wire.NewActorEntry(st))
 		}
 	}
-	var next any
-	if len(out) == o.Limit {
-		next = out[len(out)-1].Actor
+	if page.Actors == nil {
+		page.Actors = []wire.ActorEntry{}
 	}
-	reply["actors"], reply["next"] = out, next
-	writeJSON(w, http.StatusOK, reply)
+	if len(page.Actors) == o.Limit {
+		next := page.Actors[len(page.Actors)-1].Actor
+		page.Next = &next
+	}
+	writeJSON(w, http.StatusOK, page)
 }

@@ -7,10 +7,9 @@ import (
 	"time"
 
 	"github.com/actorlog/actorlog/actors"
-	"github.com/actorlog/actorlog/archive"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
-	"github.com/actorlog/actorlog/projection"
-	"github.com/actorlog/actorlog/snapshots"
+	"github.com/actorlog/actorlog/inspect"
 	"github.com/actorlog/actorlog/verify"
 	"github.com/julienschmidt/httprouter"
 )
@@ -32,23 +31,6 @@ func (s *Server) inspectRoutes(r *httprouter.Router) {
 	r.GET("/inspect/verify", s.inspectVerify)
 }
 
-// SnapshotInfoJSON describes an actor's newest snapshot.
-type SnapshotInfoJSON struct {
-	Seq    uint64 `json:"seq"`
-	Time   int64  `json:"time"`
-	Schema uint32 `json:"schema"`
-	Size   int    `json:"size"`
-	Error  string `json:"error,omitempty"` // why it does not decode
-}
-
-// ActorInfoJSON is an actor in the inspection listing: ActorJSON, the
-// position of its last event and its newest snapshot (null if none).
-type ActorInfoJSON struct {
-	ActorJSON
-	LastPos  uint64            `json:"lastPos"`
-	Snapshot *SnapshotInfoJSON `json:"snapshot"`
-}
-
 // inspectActors serves GET /inspect/actors?type=&after=&limit=.
 func (s *Server) inspectActors(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
 	o, err := listOptions(r)
@@ -56,67 +38,17 @@ func (s *Server) inspectActors(w http.ResponseWriter, r *http.Request, _ httprou
 		s.writeErr(w, r, err)
 		return
 	}
-	out, err := ListActorInfo(r.Context(), s.log, s.snaps, o)
+	out, err := inspect.Actors(r.Context(), s.log, s.snaps, o)
 	if err != nil {
 		s.writeErr(w, r, &actors.Error{Code: actors.CodeInternal, Message: "the actors could not be listed", Err: err})
 		return
 	}
-	var next any
+	page := wire.ActorInfoPage{Actors: out}
 	if len(out) == o.Limit {
-		next = out[len(out)-1].Actor
+		next := out[len(out)-1].Actor
+		page.Next = &next
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"actors": out, "next": next})
-}
-
-// ListActorInfo lists actors with their newest snapshot, for the
-// inspection tools. The actor directory projection answers when it is
-// current (its checkpoint at the log's durable end); otherwise, say on a
-// store whose server never ran the projections, the log's own stream
-// records do. Either way each actor's stored range is read from its
-// stream record, so the answer is exact.
-func ListActorInfo(ctx context.Context, log Log, snaps *snapshots.Store, o eventlog.ListOptions) ([]ActorInfoJSON, error) {
-	var streams []eventlog.StreamInfo
-	pos, ver, _, err := projection.ReadCheckpoint(ctx, log, projection.DirectoryName)
-	if err != nil {
-		return nil, err
-	}
-	if ver == projection.Directory().Version && pos > 0 && pos == log.Durable() {
-		list, err := projection.ListActors(ctx, projection.OpenView(log, projection.DirectoryName), o)
-		if err != nil {
-			return nil, err
-		}
-		for _, d := range list {
-			st, err := log.Head(ctx, d.Actor)
-			if err != nil {
-				return nil, err
-			}
-			streams = append(streams, st)
-		}
-	} else if streams, err = log.ListActors(ctx, o); err != nil {
-		return nil, err
-	}
-	out := make([]ActorInfoJSON, len(streams))
-	for i, st := range streams {
-		a := ActorInfoJSON{
-			ActorJSON: ActorJSON{Actor: st.Actor.String(), Type: st.Actor.Type, Key: st.Actor.Key, Head: st.Head, First: st.First, Created: st.Created, Updated: st.Updated},
-			LastPos:   st.LastPos,
-		}
-		if snaps != nil {
-			infos, err := snaps.List(ctx, st.Actor)
-			if err != nil {
-				return nil, err
-			}
-			if n := len(infos); n > 0 {
-				in := infos[n-1]
-				a.Snapshot = &SnapshotInfoJSON{Seq: in.Seq, Time: in.Time, Schema: in.Schema, Size: in.Size}
-				if in.Err != nil {
-					a.Snapshot.Error = in.Err.Error()
-				}
-			}
-		}
-		out[i] = a
-	}
-	return out, nil
+	writeJSON(w, http.StatusOK, page)
 }
 
 // maxInspectPage bounds a page of /inspect/events.
@@ -164,10 +96,10 @@ func (s *Server) inspectEvents(w http.ResponseWriter, r *http.Request, _ httprou
 		from = 1
 	}
 	stream := id != (eventlog.ID{})
-	read := func(ctx context.Context) ([]archive.Record, error) {
-		var out []archive.Record
+	read := func(ctx context.Context) ([]wire.Record, error) {
+		var out []wire.Record
 		fn := func(e *eventlog.Event) error {
-			rec, err := archive.NewRecord(e)
+			rec, err := wire.NewRecord(e)
 			if err != nil {
 				return err
 			}
@@ -197,7 +129,7 @@ func (s *Server) inspectEvents(w http.ResponseWriter, r *http.Request, _ httprou
 		return
 	}
 	if events == nil {
-		events = []archive.Record{}
+		events = []wire.Record{}
 	}
 	next := from
 	if n := len(events); n > 0 {
@@ -206,25 +138,26 @@ func (s *Server) inspectEvents(w http.ResponseWriter, r *http.Request, _ httprou
 			next = events[n-1].Pos + 1
 		}
 	}
-	body := map[string]any{"events": events, "next": next}
+	page := wire.RecordsPage{Events: events, Next: next}
 	if stream {
 		st, err := s.log.Head(r.Context(), id)
 		if err != nil {
 			s.writeErr(w, r, &actors.Error{Code: actors.CodeInternal, Message: "the head could not be read", Err: err})
 			return
 		}
-		body["actor"], body["head"], body["first"] = id.String(), st.Head, st.First
+		page.Actor, page.Head, page.First = id.String(), &st.Head, &st.First
 	} else {
-		body["durable"] = s.log.Durable()
+		durable := s.log.Durable()
+		page.Durable = &durable
 	}
-	writeJSON(w, http.StatusOK, body)
+	writeJSON(w, http.StatusOK, page)
 }
 
 var errPageFull = errors.New("api: page full")
 
 // waitEvents waits up to d for an event at or after from, then reads the
 // page again. Nothing arriving is not an error: the page is empty.
-func (s *Server) waitEvents(ctx context.Context, id eventlog.ID, from uint64, d time.Duration, read func(context.Context) ([]archive.Record, error)) ([]archive.Record, error) {
+func (s *Server) waitEvents(ctx context.Context, id eventlog.ID, from uint64, d time.Duration, read func(context.Context) ([]wire.Record, error)) ([]wire.Record, error) {
 	ctx, cancel := context.WithTimeout(ctx, d)
 	defer cancel()
 	var sub eventlog.Subscription

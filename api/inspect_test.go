@@ -1,4 +1,4 @@
-package api
+package api_test
 
 import (
 	"context"
@@ -13,15 +13,14 @@ import (
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/actors/seed"
-	"github.com/actorlog/actorlog/archive"
+	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/snapshots"
 	"github.com/actorlog/actorlog/verify"
-	"github.com/julienschmidt/httprouter"
 )
 
-// inspServer serves the inspection routes of a Server, mounted by the test
-// itself so that they are tested whether or not New registers them.
+// inspServer serves a Server over a new store, for its inspection routes.
 func inspServer(t *testing.T) (*httptest.Server, *eventlog.Log) {
 	t.Helper()
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -31,10 +30,11 @@ func inspServer(t *testing.T) (*httptest.Server, *eventlog.Log) {
 	}
 	snaps := snapshots.New(l, snapshots.Options{})
 	rt := actors.New(l, snaps, seed.Registry(), actors.Options{Logger: lg})
-	s := New(rt, l, snaps, nil, Options{Logger: lg})
-	r := httprouter.New()
-	s.inspectRoutes(r)
-	hs := httptest.NewServer(r)
+	s, err := api.New(rt, l, snaps, api.Options{Logger: lg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s)
 	t.Cleanup(func() {
 		hs.Close()
 		s.Close(context.Background())
@@ -74,16 +74,16 @@ func TestInspect_Routes(t *testing.T) {
 	}
 
 	var actorsPage struct {
-		Actors []ActorInfoJSON `json:"actors"`
+		Actors []wire.ActorInfo `json:"actors"`
 	}
 	if code := inspGet(t, hs.URL+"/inspect/actors?type=blob", &actorsPage); code != 200 || len(actorsPage.Actors) != 2 || actorsPage.Actors[1].LastPos != 6 || actorsPage.Actors[0].Snapshot != nil {
 		t.Errorf("/inspect/actors: %d %+v", code, actorsPage)
 	}
 
 	var page struct {
-		Events []archive.Record `json:"events"`
-		Next   uint64           `json:"next"`
-		Head   uint64           `json:"head"`
+		Events []wire.Record `json:"events"`
+		Next   uint64        `json:"next"`
+		Head   uint64        `json:"head"`
 	}
 	if code := inspGet(t, hs.URL+"/inspect/events?actor=blob:b&from=2", &page); code != 200 || len(page.Events) != 2 || page.Events[0].Seq != 2 || page.Events[0].Pos != 4 || page.Next != 4 || page.Head != 3 || string(page.Events[0].Msgpack) != "\xa5data3" || string(page.Events[1].Msgpack) != "\xa5data5" {
 		t.Errorf("/inspect/events stream: %d %+v", code, page)
@@ -113,7 +113,7 @@ func TestInspect_Routes(t *testing.T) {
 	if code := inspGet(t, hs.URL+"/inspect/verify", &rep); code != 200 || !rep.OK() || rep.Actors != 2 || rep.Events != 7 || len(rep.Notes) != 1 {
 		t.Errorf("/inspect/verify: %d %+v", code, rep)
 	}
-	var e errorBody
+	var e wire.Error
 	if code := inspGet(t, hs.URL+"/inspect/verify?actor=counter:zzz", &e); code != 404 || !strings.Contains(e.Error.Message, "no events") {
 		t.Errorf("/inspect/verify unknown: %d %+v", code, e)
 	}

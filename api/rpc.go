@@ -136,37 +136,6 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request, id eventlog.ID, ac
 	w.Write([]byte("\n"))
 }
 
-// seedRoutes adds the convenience routes of the seed backend, each a thin
-// mapping onto an action.
-func (s *Server) seedRoutes(r *httprouter.Router) {
-	post := func(path, typ, param, action string) {
-		r.POST(path, func(w http.ResponseWriter, req *http.Request, p httprouter.Params) {
-			s.serveCall(w, req, typ, p.ByName(param), action)
-		})
-	}
-	get := func(path, typ, param, action string, query ...string) {
-		r.GET(path, func(w http.ResponseWriter, req *http.Request, p httprouter.Params) {
-			id := eventlog.ID{Type: typ, Key: p.ByName(param)}
-			args, err := queryArgs(req, query...)
-			if err != nil {
-				s.writeErr(w, req, err)
-				return
-			}
-			s.call(w, req, id, action, args)
-		})
-	}
-	for _, a := range []string{"increment", "decrement", "add", "reset"} {
-		post("/api/counter/:key/"+a, "counter", "key", a)
-	}
-	get("/api/counter/:key", "counter", "key", "getCount")
-	post("/api/chat/:room/join", "chatRoom", "room", "join")
-	post("/api/chat/:room/leave", "chatRoom", "room", "leave")
-	post("/api/chat/:room/messages", "chatRoom", "room", "sendMessage")
-	get("/api/chat/:room/messages", "chatRoom", "room", "getMessages", "limit")
-	get("/api/chat/:room/participants", "chatRoom", "room", "getParticipants")
-	get("/api/time/:key", "serverTime", "key", "getTime")
-}
-
 // queryArgs turns the named integer query parameters into JSON arguments.
 func queryArgs(r *http.Request, names ...string) (actors.Args, error) {
 	m := map[string]any{}

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/actorlog/actorlog/actors"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/internal/lifetime"
 	"github.com/actorlog/actorlog/projection"
@@ -37,6 +38,15 @@ import (
 	"github.com/julienschmidt/httprouter"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/cors"
+)
+
+// The defaults of Options.
+const (
+	DefaultMaxBodyBytes      = 1 << 20
+	DefaultCallTimeout       = 30 * time.Second
+	DefaultPingInterval      = 20 * time.Second
+	DefaultMaxFrameBytes     = 1 << 20
+	DefaultMaxCallsPerSocket = 64
 )
 
 // Options configure a Server. The zero value gives the defaults.
@@ -47,23 +57,30 @@ type Options struct {
 	// WebSocket). Default: any port of localhost, 127.0.0.1 and [::1]. "*"
 	// allows every origin.
 	AllowedOrigins []string
-	// MaxBodyBytes bounds a request body. Default 1 MiB.
+	// MaxBodyBytes bounds a request body. Default DefaultMaxBodyBytes
+	// (1 MiB).
 	MaxBodyBytes int64
-	// CallTimeout bounds one call. Default 30s.
+	// CallTimeout bounds one call. Default DefaultCallTimeout (30s).
 	CallTimeout time.Duration
 	// PingInterval is how often a WebSocket is pinged; a socket silent for
-	// three intervals is closed. Default 20s.
+	// three intervals is closed. Default DefaultPingInterval (20s).
 	PingInterval time.Duration
-	// MaxFrameBytes bounds a WebSocket frame from a client. Default 1 MiB.
+	// MaxFrameBytes bounds a WebSocket frame from a client. Default
+	// DefaultMaxFrameBytes (1 MiB).
 	MaxFrameBytes int64
 	// MaxCallsPerSocket bounds the calls one socket has in flight.
-	// Default 64.
+	// Default DefaultMaxCallsPerSocket (64).
 	MaxCallsPerSocket int
-	// Projections, if set, serves /projections and the read models
-	// (/api/chat, and GET /actors from the actor directory).
+	// Projections, if set, serves /projections, and GET /actors from the
+	// actor directory.
 	Projections *projection.Runner
-	// Metrics is where the server registers its metrics. Default: a new
-	// registry, served at /metrics.
+	// Routes add routes of the application's own, such as the seed
+	// actors' convenience routes (seed.Routes): each is called once, by
+	// New.
+	Routes []func(*Routes)
+	// Metrics is where the server registers its metrics when the
+	// runtime's are not an api *Metrics (which has its registry). Default:
+	// a new registry. /metrics serves it.
 	Metrics *prometheus.Registry
 	// Logger receives the server's messages. Default slog.Default().
 	Logger *slog.Logger
@@ -100,29 +117,35 @@ type Server struct {
 	closed  bool // Close was called: no new sockets
 }
 
-// New returns a Server for rt, reading history from log and snaps. Pass
-// the same Metrics to actors.Options.Metrics (see NewMetrics) to get the
-// runtime's figures at /metrics.
-func New(rt *actors.Runtime, log Log, snaps *snapshots.Store, m *Metrics, opts Options) *Server {
+// New returns a Server for rt, reading history from log and snaps. Give
+// the runtime a *Metrics (NewMetrics, as actors.Options.Metrics) to get
+// its figures at /metrics, beside the server's, and wire.Frames (as
+// actors.Options.Frames) for the WebSocket protocol's frames. New refuses
+// a registry whose events the protocol cannot carry (wire.CheckRegistry).
+func New(rt *actors.Runtime, log Log, snaps *snapshots.Store, opts Options) (*Server, error) {
+	if err := wire.CheckRegistry(rt.Registry()); err != nil {
+		return nil, err
+	}
 	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = 1 << 20
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
 	if opts.CallTimeout <= 0 {
-		opts.CallTimeout = 30 * time.Second
+		opts.CallTimeout = DefaultCallTimeout
 	}
 	if opts.PingInterval <= 0 {
-		opts.PingInterval = 20 * time.Second
+		opts.PingInterval = DefaultPingInterval
 	}
 	if opts.MaxFrameBytes <= 0 {
-		opts.MaxFrameBytes = 1 << 20
+		opts.MaxFrameBytes = DefaultMaxFrameBytes
 	}
 	if opts.MaxCallsPerSocket <= 0 {
-		opts.MaxCallsPerSocket = 64
+		opts.MaxCallsPerSocket = DefaultMaxCallsPerSocket
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	if m == nil {
+	m, ok := rt.Metrics().(*Metrics)
+	if !ok {
 		m = NewMetrics(opts.Metrics)
 	}
 	s := &Server{rt: rt, log: log, snaps: snaps, opts: opts, metrics: m, lg: opts.Logger, scope: lifetime.New(), sockets: make(map[*socket]struct{})}
@@ -151,13 +174,15 @@ func New(rt *actors.Runtime, log Log, snaps *snapshots.Store, m *Metrics, opts O
 	r.GET("/actors/:type/:key/events", s.eventsOrSocket)
 	r.GET("/actors/:type/:key/state", s.state)
 	r.GET("/actors", s.listActors)
-	s.seedRoutes(r)
 	s.inspectRoutes(r)
 	s.projectionRoutes(r)
 	s.demoRoutes(r)
+	for _, add := range opts.Routes {
+		add(&Routes{s: s, r: r})
+	}
 
 	s.handler = s.corsHandler(s.auth(escapedSlashes(r)))
-	return s
+	return s, nil
 }
 
 // escapedSlashes routes a request whose path holds an escaped slash
@@ -223,7 +248,7 @@ func (s *Server) Close(ctx context.Context) error {
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
-	writeJSON(w, http.StatusOK, map[string]any{"status": "ok", "durable": s.log.Durable()})
+	writeJSON(w, http.StatusOK, wire.Health{Durable: s.log.Durable(), Status: "ok"})
 }
 
 // auth checks the bearer token.
@@ -286,18 +311,8 @@ func (s *Server) originAllowed(origin string) bool {
 	return false
 }
 
-// errorBody is the JSON shape of every error.
-type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
-}
-
 func writeError(w http.ResponseWriter, status int, code, msg string) {
-	var b errorBody
-	b.Error.Code, b.Error.Message = code, msg
-	writeJSON(w, status, b)
+	writeJSON(w, status, wire.Error{Error: wire.ErrorDetail{Code: code, Message: msg}})
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/actorlog/actorlog/actors"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/gorilla/websocket"
 	"github.com/julienschmidt/httprouter"
@@ -42,15 +43,6 @@ type socket struct {
 
 	mu      sync.Mutex // guards lastSeq
 	lastSeq uint64
-}
-
-// wsFrame is a frame a client sends.
-type wsFrame struct {
-	Type           string          `json:"type"`
-	ID             json.RawMessage `json:"id"`
-	Action         string          `json:"action"`
-	Args           json.RawMessage `json:"args"`
-	IdempotencyKey string          `json:"idempotencyKey"`
 }
 
 func (s *Server) checkOrigin(r *http.Request) bool {
@@ -180,12 +172,12 @@ func (so *socket) write(init actors.Init, since *uint64) {
 	so.mu.Lock()
 	so.lastSeq = init.Seq
 	so.mu.Unlock()
-	head := map[string]any{"type": "init", "actor": so.id.String(), "seq": init.Seq, "state": json.RawMessage(init.State)}
+	head := wire.InitFrame{Actor: so.id.String(), Seq: init.Seq, State: init.State, Type: wire.FrameInit}
 	var replay bool
 	if since != nil {
 		st, err := so.s.log.Head(so.ctx, so.id)
 		if err == nil && *since+1 < st.First {
-			head["gap"] = true // events after since were erased: rely on state
+			head.Gap = true // events after since were erased: rely on state
 		} else {
 			replay = *since < init.Seq
 		}
@@ -197,7 +189,7 @@ func (so *socket) write(init actors.Init, since *uint64) {
 	}
 	if replay {
 		err := so.s.log.ScanStream(so.ctx, so.id, *since+1, init.Seq, func(e *eventlog.Event) error {
-			f, err := actors.EventFrame(e)
+			f, err := wire.EventFrame(e)
 			if err != nil {
 				return err
 			}
@@ -280,14 +272,6 @@ func (so *socket) reply(v any) {
 	}
 }
 
-func errorFrame(id json.RawMessage, code, msg string) map[string]any {
-	f := map[string]any{"type": "error", "error": map[string]string{"code": code, "message": msg}}
-	if len(id) > 0 {
-		f["id"] = id
-	}
-	return f
-}
-
 // read handles the client's frames until it goes away.
 func (so *socket) read() {
 	ws := so.ws
@@ -321,32 +305,36 @@ func (so *socket) read() {
 	}
 }
 
+var pong = struct {
+	Type string `json:"type"`
+}{wire.FramePong}
+
 // decodeFrame reads a client's frame: a call to make, or else the answer
 // to send back (a pong or an error frame).
-func decodeFrame(text bool, data []byte) (*wsFrame, any) {
+func decodeFrame(text bool, data []byte) (*wire.ClientFrame, any) {
 	if !text {
-		return nil, errorFrame(nil, "bad_request", "send text frames of JSON")
+		return nil, wire.NewErrorFrame(nil, "bad_request", "send text frames of JSON")
 	}
-	var f wsFrame
+	var f wire.ClientFrame
 	if err := json.Unmarshal(data, &f); err != nil {
-		return nil, errorFrame(nil, "bad_request", frameError(err))
+		return nil, wire.NewErrorFrame(nil, "bad_request", frameError(err))
 	}
 	switch f.Type {
-	case "ping":
-		return nil, map[string]string{"type": "pong"}
-	case "call":
+	case wire.FramePing:
+		return nil, pong
+	case wire.FrameCall:
 		if len(f.ID) == 0 || string(f.ID) == "null" {
-			return nil, errorFrame(nil, "bad_request", "a call needs an \"id\" to match its reply")
+			return nil, wire.NewErrorFrame(nil, "bad_request", "a call needs an \"id\" to match its reply")
 		}
 		if f.Action == "" {
-			return nil, errorFrame(f.ID, "bad_request", "a call needs an \"action\"")
+			return nil, wire.NewErrorFrame(f.ID, "bad_request", "a call needs an \"action\"")
 		}
 		if len(f.IdempotencyKey) > 255 {
-			return nil, errorFrame(f.ID, "bad_request", "an idempotency key is at most 255 bytes")
+			return nil, wire.NewErrorFrame(f.ID, "bad_request", "an idempotency key is at most 255 bytes")
 		}
 		return &f, nil
 	}
-	return nil, errorFrame(f.ID, "bad_request", fmt.Sprintf("unknown frame type %q; send \"call\" or \"ping\"", f.Type))
+	return nil, wire.NewErrorFrame(f.ID, "bad_request", fmt.Sprintf("unknown frame type %q; send \"call\" or \"ping\"", f.Type))
 }
 
 // frameError says why a client's frame does not decode.
@@ -363,11 +351,11 @@ func frameError(err error) string {
 }
 
 // call runs an action for the client and replies with its id.
-func (so *socket) call(f wsFrame) {
+func (so *socket) call(f wire.ClientFrame) {
 	select {
 	case so.calls <- struct{}{}:
 	default:
-		so.reply(errorFrame(f.ID, "unavailable", fmt.Sprintf("at most %d calls may be in flight on one socket", cap(so.calls))))
+		so.reply(wire.NewErrorFrame(f.ID, "unavailable", fmt.Sprintf("at most %d calls may be in flight on one socket", cap(so.calls))))
 		return
 	}
 	// call runs in the socket's reader, a goroutine of the server's
@@ -379,13 +367,9 @@ func (so *socket) call(f wsFrame) {
 		r, err := so.s.rt.Call(ctx, so.id, f.Action, actors.JSONArgs(f.Args), actors.CallOptions{IdempotencyKey: f.IdempotencyKey})
 		if err != nil {
 			_, code, msg := statusOf(err)
-			so.reply(errorFrame(f.ID, code, msg))
+			so.reply(wire.NewErrorFrame(f.ID, code, msg))
 			return
 		}
-		reply := map[string]any{"type": "reply", "id": f.ID, "seq": r.Seq, "result": json.RawMessage(r.Body)}
-		if r.Replayed {
-			reply["replayed"] = true
-		}
-		so.reply(reply)
+		so.reply(wire.ReplyFrame{ID: f.ID, Replayed: r.Replayed, Result: r.Body, Seq: r.Seq, Type: wire.FrameReply})
 	})
 }

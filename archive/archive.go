@@ -3,7 +3,7 @@
 //
 // # Format (version 1)
 //
-// One JSON object per line, a Record, for each event:
+// One JSON object per line, a wire.Record, for each event:
 //
 //	{"actor":"counter:default","seq":1,"pos":1,"type":"countUpdated",
 //	 "time":1714564801000,"data":{"count":1,"lastUpdated":1714564801000},
@@ -28,7 +28,6 @@ package archive
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -38,71 +37,9 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/actorlog/actorlog/actors"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
 )
-
-// Record is one event in the NDJSON format.
-type Record struct {
-	Actor   string          `json:"actor"`
-	Seq     uint64          `json:"seq"`
-	Pos     uint64          `json:"pos,omitempty"`
-	Type    string          `json:"type"`
-	Time    int64           `json:"time"`
-	Data    json.RawMessage `json:"data,omitempty"`
-	Msgpack []byte          `json:"msgpack"`
-	Meta    *Meta           `json:"meta,omitempty"`
-}
-
-// Meta is an event's metadata.
-type Meta struct {
-	CorrelationID  string `json:"correlationId,omitempty"`
-	Causation      string `json:"causation,omitempty"`
-	IdempotencyKey string `json:"idempotencyKey,omitempty"`
-}
-
-// NewRecord converts a stored event; the record holds a copy of its data,
-// so e may be one that a scan reuses. Data that does not convert to JSON is
-// an error wrapping eventlog.ErrCorrupt.
-func NewRecord(e *eventlog.Event) (Record, error) {
-	r := Record{Actor: e.Actor.String(), Seq: e.Seq, Pos: e.Pos, Type: e.Type, Time: e.Time, Msgpack: bytes.Clone(e.Data)}
-	if len(e.Data) > 0 {
-		b, err := actors.DataJSON(e.Data)
-		if err != nil {
-			return Record{}, &eventlog.CorruptionError{Actor: e.Actor, Seq: e.Seq, Pos: e.Pos, Err: fmt.Errorf("data does not convert to JSON: %w", err)}
-		}
-		r.Data = b
-	}
-	if !e.Meta.IsZero() {
-		r.Meta = &Meta{CorrelationID: e.Meta.CorrelationID, Causation: e.Meta.Causation, IdempotencyKey: e.Meta.IdempotencyKey}
-	}
-	return r, nil
-}
-
-// Event returns the event the record holds, with Actor, Seq, Pos, Type,
-// Data (a copy of Msgpack), Time and Meta set.
-func (r *Record) Event() (eventlog.Event, error) {
-	id, err := eventlog.ParseID(r.Actor)
-	if err != nil {
-		return eventlog.Event{}, err
-	}
-	switch {
-	case r.Seq == 0:
-		return eventlog.Event{}, errors.New("seq must be 1 or more")
-	case r.Type == "":
-		return eventlog.Event{}, errors.New("type is empty")
-	}
-	if len(r.Msgpack) > 0 {
-		if err := eventlog.ValidValue(r.Msgpack); err != nil {
-			return eventlog.Event{}, fmt.Errorf("msgpack is not one msgpack value: %v", err)
-		}
-	}
-	e := eventlog.Event{Actor: id, Seq: r.Seq, Pos: r.Pos, Type: r.Type, Data: append([]byte(nil), r.Msgpack...), Time: r.Time}
-	if r.Meta != nil {
-		e.Meta = eventlog.Metadata{CorrelationID: r.Meta.CorrelationID, Causation: r.Meta.Causation, IdempotencyKey: r.Meta.IdempotencyKey}
-	}
-	return e, nil
-}
 
 // Writer writes records, one per line.
 type Writer struct {
@@ -121,7 +58,7 @@ func NewWriter(w io.Writer) *Writer {
 
 // WriteEvent writes the record of a stored event.
 func (w *Writer) WriteEvent(e *eventlog.Event) error {
-	r, err := NewRecord(e)
+	r, err := wire.NewRecord(e)
 	if err != nil {
 		return err
 	}
@@ -129,7 +66,7 @@ func (w *Writer) WriteEvent(e *eventlog.Event) error {
 }
 
 // Write writes one record.
-func (w *Writer) Write(r *Record) error {
+func (w *Writer) Write(r *wire.Record) error {
 	w.n++
 	return w.enc.Encode(r)
 }
@@ -157,8 +94,20 @@ func NewReader(r io.Reader) *Reader {
 	return &Reader{s: s}
 }
 
-// Read returns the next event, or io.EOF after the last. Errors name the
-// line.
+// InputError is a line of the input that does not read as a record, or
+// breaks the format's rules.
+type InputError struct {
+	Line   int
+	Reason string // what is wrong with it, naming no package
+	Err    error  // the cause, if any
+}
+
+func (e *InputError) Error() string { return fmt.Sprintf("archive: line %d: %s", e.Line, e.Reason) }
+
+func (e *InputError) Unwrap() error { return e.Err }
+
+// Read returns the next event, or io.EOF after the last. A line that is
+// not a record is an *InputError.
 func (r *Reader) Read() (eventlog.Event, error) {
 	for r.s.Scan() {
 		r.line++
@@ -166,9 +115,9 @@ func (r *Reader) Read() (eventlog.Event, error) {
 		if len(strings.TrimSpace(string(b))) == 0 {
 			continue
 		}
-		var rec Record
+		var rec wire.Record
 		if err := json.Unmarshal(b, &rec); err != nil {
-			return eventlog.Event{}, fmt.Errorf("line %d: not a record: %s", r.line, jsonError(err))
+			return eventlog.Event{}, &InputError{Line: r.line, Reason: "not a record: " + jsonError(err), Err: err}
 		}
 		e, err := rec.Event()
 		if err != nil {
@@ -177,13 +126,13 @@ func (r *Reader) Read() (eventlog.Event, error) {
 			if errors.As(err, &ie) {
 				msg = ie.Message()
 			}
-			return eventlog.Event{}, fmt.Errorf("line %d: %s: %s", r.line, rec.Actor, msg)
+			return eventlog.Event{}, &InputError{Line: r.line, Reason: rec.Actor + ": " + msg, Err: err}
 		}
 		return e, nil
 	}
 	if err := r.s.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return eventlog.Event{}, fmt.Errorf("line %d: longer than %d bytes", r.line+1, maxLine)
+			return eventlog.Event{}, &InputError{Line: r.line + 1, Reason: fmt.Sprintf("longer than %d bytes", maxLine), Err: err}
 		}
 		return eventlog.Event{}, err
 	}
@@ -207,9 +156,32 @@ func jsonError(err error) string {
 // Line returns the number of the line last read.
 func (r *Reader) Line() int { return r.line }
 
+// exists is what ErrExists says, without the package's name.
+const exists = "the target already has some of the actors"
+
 // ErrExists is wrapped by the error of an import into a store that already
-// has events for an actor of the input.
-var ErrExists = errors.New("archive: the target already has some of the actors")
+// has events for an actor of the input: an *ExistsError.
+var ErrExists = errors.New("archive: " + exists)
+
+// ExistsError is an import refused because the target already has events
+// for some of the input's actors.
+type ExistsError struct {
+	Actors []string // "counter:a (head 3)", sorted
+}
+
+func (e *ExistsError) Error() string { return "archive: " + e.Message() }
+
+// Message is the error for people, without the package's name.
+func (e *ExistsError) Message() string {
+	more := ""
+	if len(e.Actors) > 1 {
+		more = fmt.Sprintf(" and %d more", len(e.Actors)-1)
+	}
+	return fmt.Sprintf("%s: %s%s; an import only creates actors, it never adds to one", exists, e.Actors[0], more)
+}
+
+// Unwrap makes errors.Is(err, ErrExists) true.
+func (e *ExistsError) Unwrap() error { return ErrExists }
 
 // ImportOptions configure Import. The zero value gives the defaults.
 type ImportOptions struct {
@@ -266,12 +238,7 @@ func Import(ctx context.Context, log Log, open func() (io.ReadCloser, error), o 
 	}
 	if len(exist) > 0 {
 		sort.Strings(exist)
-		more := ""
-		if len(exist) > 1 {
-			more = fmt.Sprintf(" and %d more", len(exist)-1)
-		}
-		// The error reads "...: counter:a (head 3) and 2 more; ...".
-		return ImportResult{}, fmt.Errorf("%w: %s%s; an import only creates actors, it never adds to one", ErrExists, exist[0], more)
+		return ImportResult{}, &ExistsError{Actors: exist}
 	}
 	res := ImportResult{Actors: uint64(len(heads))}
 	n, err := write(ctx, log, open, o, total)
@@ -296,10 +263,10 @@ func check(open func() (io.ReadCloser, error)) (map[eventlog.ID]uint64, uint64, 
 			break
 		}
 		if err != nil {
-			return nil, 0, fmt.Errorf("archive: %w", err)
+			return nil, 0, err
 		}
 		if want := heads[e.Actor] + 1; e.Seq != want {
-			return nil, 0, fmt.Errorf("archive: line %d: %s seq %d where seq %d belongs; each actor's events must be gapless from seq 1", r.Line(), e.Actor, e.Seq, want)
+			return nil, 0, &InputError{Line: r.Line(), Reason: fmt.Sprintf("%s seq %d where seq %d belongs; each actor's events must be gapless from seq 1", e.Actor, e.Seq, want)}
 		}
 		heads[e.Actor] = e.Seq
 		n++
@@ -383,7 +350,7 @@ func write(ctx context.Context, log Log, open func() (io.ReadCloser, error), o I
 			break
 		}
 		if err != nil {
-			readErr = fmt.Errorf("archive: %w", err)
+			readErr = err
 			break
 		}
 		if e.Actor != cur.id || len(cur.events) >= o.Batch {

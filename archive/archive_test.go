@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/archive"
 	"github.com/actorlog/actorlog/eventlog"
 )
@@ -165,7 +166,7 @@ func TestImport_BadInput(t *testing.T) {
 // A record outlives the event a scan lends it: it holds its own copy.
 func TestNewRecord_CopiesData(t *testing.T) {
 	data := []byte{0xa1, 'x'}
-	r, err := archive.NewRecord(&eventlog.Event{Actor: eventlog.ID{Type: "t", Key: "k"}, Seq: 1, Type: "e", Data: data})
+	r, err := wire.NewRecord(&eventlog.Event{Actor: eventlog.ID{Type: "t", Key: "k"}, Seq: 1, Type: "e", Data: data})
 	if err != nil {
 		t.Fatal(err)
 	}

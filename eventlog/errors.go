@@ -34,6 +34,9 @@ var (
 	ErrClosed = errors.New("eventlog: log is closed")
 	// ErrReadOnly is returned by writes to a log opened with ReadOnly.
 	ErrReadOnly = errors.New("eventlog: log is read-only")
+	// ErrNoStore is returned by Open with ReadOnly for a directory that
+	// holds no store.
+	ErrNoStore = errors.New("eventlog: no store in the directory")
 	// ErrLocked is returned by Open when another process (or another Log in
 	// this process) holds the data directory.
 	ErrLocked = errors.New("eventlog: data directory is in use")

@@ -34,6 +34,17 @@ var (
 	keyLastPos = []byte{famMeta, 'p'}
 )
 
+// The defaults of Options.
+const (
+	DefaultMaxEventSize     = 1 << 20
+	DefaultMaxAppendEvents  = 1024
+	DefaultMaxGroupBytes    = 4 << 20
+	DefaultSubscriberBuffer = 4096
+	DefaultMaxSubscribers   = 65536
+	DefaultCacheSize        = 64 << 20
+	DefaultMemTableSize     = 32 << 20
+)
+
 // Options configure a Log. The zero value gives the documented defaults.
 type Options struct {
 	// NoSync makes appends return once they are applied to the store,
@@ -45,21 +56,26 @@ type Options struct {
 	// ErrReadOnly. The directory is still locked against writers.
 	ReadOnly bool
 	// MaxEventSize is the largest Data of one event, in bytes.
-	// Default 1 MiB.
+	// Default DefaultMaxEventSize (1 MiB).
 	MaxEventSize int
-	// MaxAppendEvents is the most events one Append may carry. Default 1024.
+	// MaxAppendEvents is the most events one Append may carry. Default
+	// DefaultMaxAppendEvents (1024).
 	MaxAppendEvents int
 	// MaxGroupBytes bounds the encoded size of the appends that share one
-	// synced commit. Default 4 MiB.
+	// synced commit. Default DefaultMaxGroupBytes (4 MiB).
 	MaxGroupBytes int
 	// SubscriberBuffer is how many events a subscriber may fall behind the
-	// live feed before it is told it lagged. Default 4096.
+	// live feed before it is told it lagged. Default
+	// DefaultSubscriberBuffer (4096).
 	SubscriberBuffer int
-	// MaxSubscribers bounds the open subscriptions. Default 65536.
+	// MaxSubscribers bounds the open subscriptions. Default
+	// DefaultMaxSubscribers (65536).
 	MaxSubscribers int
-	// CacheSize is the size of the block cache in bytes. Default 64 MiB.
+	// CacheSize is the size of the block cache in bytes. Default DefaultCacheSize
+	// (64 MiB).
 	CacheSize int64
-	// MemTableSize is the size of a memtable in bytes. Default 32 MiB.
+	// MemTableSize is the size of a memtable in bytes. Default DefaultMemTableSize
+	// (32 MiB).
 	MemTableSize uint64
 	// FS is the filesystem to use. Default: the operating system's. Tests
 	// pass Pebble's in-memory, crashable or error-injecting filesystems.
@@ -70,25 +86,25 @@ type Options struct {
 
 func (o Options) withDefaults() Options {
 	if o.MaxEventSize <= 0 {
-		o.MaxEventSize = 1 << 20
+		o.MaxEventSize = DefaultMaxEventSize
 	}
 	if o.MaxAppendEvents <= 0 {
-		o.MaxAppendEvents = 1024
+		o.MaxAppendEvents = DefaultMaxAppendEvents
 	}
 	if o.MaxGroupBytes <= 0 {
-		o.MaxGroupBytes = 4 << 20
+		o.MaxGroupBytes = DefaultMaxGroupBytes
 	}
 	if o.SubscriberBuffer <= 0 {
-		o.SubscriberBuffer = 4096
+		o.SubscriberBuffer = DefaultSubscriberBuffer
 	}
 	if o.MaxSubscribers <= 0 {
-		o.MaxSubscribers = 65536
+		o.MaxSubscribers = DefaultMaxSubscribers
 	}
 	if o.CacheSize <= 0 {
-		o.CacheSize = 64 << 20
+		o.CacheSize = DefaultCacheSize
 	}
 	if o.MemTableSize == 0 {
-		o.MemTableSize = 32 << 20
+		o.MemTableSize = DefaultMemTableSize
 	}
 	if o.FS == nil {
 		o.FS = vfs.Default
@@ -213,8 +229,8 @@ func Open(dir string, opts Options) (*Log, error) {
 	db, err := openDB(dir, po)
 	if err != nil {
 		lock.Close()
-		if opts.ReadOnly && errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("eventlog: %s holds no store: %w", dir, err)
+		if opts.ReadOnly && (errors.Is(err, os.ErrNotExist) || errors.Is(err, pebble.ErrDBDoesNotExist)) {
+			return nil, fmt.Errorf("%w: %s: %w", ErrNoStore, dir, err)
 		}
 		return nil, fmt.Errorf("eventlog: open %s: %w", dir, err)
 	}

@@ -69,13 +69,21 @@ type Snapshot struct {
 	State  []byte
 }
 
+// The defaults of Options and Policy.
+const (
+	DefaultKeep         = 2
+	DefaultMaxStateSize = 16 << 20
+	DefaultEvery        = 1000
+	DefaultEveryBytes   = 1 << 20
+)
+
 // Options configure a Store. The zero value gives the defaults.
 type Options struct {
 	// Keep is how many snapshots per actor are kept; older ones are deleted
-	// when a new one is saved. Default 2.
+	// when a new one is saved. Default DefaultKeep (2).
 	Keep int
-	// MaxStateSize is the largest state Save accepts, in bytes.
-	// Default 16 MiB.
+	// MaxStateSize is the largest state Save accepts, in bytes. Default
+	// DefaultMaxStateSize (16 MiB).
 	MaxStateSize int
 }
 
@@ -98,10 +106,10 @@ type Store struct {
 // New returns a Store over log.
 func New(log Log, opts Options) *Store {
 	if opts.Keep <= 0 {
-		opts.Keep = 2
+		opts.Keep = DefaultKeep
 	}
 	if opts.MaxStateSize <= 0 {
-		opts.MaxStateSize = 16 << 20
+		opts.MaxStateSize = DefaultMaxStateSize
 	}
 	return &Store{log: log, opts: opts}
 }
@@ -273,25 +281,22 @@ func (s *Store) Delete(ctx context.Context, id eventlog.ID) error {
 
 // Policy decides when the runtime takes a snapshot: after Every events or
 // EveryBytes bytes of event data since the last one, whichever comes
-// first. The zero value means every 1000 events or 1 MiB; a negative field
-// turns that trigger off.
+// first. A zero field means its default (DefaultEvery events,
+// DefaultEveryBytes bytes); a negative one turns that trigger off.
 type Policy struct {
 	Every      int
 	EveryBytes int64
 }
-
-// DefaultPolicy is the zero Policy's meaning spelled out.
-var DefaultPolicy = Policy{Every: 1000, EveryBytes: 1 << 20}
 
 // Due reports whether a snapshot is due after events events holding bytes
 // bytes of data since the last snapshot.
 func (p Policy) Due(events int, bytes int64) bool {
 	every, everyBytes := p.Every, p.EveryBytes
 	if every == 0 {
-		every = DefaultPolicy.Every
+		every = DefaultEvery
 	}
 	if everyBytes == 0 {
-		everyBytes = DefaultPolicy.EveryBytes
+		everyBytes = DefaultEveryBytes
 	}
 	return every > 0 && events >= every || everyBytes > 0 && bytes >= everyBytes
 }

@@ -6,7 +6,7 @@ import (
 	"io"
 	"strconv"
 
-	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
 )
 
@@ -30,8 +30,8 @@ func actorsCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	defer src.close()
 	o := c.output()
-	var rows []*api.ActorInfoJSON
-	err = src.listActors(context.Background(), *typ, func(a *api.ActorInfoJSON) error {
+	var rows []*wire.ActorInfo
+	err = src.listActors(context.Background(), *typ, func(a *wire.ActorInfo) error {
 		if o.json {
 			return printJSON(o.w, a)
 		}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/actors/seed"
-	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/snapshots"
 	"github.com/actorlog/actorlog/verify"
@@ -35,12 +35,12 @@ import (
 type source interface {
 	// listActors calls fn for each actor of type typ (every type if
 	// empty), in order of type and key.
-	listActors(ctx context.Context, typ string, fn func(*api.ActorInfoJSON) error) error
+	listActors(ctx context.Context, typ string, fn func(*wire.ActorInfo) error) error
 	// head returns the actor's stream record; Head 0 if it has no events.
 	head(ctx context.Context, id eventlog.ID) (eventlog.StreamInfo, error)
 	// history calls fn for the actor's events from from to to (0: the
 	// head), as the history API shows them.
-	history(ctx context.Context, id eventlog.ID, from, to uint64, fn func(*api.EventJSON) error) error
+	history(ctx context.Context, id eventlog.ID, from, to uint64, fn func(*wire.Event) error) error
 	// events calls fn for the stored events of the actor from from to to
 	// (0: the end), or of the global feed when id is zero.
 	events(ctx context.Context, id eventlog.ID, from, to uint64, fn func(*eventlog.Event) error) error
@@ -263,16 +263,17 @@ func openError(dir string, err error) error {
 	switch {
 	case errors.Is(err, eventlog.ErrLocked):
 		return fmt.Errorf("data directory %s is in use by a running server; read it through the server with --server URL", dir)
-	case errors.Is(err, os.ErrNotExist), strings.Contains(err.Error(), "does not exist"):
-		// Pebble's "database does not exist" wraps no os error.
+	case errors.Is(err, os.ErrNotExist), errors.Is(err, eventlog.ErrNoStore):
 		if fi, serr := os.Stat(dir); serr == nil && fi.IsDir() {
 			return fmt.Errorf("data directory %s holds no actorlog store", dir)
 		}
 		return fmt.Errorf("data directory %s does not exist", dir)
 	case errors.Is(err, os.ErrPermission):
 		return fmt.Errorf("data directory %s is not readable: permission denied", dir)
-	case errors.Is(err, eventlog.ErrCorrupt):
-		return fmt.Errorf("data directory %s: %s", dir, strings.TrimPrefix(err.Error(), "eventlog: "))
+	}
+	var ce *eventlog.CorruptionError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("data directory %s: corrupt data: %v", dir, ce.Err)
 	}
 	return err
 }
@@ -280,14 +281,16 @@ func openError(dir string, err error) error {
 // parseActor parses a "type:key" argument.
 func parseActor(s string) (eventlog.ID, error) {
 	id, err := eventlog.ParseID(s)
-	if err != nil {
-		msg := strings.TrimPrefix(err.Error(), "eventlog: ")
-		if errors.Is(err, eventlog.ErrInvalidID) {
-			return id, fmt.Errorf("%q is not an actor: write type:key, such as counter:default", s)
-		}
-		return id, fmt.Errorf("%q is not an actor: %s", s, msg)
+	var ie *eventlog.IDError
+	switch {
+	case err == nil:
+		return id, nil
+	case errors.Is(err, eventlog.ErrInvalidID):
+		return id, fmt.Errorf("%q is not an actor: write type:key, such as counter:default", s)
+	case errors.As(err, &ie):
+		return id, fmt.Errorf("%q is not an actor: %s", s, ie.Message())
 	}
-	return id, nil
+	return id, err
 }
 
 var registry = seed.Registry()
@@ -444,7 +447,7 @@ func (l *eventLine) header() {
 	o.printf("%s\n", o.paint(bold, h))
 }
 
-func (l *eventLine) print(e *api.EventJSON) {
+func (l *eventLine) print(e *wire.Event) {
 	o := l.o
 	if o.json {
 		printJSON(o.w, e)
@@ -464,7 +467,7 @@ func (l *eventLine) print(e *api.EventJSON) {
 	o.printf("%s\n", b.String())
 }
 
-func metaText(m *api.MetaJSON) string {
+func metaText(m *wire.Meta) string {
 	if m == nil {
 		return ""
 	}
@@ -481,11 +484,12 @@ func metaText(m *api.MetaJSON) string {
 	return strings.Join(parts, " ")
 }
 
-// eventJSON converts a stored event as the history API does.
-func eventJSON(e *eventlog.Event) (*api.EventJSON, error) {
-	j, err := api.NewEventJSON(e)
+// eventJSON converts a stored event as the history API does, with its
+// actor.
+func eventJSON(e *eventlog.Event) (*wire.Event, error) {
+	j, err := wire.NewEvent(e)
 	if err != nil {
-		return nil, &eventlog.CorruptionError{Actor: e.Actor, Seq: e.Seq, Pos: e.Pos, Err: fmt.Errorf("data does not convert to JSON: %w", err)}
+		return nil, err
 	}
 	j.Actor = e.Actor.String()
 	return &j, nil

@@ -68,11 +68,15 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 		Progress: func(done, total uint64) { p.update("import: events", done, total) },
 	})
 	p.end()
-	if err != nil {
-		if errors.Is(err, archive.ErrExists) {
-			return fmt.Errorf("refused: %s", trimArchive(err))
-		}
-		return fmt.Errorf("%s", trimArchive(err))
+	var ee *archive.ExistsError
+	var ie *archive.InputError
+	switch {
+	case errors.As(err, &ee):
+		return fmt.Errorf("refused: %s", ee.Message())
+	case errors.As(err, &ie):
+		return fmt.Errorf("line %d: %s", ie.Line, ie.Reason)
+	case err != nil:
+		return err
 	}
 	if err := l.Close(); err != nil {
 		return err
@@ -83,12 +87,4 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	o.printf("imported %d events of %d actors into %s\n", res.Events, res.Actors, dir)
 	return nil
-}
-
-func trimArchive(err error) string {
-	s := err.Error()
-	for len(s) > 9 && s[:9] == "archive: " {
-		s = s[9:]
-	}
-	return s
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"flag"
 	"fmt"
-	"github.com/cockroachdb/pebble/v2"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,9 +17,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
+
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/actors/seed"
 	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/snapshots"
 	"github.com/vmihailenco/msgpack/v5"
@@ -155,9 +157,11 @@ func inspServer(t testing.TB, dir, token string) (string, *eventlog.Log) {
 		t.Fatal(err)
 	}
 	snaps := snapshots.New(l, snapshots.Options{})
-	metrics := api.NewMetrics(nil)
-	rt := actors.New(l, snaps, seed.Registry(), actors.Options{Metrics: metrics, Logger: inspQuiet()})
-	srv := api.New(rt, l, snaps, metrics, api.Options{Token: token, Logger: inspQuiet()})
+	rt := actors.New(l, snaps, seed.Registry(), actors.Options{Frames: wire.Frames{}, Metrics: api.NewMetrics(nil), Logger: inspQuiet()})
+	srv, err := api.New(rt, l, snaps, api.Options{Token: token, Routes: []func(*api.Routes){seed.Routes}, Logger: inspQuiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		hs.Close()

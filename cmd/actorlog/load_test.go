@@ -15,6 +15,7 @@ import (
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/actors/seed"
 	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/load"
 	"github.com/actorlog/actorlog/projection"
@@ -38,15 +39,17 @@ func startLoadServerWith(t *testing.T, idle time.Duration, token string, project
 		t.Fatal(err)
 	}
 	snaps := snapshots.New(l, snapshots.Options{})
-	metrics := api.NewMetrics(nil)
-	rt := actors.New(l, snaps, seed.Registry(), actors.Options{IdleTimeout: idle, Metrics: metrics, Logger: quietLogger()})
+	rt := actors.New(l, snaps, seed.Registry(), actors.Options{IdleTimeout: idle, Frames: wire.Frames{}, Metrics: api.NewMetrics(nil), Logger: quietLogger()})
 	var run *projection.Runner
 	if projections {
 		if run, err = projection.Start(l, projection.Options{Logger: quietLogger()}, projection.Directory(), seed.ChatRooms()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	srv := api.New(rt, l, snaps, metrics, api.Options{Token: token, Logger: quietLogger(), Projections: run})
+	srv, err := api.New(rt, l, snaps, api.Options{Token: token, Logger: quietLogger(), Projections: run, Routes: []func(*api.Routes){seed.Routes}})
+	if err != nil {
+		t.Fatal(err)
+	}
 	hs := httptest.NewServer(srv)
 	t.Cleanup(func() {
 		hs.Close()

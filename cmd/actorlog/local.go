@@ -5,8 +5,9 @@ import (
 	"errors"
 
 	"github.com/actorlog/actorlog/actors"
-	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/inspect"
 	"github.com/actorlog/actorlog/snapshots"
 	"github.com/actorlog/actorlog/verify"
 )
@@ -19,10 +20,10 @@ type local struct {
 
 func (l *local) close() error { return l.log.Close() }
 
-func (l *local) listActors(ctx context.Context, typ string, fn func(*api.ActorInfoJSON) error) error {
+func (l *local) listActors(ctx context.Context, typ string, fn func(*wire.ActorInfo) error) error {
 	var after eventlog.ID
 	for {
-		page, err := api.ListActorInfo(ctx, l.log, l.snaps, eventlog.ListOptions{Type: typ, After: after, Limit: 1000})
+		page, err := inspect.Actors(ctx, l.log, l.snaps, eventlog.ListOptions{Type: typ, After: after, Limit: 1000})
 		if err != nil {
 			return err
 		}
@@ -43,7 +44,7 @@ func (l *local) head(ctx context.Context, id eventlog.ID) (eventlog.StreamInfo, 
 	return l.log.Head(ctx, id)
 }
 
-func (l *local) history(ctx context.Context, id eventlog.ID, from, to uint64, fn func(*api.EventJSON) error) error {
+func (l *local) history(ctx context.Context, id eventlog.ID, from, to uint64, fn func(*wire.Event) error) error {
 	return l.log.ScanStream(ctx, id, from, to, func(e *eventlog.Event) error {
 		j, err := eventJSON(e)
 		if err != nil {

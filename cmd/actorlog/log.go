@@ -4,7 +4,7 @@ import (
 	"errors"
 	"io"
 
-	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/api/wire"
 )
 
 // logCmd prints an actor's events, decoded into JSON.
@@ -47,7 +47,7 @@ func logCmd(args []string, stdout, stderr io.Writer) error {
 	}
 	n := 0
 	errEnough := errors.New("enough")
-	err = t.src.history(c.ctx, t.id, *from, *to, func(e *api.EventJSON) error {
+	err = t.src.history(c.ctx, t.id, *from, *to, func(e *wire.Event) error {
 		line.print(e)
 		if n++; *limit > 0 && n >= *limit {
 			return errEnough

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/actorlog/actorlog/actors/seed"
-	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/projection"
 )
@@ -35,14 +35,14 @@ func projectionsCmd(args []string, stdout, stderr io.Writer) error {
 	ctx := context.Background()
 	switch {
 	case op == "status" && len(pos) <= 1:
-		var sts []api.StatusJSON
+		var sts []wire.Status
 		if c.server != "" {
 			r, err := newRemote(c.server, c.token)
 			if err != nil {
 				return err
 			}
 			var reply struct {
-				Projections []api.StatusJSON `json:"projections"`
+				Projections []wire.Status `json:"projections"`
 			}
 			if err := r.get(ctx, "/projections", nil, &reply); err != nil {
 				return err
@@ -59,7 +59,7 @@ func projectionsCmd(args []string, stdout, stderr io.Writer) error {
 			if err != nil {
 				return err
 			}
-			var st api.StatusJSON
+			var st wire.Status
 			if err := r.post(ctx, "/projections/"+name+"/reset", &st); err != nil {
 				return err
 			}
@@ -81,14 +81,14 @@ func projectionsCmd(args []string, stdout, stderr io.Writer) error {
 	return c.usageErr("usage: actorlog projections %s", usage)
 }
 
-func offlineStatus(ctx context.Context, dir string) ([]api.StatusJSON, error) {
+func offlineStatus(ctx context.Context, dir string) ([]wire.Status, error) {
 	src, err := openLocal(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer src.close()
 	head := src.log.Durable()
-	var out []api.StatusJSON
+	var out []wire.Status
 	for _, name := range servedProjections {
 		pos, ver, erased, err := projection.ReadCheckpoint(ctx, src.log, name)
 		if err != nil {
@@ -98,12 +98,12 @@ func offlineStatus(ctx context.Context, dir string) ([]api.StatusJSON, error) {
 		if head > pos {
 			st.LagEvents = head - pos
 		}
-		out = append(out, api.StatusJSON{Status: st})
+		out = append(out, wire.Status{Status: st})
 	}
 	return out, nil
 }
 
-func printStatus(o *output, sts []api.StatusJSON, offline bool) error {
+func printStatus(o *output, sts []wire.Status, offline bool) error {
 	if o.json {
 		for i := range sts {
 			if err := printJSON(o.w, &sts[i]); err != nil {

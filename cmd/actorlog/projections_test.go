@@ -37,7 +37,10 @@ func TestProjections_Online(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := api.New(rt, l, snaps, nil, api.Options{Projections: proj, Logger: inspQuiet()})
+	srv, err := api.New(rt, l, snaps, api.Options{Projections: proj, Routes: []func(*api.Routes){seed.Routes}, Logger: inspQuiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
 	hs := httptest.NewServer(srv)
 	defer func() {
 		hs.Close()

@@ -12,8 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/actorlog/actorlog/api"
-	"github.com/actorlog/actorlog/archive"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/verify"
 )
@@ -125,7 +124,7 @@ func actorPath(id eventlog.ID) string {
 	return "/actors/" + url.PathEscape(id.Type) + "/" + url.PathEscape(id.Key)
 }
 
-func (r *remote) listActors(ctx context.Context, typ string, fn func(*api.ActorInfoJSON) error) error {
+func (r *remote) listActors(ctx context.Context, typ string, fn func(*wire.ActorInfo) error) error {
 	after := ""
 	for {
 		q := url.Values{"limit": {"1000"}}
@@ -136,8 +135,8 @@ func (r *remote) listActors(ctx context.Context, typ string, fn func(*api.ActorI
 			q.Set("after", after)
 		}
 		var page struct {
-			Actors []api.ActorInfoJSON `json:"actors"`
-			Next   *string             `json:"next"`
+			Actors []wire.ActorInfo `json:"actors"`
+			Next   *string          `json:"next"`
 		}
 		if err := r.get(ctx, "/inspect/actors", q, &page); err != nil {
 			return err
@@ -156,10 +155,10 @@ func (r *remote) listActors(ctx context.Context, typ string, fn func(*api.ActorI
 
 // historyPage is the reply of GET /actors/{type}/{key}/events.
 type historyPage struct {
-	Head   uint64          `json:"head"`
-	First  uint64          `json:"first"`
-	Events []api.EventJSON `json:"events"`
-	Next   *uint64         `json:"next"`
+	Head   uint64       `json:"head"`
+	First  uint64       `json:"first"`
+	Events []wire.Event `json:"events"`
+	Next   *uint64      `json:"next"`
 }
 
 func (r *remote) head(ctx context.Context, id eventlog.ID) (eventlog.StreamInfo, error) {
@@ -180,7 +179,7 @@ func (r *remote) head(ctx context.Context, id eventlog.ID) (eventlog.StreamInfo,
 	return st, nil
 }
 
-func (r *remote) history(ctx context.Context, id eventlog.ID, from, to uint64, fn func(*api.EventJSON) error) error {
+func (r *remote) history(ctx context.Context, id eventlog.ID, from, to uint64, fn func(*wire.Event) error) error {
 	if from == 0 {
 		from = 1
 	}
@@ -209,8 +208,8 @@ func (r *remote) history(ctx context.Context, id eventlog.ID, from, to uint64, f
 
 // eventsPage is the reply of GET /inspect/events.
 type eventsPage struct {
-	Events []archive.Record `json:"events"`
-	Next   uint64           `json:"next"`
+	Events []wire.Record `json:"events"`
+	Next   uint64        `json:"next"`
 }
 
 func (r *remote) page(ctx context.Context, id eventlog.ID, from, to uint64, wait time.Duration) (eventsPage, error) {

@@ -2,12 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/actorlog/actorlog/actors"
-	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/jsondiff"
 )
@@ -55,7 +55,7 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 	return t.src.events(c.ctx, id, 1, *to, func(e *eventlog.Event) error {
 		if e.Seq < *from {
 			if err := f.Apply(e); err != nil {
-				return fmt.Errorf("seq %d does not apply, so the states after it cannot be shown: %s", e.Seq, trimPrefixes(err))
+				return notApplied(e, err)
 			}
 			return nil
 		}
@@ -71,7 +71,7 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 		}
 		if err := f.Apply(e); err != nil {
 			printStep(o, ej, nil, nil)
-			return fmt.Errorf("seq %d does not apply, so the states after it cannot be shown: %s", e.Seq, trimPrefixes(err))
+			return notApplied(e, err)
 		}
 		next, err := f.StateJSON()
 		if err != nil {
@@ -93,17 +93,17 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 
 // step is an event of replay --json.
 type step struct {
-	*api.EventJSON
+	*wire.Event
 	Changes []jsondiff.Change `json:"changes"`
 	State   json.RawMessage   `json:"state,omitempty"`
 }
 
-func printStep(o *output, e *api.EventJSON, changes []jsondiff.Change, state []byte) {
+func printStep(o *output, e *wire.Event, changes []jsondiff.Change, state []byte) {
 	if o.json {
 		if changes == nil {
 			changes = []jsondiff.Change{}
 		}
-		printJSON(o.w, step{EventJSON: e, Changes: changes, State: state})
+		printJSON(o.w, step{Event: e, Changes: changes, State: state})
 		return
 	}
 	head := o.paint(bold, fmt.Sprintf("#%d", e.Seq)) + "  " + o.paint(dim, formatTime(e.Time)) + "  " + o.paint(yellow, e.Type)
@@ -139,11 +139,11 @@ func printChanges(o *output, indent string, changes []jsondiff.Change) {
 	}
 }
 
-// trimPrefixes returns an error's text without package prefixes.
-func trimPrefixes(err error) string {
-	s := err.Error()
-	for _, p := range []string{"actors: ", "eventlog: "} {
-		s = strings.ReplaceAll(s, p, "")
+// notApplied is the error of an event the fold refused.
+func notApplied(e *eventlog.Event, err error) error {
+	var fe *actors.FoldError
+	if errors.As(err, &fe) {
+		return fmt.Errorf("seq %d does not apply, so the states after it cannot be shown: %s", e.Seq, fe.Reason)
 	}
-	return s
+	return err
 }

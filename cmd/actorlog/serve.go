@@ -18,6 +18,7 @@ import (
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/actors/seed"
 	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/projection"
 	"github.com/actorlog/actorlog/snapshots"
@@ -41,19 +42,19 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		data        = fs.String("data", "./data", "data directory (created if missing)")
 		token       = fs.String("token", os.Getenv("ACTORLOG_TOKEN"), "bearer token required on every route but /healthz (env ACTORLOG_TOKEN)")
 		origins     = fs.String("cors-origins", "", "comma-separated origins allowed to call from browsers; default any localhost port; * for all")
-		idle        = fs.Duration("idle-timeout", 30*time.Second, "how long an actor with no calls and no connections stays awake")
-		snapEvery   = fs.Int("snapshot-every", 1000, "take a snapshot every N events of an actor (negative: never)")
-		cacheMiB    = fs.Int("cache-mib", 64, "block cache size in MiB")
-		maxBody     = fs.Int64("max-body", 1<<20, "largest request body in bytes")
-		maxFrame    = fs.Int64("max-frame", 1<<20, "largest WebSocket frame from a client, in bytes")
-		connBuffer  = fs.Int("conn-buffer", 128, "frames a WebSocket may fall behind before it is dropped as too slow")
-		maxConns    = fs.Int("max-conns-per-actor", 10000, "most WebSocket connections to one actor")
-		maxAwake    = fs.Int("max-awake", 100_000, "most actors in memory; past it the least recently used idle ones sleep")
-		maxEvent    = fs.Int("max-event-bytes", 1<<20, "largest event an action may emit, in bytes (413 beyond)")
-		maxEvents   = fs.Int("max-events-per-action", 100, "most events one action may emit (413 beyond)")
-		maxState    = fs.Int("max-state-bytes", 16<<20, "largest state a snapshot may hold, in bytes (larger states are not snapshotted, and replay from the log)")
-		pingEvery   = fs.Duration("ping-interval", 20*time.Second, "how often WebSockets are pinged; one silent for three intervals is closed")
-		idemTTL     = fs.Duration("idempotency-ttl", 24*time.Hour, "how long the result of a call with an Idempotency-Key is kept for retries")
+		idle        = fs.Duration("idle-timeout", actors.DefaultIdleTimeout, "how long an actor with no calls and no connections stays awake")
+		snapEvery   = fs.Int("snapshot-every", snapshots.DefaultEvery, "take a snapshot every N events of an actor (negative: never)")
+		cacheMiB    = fs.Int("cache-mib", eventlog.DefaultCacheSize>>20, "block cache size in MiB")
+		maxBody     = fs.Int64("max-body", api.DefaultMaxBodyBytes, "largest request body in bytes")
+		maxFrame    = fs.Int64("max-frame", api.DefaultMaxFrameBytes, "largest WebSocket frame from a client, in bytes")
+		connBuffer  = fs.Int("conn-buffer", actors.DefaultConnBuffer, "frames a WebSocket may fall behind before it is dropped as too slow")
+		maxConns    = fs.Int("max-conns-per-actor", actors.DefaultMaxConnsPerActor, "most WebSocket connections to one actor")
+		maxAwake    = fs.Int("max-awake", actors.DefaultMaxAwake, "most actors in memory; past it the least recently used idle ones sleep")
+		maxEvent    = fs.Int("max-event-bytes", actors.DefaultMaxEventSize, "largest event an action may emit, in bytes (413 beyond)")
+		maxEvents   = fs.Int("max-events-per-action", actors.DefaultMaxEventsPerAction, "most events one action may emit (413 beyond)")
+		maxState    = fs.Int("max-state-bytes", snapshots.DefaultMaxStateSize, "largest state a snapshot may hold, in bytes (larger states are not snapshotted, and replay from the log)")
+		pingEvery   = fs.Duration("ping-interval", api.DefaultPingInterval, "how often WebSockets are pinged; one silent for three intervals is closed")
+		idemTTL     = fs.Duration("idempotency-ttl", actors.DefaultIdempotencyTTL, "how long the result of a call with an Idempotency-Key is kept for retries")
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
 		shutdownMax = fs.Duration("shutdown-timeout", 30*time.Second, "longest wait for in-flight work at shutdown")
 	)
@@ -77,8 +78,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if err := parse(fs, args); err != nil {
 		return err
 	}
-	if *maxEvents <= 0 || *maxEvents > 1000 {
-		return fmt.Errorf("--max-events-per-action must be between 1 and 1000")
+	if *maxEvents <= 0 || *maxEvents > actors.MaxEventsPerActionLimit {
+		return fmt.Errorf("--max-events-per-action must be between 1 and %d", actors.MaxEventsPerActionLimit)
 	}
 	if *maxEvent <= 0 || *maxEvent > 64<<20 {
 		return fmt.Errorf("--max-event-bytes must be between 1 and %d", 64<<20)
@@ -94,7 +95,6 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	snaps := snapshots.New(l, snapshots.Options{MaxStateSize: *maxState})
-	metrics := api.NewMetrics(nil)
 	rt := actors.New(l, snaps, seed.Registry(), actors.Options{
 		IdleTimeout:        *idle,
 		ConnBuffer:         *connBuffer,
@@ -105,7 +105,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		MaxEventsPerAction: *maxEvents,
 		Retention:          retention,
 		IdempotencyTTL:     *idemTTL,
-		Metrics:            metrics,
+		Frames:             wire.Frames{},
+		Metrics:            api.NewMetrics(nil),
 		Logger:             lg,
 	})
 	projections, err := projection.Start(l, projection.Options{Logger: lg}, projection.Directory(), seed.ChatRooms())
@@ -120,15 +121,22 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			allowed = append(allowed, o)
 		}
 	}
-	srv := api.New(rt, l, snaps, metrics, api.Options{
+	srv, err := api.New(rt, l, snaps, api.Options{
 		Token:          *token,
 		AllowedOrigins: allowed,
 		MaxBodyBytes:   *maxBody,
 		MaxFrameBytes:  *maxFrame,
 		PingInterval:   *pingEvery,
 		Projections:    projections,
+		Routes:         []func(*api.Routes){seed.Routes},
 		Logger:         lg,
 	})
+	if err != nil {
+		rt.Close(context.Background())
+		projections.Close(context.Background())
+		l.Close()
+		return err
+	}
 
 	ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
 	if err != nil {

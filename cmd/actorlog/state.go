@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
 )
 
@@ -43,9 +43,9 @@ func stateCmd(args []string, stdout, stderr io.Writer) error {
 	var when int64
 	switch {
 	case *atTime != "":
-		var first *api.EventJSON
+		var first *wire.Event
 		errPast := errors.New("past")
-		err := src.history(ctx, id, st.First, 0, func(e *api.EventJSON) error {
+		err := src.history(ctx, id, st.First, 0, func(e *wire.Event) error {
 			if e.Time > until {
 				if first == nil {
 					first = e
@@ -95,7 +95,7 @@ func stateCmd(args []string, stdout, stderr io.Writer) error {
 // eventTime returns the time of the actor's event seq.
 func eventTime(ctx context.Context, src source, id eventlog.ID, seq uint64) (int64, error) {
 	var t int64
-	err := src.history(ctx, id, seq, seq, func(e *api.EventJSON) error {
+	err := src.history(ctx, id, seq, seq, func(e *wire.Event) error {
 		t = e.Time
 		return nil
 	})

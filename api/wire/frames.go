@@ -1,0 +1,211 @@
+package wire
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+
+	"github.com/actorlog/actorlog/actors"
+	"github.com/actorlog/actorlog/eventlog"
+)
+
+// The WebSocket protocol. The server sends, as text frames of JSON:
+//
+//	{"type":"init","actor":..,"seq":N,"state":{..}}   first, once
+//	{..event's fields..,"type":"<event type>","seq":N} each committed event
+//	{..fields..,"type":"<name>"}                     an ephemeral broadcast
+//	{"type":"state","seq":N,"state":{..}}            with ?state=1
+//	{"type":"reply","id":..,"seq":N,"result":..}     a call's result
+//	{"type":"error","id":..,"error":{"code":..,"message":..}}
+//	{"type":"pong"}
+//
+// and the client sends {"type":"call","id":..,"action":..,"args":..} and
+// {"type":"ping"}. An event's or broadcast's frame carries its fields
+// beside "type" and "seq", so those names, and the server's own frame
+// types, are reserved: CheckRegistry refuses actor definitions that use
+// them.
+
+// The types of the frames the server sends, besides events and
+// broadcasts, and of those a client sends.
+const (
+	FrameInit  = "init"
+	FrameState = "state"
+	FrameReply = "reply"
+	FrameError = "error"
+	FramePong  = "pong"
+
+	FrameCall = "call"
+	FramePing = "ping"
+)
+
+// reserved are the frame types an event or broadcast may not take.
+var reserved = map[string]bool{FrameInit: true, FrameReply: true, FrameError: true, FramePong: true, FrameState: true}
+
+// Reserved reports whether name is a frame type of the protocol, which an
+// event type or a broadcast may not use.
+func Reserved(name string) bool { return reserved[name] }
+
+// InitFrame is the first frame of a connection: the actor's state and the
+// sequence it reflects. Gap is set when a client resuming with since=N
+// missed events that were erased: it must rely on State.
+type InitFrame struct {
+	Actor string          `json:"actor"`
+	Gap   bool            `json:"gap,omitempty"`
+	Seq   uint64          `json:"seq"`
+	State json.RawMessage `json:"state"`
+	Type  string          `json:"type"`
+}
+
+// StateFrame is the actor's durable state, sent to connections that asked
+// for it (?state=1) whenever it changed and the actor is idle.
+type StateFrame struct {
+	Seq   uint64          `json:"seq"`
+	State json.RawMessage `json:"state"`
+	Type  string          `json:"type"`
+}
+
+// ReplyFrame is the result of a client's call, with the call's id.
+type ReplyFrame struct {
+	ID       json.RawMessage `json:"id"`
+	Replayed bool            `json:"replayed,omitempty"` // from an idempotency record
+	Result   json.RawMessage `json:"result"`
+	Seq      uint64          `json:"seq"`
+	Type     string          `json:"type"`
+}
+
+// ErrorFrame is a failed call (with its id) or a frame the server could
+// not take (without).
+type ErrorFrame struct {
+	Error ErrorDetail     `json:"error"`
+	ID    json.RawMessage `json:"id,omitempty"`
+	Type  string          `json:"type"`
+}
+
+// NewErrorFrame returns the error frame of code and msg, for the call id
+// (nil for none).
+func NewErrorFrame(id json.RawMessage, code, msg string) ErrorFrame {
+	return ErrorFrame{Error: ErrorDetail{Code: code, Message: msg}, ID: id, Type: FrameError}
+}
+
+// ClientFrame is a frame a client sends: a call or a ping.
+type ClientFrame struct {
+	Type           string          `json:"type"`
+	ID             json.RawMessage `json:"id"`
+	Action         string          `json:"action"`
+	Args           json.RawMessage `json:"args"`
+	IdempotencyKey string          `json:"idempotencyKey"`
+}
+
+// EventFrame encodes a committed event as the frame connections receive:
+// the fields of its data, with "type" and "seq" added. Data that is not
+// an object goes under "data".
+func EventFrame(e *eventlog.Event) ([]byte, error) {
+	v, err := actors.DataValue(e.Data)
+	if err != nil {
+		return nil, err
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		m = map[string]any{}
+		if v != nil {
+			m["data"] = v
+		}
+	}
+	m["type"] = e.Type
+	m["seq"] = e.Seq
+	return json.Marshal(m)
+}
+
+// BroadcastFrame encodes an ephemeral broadcast: data's fields (data
+// should encode as a JSON object; anything else goes under "data") with
+// "type": name. A reserved name is an error.
+func BroadcastFrame(name string, data any) ([]byte, error) {
+	if reserved[name] {
+		return nil, fmt.Errorf("wire: %q is a frame type of the protocol; a broadcast may not use it", name)
+	}
+	b, err := json.Marshal(data)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]any
+	if json.Unmarshal(b, &m) != nil || m == nil {
+		m = map[string]any{"data": json.RawMessage(b)}
+	}
+	m["type"] = name
+	return json.Marshal(m)
+}
+
+// Frames is the actors.FrameEncoder of this protocol: give it to the
+// runtime (actors.Options.Frames), which builds each frame with it once,
+// for all the connections of an actor.
+type Frames struct{}
+
+var _ actors.FrameEncoder = Frames{}
+
+// Event implements actors.FrameEncoder.
+func (Frames) Event(e *eventlog.Event) ([]byte, error) { return EventFrame(e) }
+
+// Broadcast implements actors.FrameEncoder.
+func (Frames) Broadcast(name string, data any) ([]byte, error) { return BroadcastFrame(name, data) }
+
+// State implements actors.FrameEncoder.
+func (Frames) State(seq uint64, state []byte) ([]byte, error) {
+	return json.Marshal(StateFrame{Seq: seq, State: state, Type: FrameState})
+}
+
+// CheckRegistry refuses actor definitions whose events would not survive
+// the protocol: an event type named like a frame type, or event data (a
+// struct) with a field encoded as "type" or "seq", which every frame of
+// the event would overwrite.
+func CheckRegistry(reg *actors.Registry) error {
+	for _, typ := range reg.Types() {
+		def, _ := reg.Lookup(typ)
+		for _, ev := range def.EventTypes() {
+			if reserved[ev] {
+				return fmt.Errorf("wire: %s: event type %q is reserved for the WebSocket protocol", typ, ev)
+			}
+			if f := fieldClash(def.EventData(ev)); f != "" {
+				return fmt.Errorf("wire: %s: event %q has a field named %q, which its WebSocket frames use for the event's own %s; rename it (e.g. `json:\"kind\"`)", typ, ev, f, f)
+			}
+		}
+	}
+	return nil
+}
+
+// fieldClash returns "type" or "seq" if a struct type has a field encoded
+// under that name (its `json` tag, as package actors encodes events, or
+// its Go name), including fields of embedded structs, which are encoded
+// inline; "" otherwise.
+func fieldClash(t reflect.Type) string {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || t.Kind() != reflect.Struct {
+		return ""
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag, tagged := f.Tag.Lookup("json")
+		name, _, _ := strings.Cut(tag, ",")
+		if name == "-" {
+			continue
+		}
+		if f.Anonymous && name == "" {
+			if c := fieldClash(f.Type); c != "" {
+				return c
+			}
+			continue
+		}
+		if !f.IsExported() {
+			continue
+		}
+		if !tagged || name == "" {
+			name = f.Name
+		}
+		if name == "type" || name == "seq" {
+			return name
+		}
+	}
+	return ""
+}
