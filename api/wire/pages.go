@@ -26,8 +26,8 @@ type ActorEntry struct {
 // directory projection answered, its position in the feed.
 type ActorsPage struct {
 	Actors   []ActorEntry `json:"actors"`
-	Next     *string `json:"next"`
-	Position *uint64 `json:"position,omitempty"`
+	Next     *string      `json:"next"`
+	Position *uint64      `json:"position,omitempty"`
 }
 
 // ActorInfo is an actor in the inspection listing (GET /inspect/actors,
