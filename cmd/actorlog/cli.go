@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,7 +9,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/actorlog/actorlog/actors"
@@ -20,9 +17,6 @@ import (
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/snapshots"
 	"github.com/actorlog/actorlog/verify"
-	"github.com/mattn/go-runewidth"
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 )
 
 // This file holds what the inspection commands (actors, log, state,
@@ -340,73 +334,6 @@ func parseSeq(what, s string) (uint64, error) {
 	return n, nil
 }
 
-// output writes to stdout, with colour when it is a terminal.
-type output struct {
-	w     io.Writer
-	color bool
-	json  bool
-}
-
-func (c *common) output() *output {
-	o := &output{w: c.stdout, json: c.json}
-	switch c.color {
-	case "always":
-		o.color = true
-	case "auto":
-		o.color = isTerminal(c.stdout) && os.Getenv("NO_COLOR") == "" && os.Getenv("TERM") != "dumb"
-	}
-	return o
-}
-
-// isTerminal reports whether w is a terminal.
-func isTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// ANSI styles.
-const (
-	bold   = "1"
-	dim    = "2"
-	red    = "31"
-	green  = "32"
-	yellow = "33"
-	cyan   = "36"
-)
-
-// paint returns s in the style, if colour is on.
-func (o *output) paint(style, s string) string {
-	if !o.color || s == "" {
-		return s
-	}
-	return "\x1b[" + style + "m" + s + "\x1b[0m"
-}
-
-func (o *output) printf(format string, args ...any) { fmt.Fprintf(o.w, format, args...) }
-
-// cells measures text in the columns of a terminal: two for a wide (East
-// Asian) character, none for a combining mark. Characters of ambiguous
-// width, such as Cyrillic letters, take two in a CJK locale (LC_ALL,
-// LC_CTYPE or LANG; RUNEWIDTH_EASTASIAN=0 or 1 decides instead).
-var cells = runewidth.NewCondition()
-
-// width returns how many columns of a terminal s takes.
-func width(s string) int { return cells.StringWidth(s) }
-
-// pad returns s padded with spaces to w columns, on the right (or the
-// left when right is true).
-func pad(s string, w int, right bool) string {
-	if right {
-		return cells.FillLeft(s, w)
-	}
-	return cells.FillRight(s, w)
-}
-
-// formatTime formats Unix milliseconds in UTC.
-func formatTime(ms int64) string {
-	return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z")
-}
-
 // parseTime parses RFC 3339 or Unix milliseconds.
 func parseTime(s string) (int64, error) {
 	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
@@ -420,70 +347,6 @@ func parseTime(s string) (int64, error) {
 	return 0, fmt.Errorf("--at-time %q is not a time: write RFC 3339 (2024-05-01T12:00:00Z) or Unix milliseconds", s)
 }
 
-// eventLine prints one event as log and tail show it.
-type eventLine struct {
-	o         *output
-	seqWidth  int
-	typeWidth int
-	actor     bool // print the actor first (tail --all)
-}
-
-func newEventLine(o *output, head uint64, def actors.Definition) *eventLine {
-	l := &eventLine{o: o, seqWidth: max(3, len(strconv.FormatUint(head, 10))), typeWidth: 12}
-	if def != nil {
-		for _, t := range def.EventTypes() {
-			l.typeWidth = max(l.typeWidth, width(t))
-		}
-	}
-	return l
-}
-
-func (l *eventLine) header() {
-	o := l.o
-	h := pad("SEQ", l.seqWidth, true) + "  " + pad("TIME", 24, false) + "  " + pad("TYPE", l.typeWidth, false) + "  DATA"
-	if l.actor {
-		h = "ACTOR  " + h
-	}
-	o.printf("%s\n", o.paint(bold, h))
-}
-
-func (l *eventLine) print(e *wire.Event) {
-	o := l.o
-	if o.json {
-		printJSON(o.w, e)
-		return
-	}
-	var b strings.Builder
-	if l.actor {
-		b.WriteString(o.paint(cyan, e.Actor) + "  ")
-	}
-	b.WriteString(o.paint(bold, pad(strconv.FormatUint(e.Seq, 10), l.seqWidth, true)))
-	b.WriteString("  " + o.paint(dim, formatTime(e.Time)))
-	b.WriteString("  " + o.paint(yellow, pad(e.Type, l.typeWidth, false)))
-	b.WriteString("  " + string(readable(e.Data)))
-	if m := metaText(e.Meta); m != "" {
-		b.WriteString("  " + o.paint(dim, "["+m+"]"))
-	}
-	o.printf("%s\n", b.String())
-}
-
-func metaText(m *wire.Meta) string {
-	if m == nil {
-		return ""
-	}
-	var parts []string
-	if m.Causation != "" {
-		parts = append(parts, m.Causation)
-	}
-	if m.CorrelationID != "" {
-		parts = append(parts, "corr="+m.CorrelationID)
-	}
-	if m.IdempotencyKey != "" {
-		parts = append(parts, "idem="+m.IdempotencyKey)
-	}
-	return strings.Join(parts, " ")
-}
-
 // eventJSON converts a stored event as the history API does, with its
 // actor.
 func eventJSON(e *eventlog.Event) (*wire.Event, error) {
@@ -493,105 +356,4 @@ func eventJSON(e *eventlog.Event) (*wire.Event, error) {
 	}
 	j.Actor = e.Actor.String()
 	return &j, nil
-}
-
-// progress shows how far a long operation got, as a bar on stderr when it
-// is a terminal, redrawn at most ten times a second. The bar clears itself
-// when it is full, and end clears it.
-type progress struct {
-	w     io.Writer
-	on    bool
-	mu    sync.Mutex // import reports from several goroutines
-	bar   *progressbar.ProgressBar
-	label string
-	total uint64
-}
-
-func newProgress(stderr io.Writer) *progress { return &progress{w: stderr, on: isTerminal(stderr)} }
-
-// update shows that done of total are done; a new label or total starts a
-// new bar.
-func (p *progress) update(label string, done, total uint64) {
-	if !p.on || total == 0 {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.bar == nil || label != p.label || total != p.total {
-		p.clear()
-		p.bar = progressbar.NewOptions64(int64(total),
-			progressbar.OptionSetWriter(p.w),
-			progressbar.OptionSetDescription(label),
-			progressbar.OptionSetWidth(30),
-			progressbar.OptionShowCount(),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
-		p.label, p.total = label, total
-	}
-	p.bar.Set64(int64(min(done, total)))
-}
-
-// end clears the bar.
-func (p *progress) end() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.clear()
-}
-
-func (p *progress) clear() {
-	if p.bar != nil {
-		p.bar.Finish() // clears it (OptionClearOnFinish)
-		p.bar = nil
-	}
-}
-
-// printJSON writes v as one line of JSON.
-func printJSON(w io.Writer, v any) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
-}
-
-// printIndented writes JSON indented, as state shows it.
-func printIndented(w io.Writer, raw []byte) error {
-	var buf bytes.Buffer
-	if err := json.Indent(&buf, readable(raw), "", "  "); err != nil {
-		return err
-	}
-	buf.WriteByte('\n')
-	_, err := w.Write(buf.Bytes())
-	return err
-}
-
-// readable undoes encoding/json's escapes of <, > and & in JSON text, for
-// people to read; the JSON means the same.
-func readable(b []byte) []byte {
-	if !bytes.Contains(b, []byte(`\u00`)) {
-		return b
-	}
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\\' || i+1 == len(b) {
-			out = append(out, b[i])
-			continue
-		}
-		if i+5 < len(b) && b[i+1] == 'u' {
-			switch string(b[i+2 : i+6]) {
-			case "003c":
-				out, i = append(out, '<'), i+5
-				continue
-			case "003e":
-				out, i = append(out, '>'), i+5
-				continue
-			case "0026":
-				out, i = append(out, '&'), i+5
-				continue
-			}
-		}
-		// Any other escape: keep the pair.
-		out = append(out, b[i], b[i+1])
-		i++
-	}
-	return out
 }
