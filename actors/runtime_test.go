@@ -16,6 +16,7 @@ import (
 	"github.com/actorlog/actorlog/actors/seed"
 	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/eventlog/eventlogtest"
 	"github.com/actorlog/actorlog/snapshots"
 )
 
@@ -23,7 +24,7 @@ var bg = context.Background()
 
 type env struct {
 	dir   string
-	log   *eventlog.Log
+	log   eventlog.Store
 	snaps *snapshots.Store
 	rt    *actors.Runtime
 }
@@ -32,10 +33,7 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 
 func start(t *testing.T, dir string, reg *actors.Registry, opts actors.Options) *env {
 	t.Helper()
-	l, err := eventlog.Open(dir, eventlog.Options{Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := eventlogtest.Open(t, dir, eventlog.Options{Logger: quiet()})
 	if opts.Logger == nil {
 		opts.Logger = quiet()
 	}

@@ -375,3 +375,34 @@ func ignoreNotFound(err error) error {
 	}
 	return err
 }
+
+// TestOpen_PicksTheStore: eventlogtest.Open gives the tests of the
+// packages above the log a Memory when ACTORLOG_TEST_STORE=memory, and a
+// reopened directory keeps what was written, on either store.
+func TestOpen_PicksTheStore(t *testing.T) {
+	for _, mem := range []bool{false, true} {
+		if mem {
+			t.Setenv(eventlogtest.StoreEnv, "memory")
+		} else {
+			t.Setenv(eventlogtest.StoreEnv, "")
+		}
+		dir := t.TempDir()
+		s := eventlogtest.Open(t, dir, eventlog.Options{Logger: quietLogger()})
+		if _, isMem := s.(*eventlogtest.Memory); isMem != mem {
+			t.Fatalf("memory %v: Open gave a %T", mem, s)
+		}
+		a := eventlog.ID{Type: "t", Key: "k"}
+		if _, err := s.Append(bg, a, eventlog.NoStream, eventlogtest.Ev("x", 1)); err != nil {
+			t.Fatal(err)
+		}
+		s.Close()
+		s = eventlogtest.Open(t, dir, eventlog.Options{Logger: quietLogger()})
+		if h, err := s.Head(bg, a); err != nil || h.Head != 1 {
+			t.Fatalf("memory %v: reopened head = %+v, %v; want 1", mem, h, err)
+		}
+		// A store with a filesystem of its own is always the Pebble log.
+		if s := eventlogtest.Open(t, "db", eventlog.Options{FS: vfs.NewMem(), Logger: quietLogger()}); func() bool { _, ok := s.(*eventlog.Log); return !ok }() {
+			t.Fatalf("memory %v: Open with an FS gave a %T", mem, s)
+		}
+	}
+}

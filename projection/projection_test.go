@@ -60,16 +60,12 @@ func count(t *testing.T, v *projection.View, key string) uint64 {
 	return binary.BigEndian.Uint64(b)
 }
 
-func openLog(t *testing.T, dir string, fs vfs.FS) *eventlog.Log {
+func openLog(t *testing.T, dir string, fs vfs.FS) eventlog.Store {
 	t.Helper()
-	l, err := eventlog.Open(dir, eventlog.Options{FS: fs, Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
+	return eventlogtest.Open(t, dir, eventlog.Options{FS: fs, Logger: quiet()})
 }
 
-func start(t *testing.T, l *eventlog.Log, defs ...projection.Def) *projection.Runner {
+func start(t *testing.T, l eventlog.Store, defs ...projection.Def) *projection.Runner {
 	t.Helper()
 	r, err := projection.Start(l, projection.Options{Logger: quiet(), MaxBackoff: 200 * time.Millisecond}, defs...)
 	if err != nil {
@@ -78,7 +74,7 @@ func start(t *testing.T, l *eventlog.Log, defs ...projection.Def) *projection.Ru
 	return r
 }
 
-func waitCaughtUp(t *testing.T, r *projection.Runner, l *eventlog.Log, name string) {
+func waitCaughtUp(t *testing.T, r *projection.Runner, l eventlog.Store, name string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(bg, 20*time.Second)
 	defer cancel()
@@ -88,7 +84,7 @@ func waitCaughtUp(t *testing.T, r *projection.Runner, l *eventlog.Log, name stri
 	}
 }
 
-func appendN(t *testing.T, l *eventlog.Log, id eventlog.ID, n int) {
+func appendN(t *testing.T, l eventlog.Store, id eventlog.ID, n int) {
 	t.Helper()
 	for i := 0; i < n; i++ {
 		if _, err := l.Append(bg, id, eventlog.Any, eventlogtest.Ev("x", i)); err != nil {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The test command of README.md: vet, every package's tests with the race
-# detector, then a short run of each fuzz target (FUZZTIME, default 20000x
+# detector (the runtime's, snapshots' and projections' twice: on the Pebble
+# log and on the in-memory store), then a short run of each fuzz target (FUZZTIME, default 20000x
 # executions each; FUZZTIME=0 skips them). The budget is a count, not a
 # duration: with go1.26 a duration budget can end in a spurious "context
 # deadline exceeded" on a loaded machine (a race in the fuzz coordinator,
@@ -11,6 +12,10 @@ cd "$(dirname "$0")/.."
 
 go vet ./...
 go test -race -count=1 -timeout 20m ./...
+# The packages built on the log, again on the in-memory model of the
+# storage contract (eventlogtest.Memory): the same tests over a second
+# implementation of it. Tests that inject faults into Pebble stay on it.
+ACTORLOG_TEST_STORE=memory go test -race -count=1 -timeout 10m ./actors/... ./snapshots ./projection
 
 fuzztime="${FUZZTIME:-20000x}"
 if [ "$fuzztime" != "0" ]; then

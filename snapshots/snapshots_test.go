@@ -7,18 +7,15 @@ import (
 	"testing"
 
 	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/eventlog/eventlogtest"
 	"github.com/actorlog/actorlog/snapshots"
 )
 
 var bg = context.Background()
 
-func open(t *testing.T, opts snapshots.Options) (*eventlog.Log, *snapshots.Store) {
+func open(t *testing.T, opts snapshots.Options) (eventlog.Store, *snapshots.Store) {
 	t.Helper()
-	l, err := eventlog.Open(t.TempDir(), eventlog.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
+	l := eventlogtest.Open(t, t.TempDir(), eventlog.Options{})
 	return l, snapshots.New(l, opts)
 }
 

@@ -10,21 +10,16 @@ import (
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/actors/seed"
 	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/eventlog/eventlogtest"
 	"github.com/actorlog/actorlog/snapshots"
 )
 
 func runtime(t *testing.T) *actors.Runtime {
 	t.Helper()
 	lg := slog.New(slog.NewTextHandler(io.Discard, nil))
-	l, err := eventlog.Open(t.TempDir(), eventlog.Options{Logger: lg})
-	if err != nil {
-		t.Fatal(err)
-	}
+	l := eventlogtest.Open(t, t.TempDir(), eventlog.Options{Logger: lg})
 	rt := actors.New(l, snapshots.New(l, snapshots.Options{}), seed.Registry(), actors.Options{Logger: lg})
-	t.Cleanup(func() {
-		rt.Close(context.Background())
-		l.Close()
-	})
+	t.Cleanup(func() { rt.Close(context.Background()) })
 	return rt
 }
 

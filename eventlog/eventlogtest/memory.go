@@ -18,14 +18,22 @@ import (
 // one mutex. The Pebble log is tested against it, and packages built on
 // the store run their tests on it as a fast path. Nothing is durable, so
 // every write is durable at once; a subscriber never lags.
+//
+// A Memory is a handle on its contents: Reopen gives another, as opening
+// the same directory again gives another Log over the same files.
 type Memory struct {
-	mu      sync.Mutex // guards the fields below
+	*memData
+	closed bool // guarded by mu
+}
+
+// memData is what a Memory holds, shared by its handles.
+type memData struct {
+	mu      sync.Mutex // guards the fields below, and the handles' closed
 	streams map[eventlog.ID]*memStream
 	feed    []eventlog.Event  // every event ever appended, by position - 1
 	erased  map[uint64]bool   // positions deleted from the feed
 	records map[string][]byte // space byte + key -> value
-	changed chan struct{}     // closed and replaced on every append
-	closed  bool
+	changed chan struct{}     // closed and replaced on every write and Close
 }
 
 type memStream struct {
@@ -42,13 +50,18 @@ const (
 
 // NewMemory returns an empty model.
 func NewMemory() *Memory {
-	return &Memory{
+	return &Memory{memData: &memData{
 		streams: make(map[eventlog.ID]*memStream),
 		erased:  make(map[uint64]bool),
 		records: make(map[string][]byte),
 		changed: make(chan struct{}),
-	}
+	}}
 }
+
+// Reopen returns a new handle on m's contents, as a restart that lost
+// nothing would (the model has no writes that are not durable). m may be
+// closed or not.
+func (m *Memory) Reopen() *Memory { return &Memory{memData: m.memData} }
 
 var _ eventlog.Store = (*Memory)(nil)
 
@@ -406,7 +419,9 @@ func (m *Memory) Close() error {
 	defer m.mu.Unlock()
 	if !m.closed {
 		m.closed = true
+		// Wake the subscriptions waiting: those of this handle end.
 		close(m.changed)
+		m.changed = make(chan struct{})
 	}
 	return nil
 }

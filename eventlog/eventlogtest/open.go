@@ -1,0 +1,53 @@
+package eventlogtest
+
+import (
+	"os"
+	"sync"
+	"testing"
+
+	"github.com/actorlog/actorlog/eventlog"
+)
+
+// StoreEnv is the environment variable that picks the store on which the
+// tests of the packages built on the log run: ACTORLOG_TEST_STORE=memory
+// runs them on Memory (fast, and the same tests over a second
+// implementation of the contract); unset, on the Pebble log.
+const StoreEnv = "ACTORLOG_TEST_STORE"
+
+// OnMemory reports whether StoreEnv asks for Memory.
+func OnMemory() bool { return os.Getenv(StoreEnv) == "memory" }
+
+// dirs holds the Memory stores Open made, by directory, for the test
+// binary's life.
+var dirs = struct {
+	sync.Mutex
+	m map[string]*Memory
+}{m: map[string]*Memory{}}
+
+// Open opens the store of dir for a test and closes it when the test
+// ends: the Pebble log with opts, or, when OnMemory and opts names no
+// filesystem of its own (tests that inject faults or crash need Pebble),
+// a Memory. A test that closes its store and opens the same directory
+// again finds what it wrote, on either.
+func Open(t testing.TB, dir string, opts eventlog.Options) eventlog.Store {
+	t.Helper()
+	var s eventlog.Store
+	if OnMemory() && opts.FS == nil {
+		dirs.Lock()
+		m := dirs.m[dir]
+		if m == nil {
+			m = NewMemory()
+			dirs.m[dir] = m
+		}
+		dirs.Unlock()
+		s = m.Reopen()
+	} else {
+		l, err := eventlog.Open(dir, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s = l
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
