@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command of README.md: vet, every package's tests with the race
-# detector (the runtime's, snapshots' and projections' twice: on the Pebble
-# log and on the in-memory store), then a short run of each fuzz target (FUZZTIME, default 20000x
-# executions each; FUZZTIME=0 skips them). The budget is a count, not a
+# detector (the runtime's, snapshots' and projections' twice: on the
+# Pebble log and on the in-memory store), then a short run of each fuzz
+# target (FUZZTIME, default 20000x executions each; FUZZTIME=0 skips them). The budget is a count, not a
 # duration: with go1.26 a duration budget can end in a spurious "context
 # deadline exceeded" on a loaded machine (a race in the fuzz coordinator,
 # fixed in go1.27). For a long fuzzing session run one target by hand, e.g.:
