@@ -35,6 +35,13 @@ func (m Metadata) IsZero() bool { return m == Metadata{} }
 // Timestamp returns Time as a time.Time.
 func (e *Event) Timestamp() time.Time { return time.UnixMilli(e.Time) }
 
+// The envelope codec is written by hand, not with the msgpack library the
+// runtime uses for event data: every event is encoded once and decoded on
+// every replay, scan and subscription, and the library is 3-4x slower at
+// both, allocates for the data a scan can alias, and has no depth bound
+// for checking hostile data (ValidValue). BENCHMARKS.md, "The envelope
+// codec", has the figures (BenchmarkEnvelope).
+
 // msgpack format codes used by the envelope codec.
 const (
 	mpNil     = 0xc0
