@@ -19,6 +19,17 @@
 // events of the action that set them and wake their actor when due. A
 // call with an idempotency key that was already served returns the
 // original result and appends nothing.
+//
+// # Seams
+//
+// The runtime reads and writes the store through Log (any eventlog.Store
+// is one: it needs appends with an expected head, atomic with its timer
+// and idempotency records, stream reads, erasure and its records) and
+// snapshots through a *snapshots.Store. It knows nothing of the protocol
+// its connections speak: it hands each committed event, broadcast and
+// state to the FrameEncoder it is given (Options.Frames) and delivers the
+// frames. Ids are checked where calls enter (Call, Connect, State:
+// Registry.Resolve); below that they are trusted.
 package actors
 
 import (

@@ -8,11 +8,15 @@
 //	GET  /actors/{type}/{key}/events         WebSocket, or the history as JSON
 //	GET  /actors/{type}/{key}/state?at=N     state now, or folded up to N
 //	GET  /actors?type=&limit=&after=         list actors
-//	/api/counter/..., /api/chat/...          the seed's convenience routes
+//	GET  /inspect/..., /projections...        inspection and read models
 //	GET  /healthz, GET /metrics
+//	     the application's own (Options.Routes), such as the seed's /api/...
 //
 // Every error is JSON: {"error":{"code":"...","message":"..."}} with the
-// status of its code. With a token set, every route but /healthz needs
+// status of its code. The shapes of every reply and frame are in package
+// wire (api/wire), the protocol's one home; the api package serves them
+// and owns the WebSocket protocol, giving the runtime its FrameEncoder
+// (wire.Frames). With a token set, every route but /healthz needs
 // "Authorization: Bearer <token>" (or ?token= on a WebSocket).
 package api
 
