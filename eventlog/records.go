@@ -31,29 +31,16 @@ const (
 // Get returns a copy of the auxiliary record at key in space sp, or
 // ErrNotFound. Like every read, it returns only what is durable.
 func (l *Log) Get(ctx context.Context, sp Space, key []byte) ([]byte, error) {
-	if !l.enter() {
-		return nil, ErrClosed
-	}
-	defer l.exit()
-	if sp < FirstSpace {
-		return nil, fmt.Errorf("eventlog: space %#x is reserved", sp)
-	}
-	v, closer, err := l.db.Get(append([]byte{byte(sp)}, key...))
-	if errors.Is(err, pebble.ErrNotFound) {
-		if err := l.waitApplied(ctx); err != nil {
-			return nil, err
-		}
-		return nil, ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("eventlog: get: %w", err)
-	}
-	out := bytes.Clone(v)
-	closer.Close()
-	if err := l.waitApplied(ctx); err != nil {
+	v, err := l.Peek(sp, key)
+	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	return out, nil
+	// What Peek read, or did not find, may be the doing of a write still
+	// syncing: answer once it is durable.
+	if werr := l.waitApplied(ctx); werr != nil {
+		return nil, werr
+	}
+	return v, err
 }
 
 // Peek is Get without waiting for writes in flight to become durable. It

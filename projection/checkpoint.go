@@ -32,20 +32,31 @@ func decodeCheckpoint(b []byte) (checkpoint, error) {
 	if len(b) == 0 || b[0] != 1 {
 		return c, errors.New("projection: unknown checkpoint format")
 	}
-	b = b[1:]
-	for _, p := range []*uint64{&c.pos, &c.version, &c.erased} {
+	if !decodeVarints(b[1:], []*uint64{&c.pos, &c.version, &c.erased}, []*int64{&c.time}) {
+		return c, errors.New("projection: checkpoint does not decode")
+	}
+	return c, nil
+}
+
+// decodeVarints reads from b uvarints into us, then varints into is, as
+// the projection package's records hold them; false if one does not
+// decode.
+func decodeVarints(b []byte, us []*uint64, is []*int64) bool {
+	for _, p := range us {
 		v, n := binary.Uvarint(b)
 		if n <= 0 {
-			return c, errors.New("projection: checkpoint does not decode")
+			return false
 		}
 		*p, b = v, b[n:]
 	}
-	t, n := binary.Varint(b)
-	if n <= 0 {
-		return c, errors.New("projection: checkpoint does not decode")
+	for _, p := range is {
+		v, n := binary.Varint(b)
+		if n <= 0 {
+			return false
+		}
+		*p, b = v, b[n:]
 	}
-	c.time = t
-	return c, nil
+	return true
 }
 
 // ReadCheckpoint returns where a projection stands in log, for tools

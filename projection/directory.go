@@ -69,21 +69,7 @@ func decodeActorInfo(b []byte) (ActorInfo, error) {
 	if len(b) == 0 || b[0] != 3 {
 		return d, errors.New("projection: unknown directory record")
 	}
-	b = b[1:]
-	var n int
-	if d.Head, n = binary.Uvarint(b); n <= 0 {
-		return d, errors.New("projection: directory record does not decode")
-	}
-	b = b[n:]
-	if d.LastPos, n = binary.Uvarint(b); n <= 0 {
-		return d, errors.New("projection: directory record does not decode")
-	}
-	b = b[n:]
-	if d.Created, n = binary.Varint(b); n <= 0 {
-		return d, errors.New("projection: directory record does not decode")
-	}
-	b = b[n:]
-	if d.Updated, n = binary.Varint(b); n <= 0 {
+	if !decodeVarints(b[1:], []*uint64{&d.Head, &d.LastPos}, []*int64{&d.Created, &d.Updated}) {
 		return d, errors.New("projection: directory record does not decode")
 	}
 	return d, nil
