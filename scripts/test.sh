@@ -15,7 +15,7 @@ go test -race -count=1 -timeout 20m ./...
 # The packages built on the log, again on the in-memory model of the
 # storage contract (eventlogtest.Memory): the same tests over a second
 # implementation of it. Tests that inject faults into Pebble stay on it.
-ACTORLOG_TEST_STORE=memory go test -race -count=1 -timeout 10m ./actors/... ./snapshots ./projection
+ACTORLOG_TEST_STORE=memory go test -race -count=1 -timeout 10m ./actors/... ./snapshots ./projection ./inspect
 
 fuzztime="${FUZZTIME:-20000x}"
 if [ "$fuzztime" != "0" ]; then
