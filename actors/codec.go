@@ -5,7 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -45,7 +49,10 @@ func msgpackToJSON(data []byte) ([]byte, error) {
 // DataValue decodes an event's msgpack data into the value encoding/json
 // would decode its JSON form into: maps with string keys, slices, strings,
 // numbers, booleans; nil for no data.
-func DataValue(data []byte) (any, error) {
+func DataValue(data []byte) (any, error) { return dataValue(data, false) }
+
+// dataValue is DataValue; strict refuses a map that holds a key twice.
+func dataValue(data []byte, strict bool) (any, error) {
 	if len(data) == 0 {
 		return nil, nil
 	}
@@ -53,11 +60,42 @@ func DataValue(data []byte) (any, error) {
 	dec := msgpack.GetDecoder()
 	defer msgpack.PutDecoder(dec)
 	dec.Reset(bytes.NewReader(data))
-	dec.SetMapDecoder(func(d *msgpack.Decoder) (any, error) { return d.DecodeUntypedMap() })
+	if strict {
+		dec.SetMapDecoder(decodeStrictMap)
+	} else {
+		dec.SetMapDecoder(func(d *msgpack.Decoder) (any, error) { return d.DecodeUntypedMap() })
+	}
 	if err := dec.Decode(&v); err != nil {
 		return nil, err
 	}
 	return jsonable(v), nil
+}
+
+// decodeStrictMap decodes a msgpack map as JSON would read it, its keys
+// as strings, and refuses a key given twice.
+func decodeStrictMap(d *msgpack.Decoder) (any, error) {
+	n, err := d.DecodeMapLen()
+	if err != nil || n < 0 {
+		return nil, err
+	}
+	m := make(map[string]any, n)
+	for range n {
+		k, err := d.DecodeInterface()
+		if err != nil {
+			return nil, err
+		}
+		key, ok := k.(string)
+		if !ok {
+			key = fmt.Sprint(k)
+		}
+		if _, dup := m[key]; dup {
+			return nil, fmt.Errorf("key %q is given twice", key)
+		}
+		if m[key], err = d.DecodeInterface(); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
 }
 
 // jsonable turns the maps msgpack decodes (map[any]any for non-string
@@ -104,36 +142,75 @@ func JSONArgs(data []byte) Args { return Args{Format: JSON, Data: data} }
 
 // Decode decodes the arguments into v. No data leaves v as it is. The
 // error is an *Error with CodeBadRequest and a message naming the field.
+//
+// Decoding is strict, and the same whatever the format: fields match
+// their names exactly (case included), a field given twice is an error,
+// and so is a number out of its field's range. Msgpack arguments are
+// read as the JSON they convert to, so that both formats mean the same.
 func (a Args) Decode(v any) error {
 	data := bytes.TrimSpace(a.Data)
 	if a.Format == JSON && (len(data) == 0 || string(data) == "null") || a.Format == Msgpack && len(a.Data) == 0 {
 		return nil
 	}
-	var err error
 	if a.Format == Msgpack {
-		err = unmarshalMsgpack(a.Data, v)
-	} else {
-		err = json.Unmarshal(data, v)
+		val, err := dataValue(a.Data, true)
+		if err == nil {
+			data, err = json.Marshal(val)
+		}
+		if err != nil {
+			return &Error{Code: CodeBadRequest, Message: "arguments are not valid msgpack: " + err.Error(), Err: err}
+		}
 	}
-	if err != nil {
+	if err := jsonv2.Unmarshal(data, v); err != nil {
 		return &Error{Code: CodeBadRequest, Message: argError(err), Err: err}
 	}
 	return nil
 }
 
+// argError says what is wrong with arguments that do not decode.
 func argError(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		if te.Field == "" {
-			return fmt.Sprintf("arguments must be %s, not %s", jsonKind(te.Type.Kind().String()), te.Value)
-		}
-		return fmt.Sprintf("argument %q must be %s, not %s", te.Field, jsonKind(te.Type.Kind().String()), te.Value)
-	}
-	var se *json.SyntaxError
+	var se *jsonv2.SemanticError
 	if errors.As(err, &se) {
-		return fmt.Sprintf("arguments are not valid JSON: %v (at byte %d)", se, se.Offset)
+		want, got := "of another type", kindWord(se.JSONKind)
+		if se.GoType != nil {
+			want = jsonKind(se.GoType.Kind().String())
+		}
+		field := strings.TrimPrefix(string(se.JSONPointer), "/")
+		switch {
+		case errors.Is(se.Err, strconv.ErrRange):
+			return fmt.Sprintf("argument %q is out of range: %s", field, se.JSONValue)
+		case field == "":
+			return fmt.Sprintf("arguments must be %s, not %s", want, got)
+		}
+		return fmt.Sprintf("argument %q must be %s, not %s", field, want, got)
+	}
+	var sy *jsontext.SyntacticError
+	if errors.As(err, &sy) {
+		if errors.Is(sy.Err, jsontext.ErrDuplicateName) {
+			return fmt.Sprintf("argument %q is given twice", strings.TrimPrefix(string(sy.JSONPointer), "/"))
+		}
+		return fmt.Sprintf("arguments are not valid JSON: %v (at byte %d)", sy.Err, sy.ByteOffset)
 	}
 	return "invalid arguments: " + err.Error()
+}
+
+// kindWord names a JSON kind.
+func kindWord(k jsontext.Kind) string {
+	switch k {
+	case '"':
+		return "string"
+	case '0':
+		return "number"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	}
+	return "another kind"
 }
 
 func jsonKind(k string) string {
