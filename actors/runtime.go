@@ -113,6 +113,14 @@ type Options struct {
 	// not exceed the log's eventlog.Options.MaxEventSize. Default
 	// DefaultMaxEventSize (1 MiB).
 	MaxEventSize int
+	// MemoryBudget bounds the memory of the awake actors, as the Go
+	// runtime counts it (heap objects and goroutine stacks), in bytes:
+	// above nine tenths of it the least recently used idle actors sleep
+	// early, whatever MaxAwake allows, so that a client waking ever new
+	// actors cannot make the process outgrow its machine. 0: no budget.
+	// Give the Go runtime a memory limit too (debug.SetMemoryLimit), so
+	// that what the sleeping actors held is collected promptly.
+	MemoryBudget int64
 	// Snapshots is the snapshot policy; its zero value has the defaults.
 	Snapshots snapshots.Policy
 	// SnapshotOnSleep takes a snapshot when an actor sleeps with at least
@@ -217,24 +225,38 @@ type Runtime struct {
 	closing bool
 
 	connIDs atomic.Uint64
+
+	// memUsage, if set, replaces the watcher's reading of the Go
+	// runtime's memory (tests). Set before the watcher starts.
+	memUsage func() (used int64, gcs uint64)
 }
 
 // New returns a runtime serving the registry's actors over log and snaps,
 // and starts its timer scheduler. Close stops it.
 func New(log Log, snaps *snapshots.Store, reg *Registry, opts Options) *Runtime {
+	return newRuntime(log, snaps, reg, opts, nil)
+}
+
+// newRuntime is New, with the memory watcher's reading replaced when
+// memUsage is set.
+func newRuntime(log Log, snaps *snapshots.Store, reg *Registry, opts Options, memUsage func() (int64, uint64)) *Runtime {
 	opts = opts.withDefaults()
 	rt := &Runtime{
-		log:    log,
-		snaps:  snaps,
-		reg:    reg,
-		opts:   opts,
-		lg:     opts.Logger,
-		scope:  lifetime.New(),
-		actors: make(map[eventlog.ID]*actor),
-		lru:    list.New(),
+		memUsage: memUsage,
+		log:      log,
+		snaps:    snaps,
+		reg:      reg,
+		opts:     opts,
+		lg:       opts.Logger,
+		scope:    lifetime.New(),
+		actors:   make(map[eventlog.ID]*actor),
+		lru:      list.New(),
 	}
 	rt.sched = newScheduler(rt)
 	rt.scope.Go(rt.sched.run)
+	if opts.MemoryBudget > 0 {
+		rt.scope.Go(rt.watchMemory)
+	}
 	return rt
 }
 
@@ -336,12 +358,17 @@ func (rt *Runtime) acquire(id eventlog.ID, def Definition) (*actor, error) {
 }
 
 // evictLocked asks the least recently used actors to sleep, so that the
-// awake ones stay within Options.MaxAwake. An actor with connections stays
-// awake (it is in use); the others sleep as if their idle time were up.
+// awake ones stay within Options.MaxAwake.
 func (rt *Runtime) evictLocked() {
 	over := rt.lru.Len() - rt.opts.MaxAwake
 	// Ask a few more than needed, for those that cannot go yet.
-	want := over + over/8 + 1
+	rt.shedLocked(over + over/8 + 1)
+}
+
+// shedLocked asks the n least recently used actors not yet asked to
+// sleep. An actor with connections stays awake (it is in use); the others
+// sleep as if their idle time were up.
+func (rt *Runtime) shedLocked(want int) {
 	for e := rt.lru.Back(); e != nil && want > 0; e = e.Prev() {
 		a := e.Value.(*actor)
 		if a.sleeping || a.evict.Load() {
