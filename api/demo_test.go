@@ -52,7 +52,7 @@ func allRoutes(t *testing.T) *httprouter.Router {
 func get(t *testing.T, h http.Handler, path string) *http.Response {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "http://localhost"+path, nil))
 	return rec.Result()
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"mime"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -67,6 +68,10 @@ func (s *Server) readArgs(w http.ResponseWriter, r *http.Request) (actors.Args, 
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
 			return actors.Args{}, actors.Errorf(actors.CodeTooLarge, "the body is over %d bytes", s.opts.MaxBodyBytes)
+		}
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			return actors.Args{}, errBodyTimeout
 		}
 		return actors.Args{}, actors.Errorf(actors.CodeBadRequest, "the body could not be read")
 	}

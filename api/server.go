@@ -39,6 +39,7 @@ import (
 	"github.com/actorlog/actorlog/internal/lifetime"
 	"github.com/actorlog/actorlog/projection"
 	"github.com/actorlog/actorlog/snapshots"
+	"github.com/gorilla/websocket"
 	"github.com/julienschmidt/httprouter"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/cors"
@@ -47,20 +48,35 @@ import (
 // The defaults of Options.
 const (
 	DefaultMaxBodyBytes      = 1 << 20
+	DefaultReadTimeout       = 20 * time.Second
 	DefaultCallTimeout       = 30 * time.Second
 	DefaultPingInterval      = 20 * time.Second
 	DefaultMaxFrameBytes     = 1 << 20
 	DefaultMaxCallsPerSocket = 64
+	DefaultSocketRate        = 1 << 20
 )
 
 // Options configure a Server. The zero value gives the defaults.
 type Options struct {
-	// Token, if set, is the bearer token every route but /healthz needs.
+	// Token, if set, is the bearer token every route but /healthz (and
+	// the demo page's files) needs, in an "Authorization: Bearer" header;
+	// on a WebSocket upgrade it may be ?token= instead.
 	Token string
-	// AllowedOrigins are the origins browsers may call from (CORS and
-	// WebSocket). Default: any port of localhost, 127.0.0.1 and [::1]. "*"
-	// allows every origin.
+	// AllowedOrigins are the origins of other sites whose pages browsers
+	// may call from (CORS, WebSocket, and any request that changes state).
+	// Default: any port of localhost, 127.0.0.1 and [::1]. "*" allows
+	// every origin. A page of this server's own origin may always call.
 	AllowedOrigins []string
+	// AllowedHosts are the host names (of the Host header) the server
+	// answers to, against DNS rebinding. Default: loopback names only
+	// (localhost, names under .localhost, 127.0.0.0/8, ::1): right for a
+	// server listening on loopback. "*" answers to any host.
+	AllowedHosts []string
+	// ReadTimeout bounds the time a request body takes to arrive; past it
+	// the request fails with 408 and the connection closes. Default
+	// DefaultReadTimeout (20s). The http.Server's ReadHeaderTimeout
+	// should bound the headers.
+	ReadTimeout time.Duration
 	// MaxBodyBytes bounds a request body. Default DefaultMaxBodyBytes
 	// (1 MiB).
 	MaxBodyBytes int64
@@ -75,6 +91,14 @@ type Options struct {
 	// MaxCallsPerSocket bounds the calls one socket has in flight.
 	// Default DefaultMaxCallsPerSocket (64).
 	MaxCallsPerSocket int
+	// SocketRate bounds what one WebSocket may send, in bytes a second,
+	// each frame counting at least 256 bytes (so 4,096 small frames a
+	// second at the default): past it the server reads the socket's
+	// frames no faster, so that one client cannot take the server's or
+	// an actor's time from the others. Bursts of MaxFrameBytes (or of a
+	// second's worth, if more) pass at once. Default DefaultSocketRate
+	// (1 MiB/s).
+	SocketRate int64
 	// Projections, if set, serves /projections, and GET /actors from the
 	// actor directory.
 	Projections *projection.Runner
@@ -136,6 +160,9 @@ func New(rt *actors.Runtime, log Log, snaps *snapshots.Store, opts Options) (*Se
 	if opts.CallTimeout <= 0 {
 		opts.CallTimeout = DefaultCallTimeout
 	}
+	if opts.ReadTimeout <= 0 {
+		opts.ReadTimeout = DefaultReadTimeout
+	}
 	if opts.PingInterval <= 0 {
 		opts.PingInterval = DefaultPingInterval
 	}
@@ -144,6 +171,9 @@ func New(rt *actors.Runtime, log Log, snaps *snapshots.Store, opts Options) (*Se
 	}
 	if opts.MaxCallsPerSocket <= 0 {
 		opts.MaxCallsPerSocket = DefaultMaxCallsPerSocket
+	}
+	if opts.SocketRate <= 0 {
+		opts.SocketRate = DefaultSocketRate
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -185,7 +215,7 @@ func New(rt *actors.Runtime, log Log, snaps *snapshots.Store, opts Options) (*Se
 		add(&Routes{s: s, r: r})
 	}
 
-	s.handler = s.corsHandler(s.auth(escapedSlashes(r)))
+	s.handler = s.hostGuard(s.corsHandler(s.originGuard(s.auth(s.bodyDeadline(escapedSlashes(r))))))
 	return s, nil
 }
 
@@ -269,8 +299,10 @@ func (s *Server) auth(next http.Handler) http.Handler {
 			next.ServeHTTP(w, r)
 			return
 		}
-		got := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if got == "" || got == r.Header.Get("Authorization") {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok && websocket.IsWebSocketUpgrade(r) {
+			// A browser cannot set headers on a WebSocket: the token may
+			// come in the URL there, and only there (URLs end up in logs).
 			got = r.URL.Query().Get("token")
 		}
 		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
@@ -331,8 +363,25 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write([]byte("\n"))
 }
 
+// httpError is an error of HTTP itself, not of the runtime: its status,
+// code and message.
+type httpError struct {
+	status    int
+	code, msg string
+}
+
+func (e *httpError) Error() string { return "api: " + e.msg }
+
+// errBodyTimeout answers a request whose body did not arrive within
+// Options.ReadTimeout.
+var errBodyTimeout = &httpError{http.StatusRequestTimeout, "timeout", "the request body did not arrive in time"}
+
 // statusOf maps an error from the runtime to a status and code.
 func statusOf(err error) (int, string, string) {
+	var he *httpError
+	if errors.As(err, &he) {
+		return he.status, he.code, he.msg
+	}
 	var e *actors.Error
 	if !errors.As(err, &e) {
 		return http.StatusInternalServerError, "internal", "internal error"

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/gorilla/websocket"
 	"github.com/julienschmidt/httprouter"
+	"golang.org/x/time/rate"
 )
 
 // WebSocket close codes beyond the standard ones.
@@ -26,6 +25,10 @@ const (
 )
 
 const writeWait = 10 * time.Second
+
+// minFrameCost is what a frame costs of its socket's budget at the least
+// (Options.SocketRate).
+const minFrameCost = 256
 
 // socket is one WebSocket connection to an actor.
 type socket struct {
@@ -43,18 +46,6 @@ type socket struct {
 
 	mu      sync.Mutex // guards lastSeq
 	lastSeq uint64
-}
-
-func (s *Server) checkOrigin(r *http.Request) bool {
-	origin := r.Header.Get("Origin")
-	if origin == "" {
-		return true
-	}
-	u, err := url.Parse(origin)
-	if err == nil && strings.EqualFold(u.Host, r.Host) {
-		return true
-	}
-	return s.originAllowed(origin)
 }
 
 // websocket serves GET /ws/{type}/{key} and the upgrade on
@@ -282,6 +273,8 @@ func (so *socket) read() {
 		ws.SetReadDeadline(time.Now().Add(wait))
 		return nil
 	})
+	burst := int(max(so.s.opts.MaxFrameBytes, so.s.opts.SocketRate))
+	budget := rate.NewLimiter(rate.Limit(so.s.opts.SocketRate), burst)
 	for {
 		mt, data, err := ws.ReadMessage()
 		if err != nil {
@@ -294,6 +287,11 @@ func (so *socket) read() {
 				so.end(websocket.CloseNormalClosure, "")
 			}
 			return
+		}
+		// Over its budget, the socket waits before its frame is handled:
+		// its client is slowed (TCP backpressure), the others are not.
+		if err := budget.WaitN(so.ctx, min(max(len(data), minFrameCost), burst)); err != nil {
+			return // the socket ended meanwhile
 		}
 		ws.SetReadDeadline(time.Now().Add(wait))
 		call, answer := decodeFrame(mt == websocket.TextMessage, data)

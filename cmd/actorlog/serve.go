@@ -8,13 +8,16 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
+	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/actors/seed"
 	"github.com/actorlog/actorlog/api"
@@ -22,9 +25,72 @@ import (
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/projection"
 	"github.com/actorlog/actorlog/snapshots"
+	"golang.org/x/net/netutil"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// Defaults of serve's own flags.
+const (
+	defaultKeepAlive = 60 * time.Second
+	defaultMaxConns  = 16384
+	// filesReserve are the open files kept from connections for the store
+	// (Pebble's tables, logs and manifests) and the process.
+	filesReserve = 1024
+)
+
+// defaultMaxMemoryMiB is half of the memory of the machine, or of the
+// cgroup the process runs in if that is less; 2 GiB when neither is
+// known.
+func defaultMaxMemoryMiB() int {
+	total, err := memlimit.ApplyFallback(memlimit.FromCgroup, memlimit.FromSystem)()
+	if err != nil || total == 0 {
+		return 2048
+	}
+	return int(total / 2 >> 20)
+}
+
+// goMemoryLimit is the share of --max-memory-mib left to Go's heap and
+// stacks once Pebble has its block cache and memtables (which it
+// allocates outside the Go heap): the Go runtime's memory limit, of which
+// the actors may hold three quarters.
+func goMemoryLimit(total, cache int64) (int64, error) {
+	pebble := cache + 2*eventlog.DefaultMemTableSize
+	const least = 64 << 20
+	if total-pebble < least {
+		return 0, fmt.Errorf("--max-memory-mib %d leaves less than %d MiB beside the block cache (--cache-mib) and memtables (%d MiB)", total>>20, least>>20, pebble>>20)
+	}
+	return total - pebble, nil
+}
+
+// list splits a comma-separated flag; nil for none.
+func list(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// loopback reports whether a --host value listens on loopback only.
+func loopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(strings.Trim(host, "[]"))
+	return err == nil && ip.IsLoopback()
+}
+
+// connLimit is --max-conns, lowered to leave filesReserve open files of
+// the process's limit to the store.
+func connLimit(want int) int {
+	if limit := openFilesLimit(); limit > 0 && want > limit-filesReserve {
+		want = max(limit-filesReserve, 16)
+	}
+	return want
+}
 
 func serve(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("serve", stderr)
@@ -38,7 +104,8 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	}
 	var (
 		port        = fs.Int("port", defPort, "port to listen on (env PORT)")
-		host        = fs.String("host", "", "address to listen on; empty for every interface")
+		host        = fs.String("host", "127.0.0.1", "address to listen on: loopback by default; 0.0.0.0 (or ::) for every interface")
+		hosts       = fs.String("allowed-hosts", "", "comma-separated host names the server answers to (Host header, against DNS rebinding); default loopback names when listening on loopback, any otherwise; * for any")
 		data        = fs.String("data", "./data", "data directory (created if missing)")
 		token       = fs.String("token", os.Getenv("ACTORLOG_TOKEN"), "bearer token required on every route but /healthz (env ACTORLOG_TOKEN)")
 		origins     = fs.String("cors-origins", "", "comma-separated origins allowed to call from browsers; default any localhost port; * for all")
@@ -46,10 +113,15 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		snapEvery   = fs.Int("snapshot-every", snapshots.DefaultEvery, "take a snapshot every N events of an actor (negative: never)")
 		cacheMiB    = fs.Int("cache-mib", eventlog.DefaultCacheSize>>20, "block cache size in MiB")
 		maxBody     = fs.Int64("max-body", api.DefaultMaxBodyBytes, "largest request body in bytes")
+		readTimeout = fs.Duration("read-timeout", api.DefaultReadTimeout, "longest time a request's headers, and then its body, may take to arrive (408 past it)")
+		keepAlive   = fs.Duration("keepalive-timeout", defaultKeepAlive, "how long an idle keep-alive connection stays open")
+		maxConns    = fs.Int("max-conns", defaultMaxConns, "most connections open at once (WebSockets included); more wait to be accepted. Capped below the open-files limit, so that the store always has files")
+		wsRate      = fs.Int64("ws-rate", api.DefaultSocketRate, "bytes per second one WebSocket may send (each frame counts at least 256); a faster client is slowed")
 		maxFrame    = fs.Int64("max-frame", api.DefaultMaxFrameBytes, "largest WebSocket frame from a client, in bytes")
 		connBuffer  = fs.Int("conn-buffer", actors.DefaultConnBuffer, "frames a WebSocket may fall behind before it is dropped as too slow")
-		maxConns    = fs.Int("max-conns-per-actor", actors.DefaultMaxConnsPerActor, "most WebSocket connections to one actor")
+		actorConns  = fs.Int("max-conns-per-actor", actors.DefaultMaxConnsPerActor, "most WebSocket connections to one actor")
 		maxAwake    = fs.Int("max-awake", actors.DefaultMaxAwake, "most actors in memory; past it the least recently used idle ones sleep")
+		maxMemory   = fs.Int("max-memory-mib", defaultMaxMemoryMiB(), "memory the server may take, in MiB: the block cache and memtables, then the actors, whose least recently used idle ones sleep early near it; default half of the machine's (or its cgroup's) memory")
 		maxEvent    = fs.Int("max-event-bytes", actors.DefaultMaxEventSize, "largest event an action may emit, in bytes (413 beyond)")
 		maxEvents   = fs.Int("max-events-per-action", actors.DefaultMaxEventsPerAction, "most events one action may emit (413 beyond)")
 		maxState    = fs.Int("max-state-bytes", snapshots.DefaultMaxStateSize, "largest state a snapshot may hold, in bytes (larger states are not snapshotted, and replay from the log)")
@@ -89,6 +161,11 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", *logLevel)
 	}
 	lg := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	goMemory, err := goMemoryLimit(int64(*maxMemory)<<20, int64(*cacheMiB)<<20)
+	if err != nil {
+		return err
+	}
+	debug.SetMemoryLimit(goMemory)
 
 	l, err := eventlog.Open(*data, eventlog.Options{CacheSize: int64(*cacheMiB) << 20, MaxEventSize: *maxEvent, Logger: lg})
 	if err != nil {
@@ -98,9 +175,10 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	rt := actors.New(l, snaps, seed.Registry(), actors.Options{
 		IdleTimeout:        *idle,
 		ConnBuffer:         *connBuffer,
-		MaxConnsPerActor:   *maxConns,
+		MaxConnsPerActor:   *actorConns,
 		Snapshots:          snapshots.Policy{Every: *snapEvery},
 		MaxAwake:           *maxAwake,
+		MemoryBudget:       goMemory / 4 * 3,
 		MaxEventSize:       *maxEvent,
 		MaxEventsPerAction: *maxEvents,
 		Retention:          retention,
@@ -115,17 +193,18 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		l.Close()
 		return err
 	}
-	var allowed []string
-	for _, o := range strings.Split(*origins, ",") {
-		if o = strings.TrimSpace(o); o != "" {
-			allowed = append(allowed, o)
-		}
+	allowedHosts := list(*hosts)
+	if allowedHosts == nil && !loopback(*host) {
+		allowedHosts = []string{"*"}
 	}
 	srv, err := api.New(rt, l, snaps, api.Options{
 		Token:          *token,
-		AllowedOrigins: allowed,
+		AllowedOrigins: list(*origins),
+		AllowedHosts:   allowedHosts,
+		ReadTimeout:    *readTimeout,
 		MaxBodyBytes:   *maxBody,
 		MaxFrameBytes:  *maxFrame,
+		SocketRate:     *wsRate,
 		PingInterval:   *pingEvery,
 		Projections:    projections,
 		Routes:         []func(*api.Routes){seed.Routes},
@@ -145,12 +224,18 @@ func serve(args []string, stdout, stderr io.Writer) error {
 		l.Close()
 		return err
 	}
-	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second}
-	shown := *host
-	if shown == "" || shown == "0.0.0.0" || shown == "::" {
-		shown = "localhost"
+	conns := connLimit(*maxConns)
+	ln = netutil.LimitListener(ln, conns)
+	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: *readTimeout, IdleTimeout: *keepAlive}
+	where := "http://" + net.JoinHostPort(*host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
+	if !loopback(*host) {
+		where += " (every interface)"
+		if *token == "" {
+			lg.Warn("listening beyond loopback without a token: anyone who reaches this port may call every actor; set --token", "addr", ln.Addr().String())
+		}
 	}
-	fmt.Fprintf(stdout, "actorlog listening on http://%s (data %s)\n", net.JoinHostPort(shown, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)), *data)
+	fmt.Fprintf(stdout, "actorlog listening on %s (data %s)\n", where, *data)
+	lg.Info("limits", "max_conns", conns, "read_timeout", *readTimeout, "keepalive_timeout", *keepAlive, "ws_rate", *wsRate)
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)

@@ -34,6 +34,10 @@ func TestServeBinary(t *testing.T) {
 	t.Run("sigterm under load", func(t *testing.T) { serveTestTermUnderLoad(t, bin) })
 	t.Run("kill9", func(t *testing.T) { serveTestKill9(t, bin) })
 	t.Run("flags", func(t *testing.T) { serveTestFlags(t, bin) })
+	t.Run("listen", func(t *testing.T) { serveTestListen(t, bin) })
+	t.Run("slow clients", func(t *testing.T) { serveTestSlowClients(t, bin) })
+	t.Run("connection cap", func(t *testing.T) { serveTestConnCap(t, bin) })
+	t.Run("memory budget", func(t *testing.T) { serveTestMemoryBudget(t, bin) })
 }
 
 // serveBuild builds the binary into a temporary directory.
@@ -90,7 +94,8 @@ var serveListenRE = regexp.MustCompile(`actorlog listening on (http://127\.0\.0\
 // startup line tells the port) and waits until /healthz answers.
 func serveStart(t *testing.T, bin, dir string, extra ...string) *serveProc {
 	t.Helper()
-	args := append([]string{"serve", "--port", "0", "--host", "127.0.0.1", "--data", dir}, extra...)
+	// No --host: the server listens on loopback by default.
+	args := append([]string{"serve", "--port", "0", "--data", dir}, extra...)
 	p := &serveProc{
 		t:      t,
 		cmd:    exec.Command(bin, args...),
