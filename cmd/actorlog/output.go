@@ -127,11 +127,11 @@ func (l *eventLine) print(e *wire.Event) {
 	}
 	var b strings.Builder
 	if l.actor {
-		b.WriteString(o.paint(cyan, e.Actor) + "  ")
+		b.WriteString(o.paint(cyan, escape(e.Actor)) + "  ")
 	}
 	b.WriteString(o.paint(bold, pad(strconv.FormatUint(e.Seq, 10), l.seqWidth, true)))
 	b.WriteString("  " + o.paint(dim, formatTime(e.Time)))
-	b.WriteString("  " + o.paint(yellow, pad(e.Type, l.typeWidth, false)))
+	b.WriteString("  " + o.paint(yellow, pad(escape(e.Type), l.typeWidth, false)))
 	b.WriteString("  " + string(readable(e.Data)))
 	if m := metaText(e.Meta); m != "" {
 		b.WriteString("  " + o.paint(dim, "["+m+"]"))
@@ -139,19 +139,21 @@ func (l *eventLine) print(e *wire.Event) {
 	o.printf("%s\n", b.String())
 }
 
+// metaText is the event's metadata as log, tail and replay print it,
+// escaped.
 func metaText(m *wire.Meta) string {
 	if m == nil {
 		return ""
 	}
 	var parts []string
 	if m.Causation != "" {
-		parts = append(parts, m.Causation)
+		parts = append(parts, escape(m.Causation))
 	}
 	if m.CorrelationID != "" {
-		parts = append(parts, "corr="+m.CorrelationID)
+		parts = append(parts, "corr="+escape(m.CorrelationID))
 	}
 	if m.IdempotencyKey != "" {
-		parts = append(parts, "idem="+m.IdempotencyKey)
+		parts = append(parts, "idem="+escape(m.IdempotencyKey))
 	}
 	return strings.Join(parts, " ")
 }

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"unicode"
+
+	"github.com/actorlog/actorlog/actors/seed"
+	"github.com/actorlog/actorlog/eventlog"
+)
+
+// Keys of a hostile store: printed as they are, they would clear the
+// screen, fake a line of output, and reverse the text after them.
+const (
+	keyClear   = "counter:\x1b[2J\x1b[Hpwned"
+	keyNewline = "counter:evil\nfake line"
+	keyRTL     = "counter:\u202eevil"
+	keyWide    = "counter:ключ\t数据" // wide characters and a tab: the column is measured escaped
+	roomRTL    = "chatRoom:\u202droom\u2028"
+)
+
+// hostileDir returns a data directory whose keys, event types, metadata
+// and event data hold control and format characters.
+func hostileDir(t *testing.T) string {
+	t.Helper()
+	type event struct {
+		actor, typ string
+		data       any
+		meta       eventlog.Metadata
+	}
+	cu := func(count int64) seed.CountUpdated { return seed.CountUpdated{Count: count, LastUpdated: t0} }
+	mallory := "mallory\u202e\x1b]0;owned\x07"
+	events := []event{
+		{keyClear, "countUpdated", cu(1), eventlog.Metadata{Causation: "increment\x1b[31m"}},
+		{keyNewline, "countUpdated", cu(1), eventlog.Metadata{Causation: "increment", CorrelationID: "req\r\n1", IdempotencyKey: "k\u202e1"}},
+		{keyRTL, "countUpdated", cu(1), eventlog.Metadata{Causation: "increment"}},
+		{keyClear, "countUpdated", cu(2), eventlog.Metadata{Causation: "\u200badd\b\b\bsub"}},
+		{keyNewline, "\x1b[8mhid", cu(9), eventlog.Metadata{Causation: "increment"}},
+		{keyWide, "countUpdated", cu(1), eventlog.Metadata{Causation: "increment"}},
+		{roomRTL, "userJoined", seed.Presence{Username: mallory, ParticipantCount: 1}, eventlog.Metadata{Causation: "join"}},
+		{roomRTL, "newMessage", seed.Message{ID: "m1\x7f", Username: mallory, Text: "hi\u2028there\u0085\u202dx\x1b[2J", Timestamp: t0}, eventlog.Metadata{Causation: "sendMessage"}},
+	}
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, eventlog.Options{NoSync: true, Logger: inspQuiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, ev := range events {
+		id, err := eventlog.ParseID(ev.actor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := eventlog.Event{Type: ev.typ, Data: inspMsgpack(t, ev.data), Time: t0 + 1000*int64(i), Meta: ev.meta}
+		if _, err := l.Append(inspBG, id, eventlog.Any, e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// hostileCases print the hostile store; span, when set, is a stretch of
+// the lines that must take as many columns on each (see checkColumns).
+var hostileCases = []struct {
+	golden string
+	args   []string
+	span   func(line string) (from, to int, ok bool)
+}{
+	{"hostile_actors", []string{"actors"}, upTo("LAST EVENT", "2024-")},
+	{"hostile_log", []string{"log", keyNewline}, upTo("DATA", "{")},
+	{"hostile_log_meta", []string{"log", keyClear}, upTo("DATA", "{")},
+	{"hostile_tail_all", []string{"tail", "--all", "-n", "20", "--max", "8"}, func(line string) (int, int, bool) {
+		from, to := strings.Index(line, "2024-"), strings.Index(line, "{")
+		return from, to, from >= 0 && to > from
+	}},
+	{"hostile_verify", []string{"verify", "--all"}, nil},
+	{"hostile_replay", []string{"replay", keyClear}, nil},
+	{"hostile_replay_chat", []string{"replay", roomRTL, "--state"}, nil},
+	{"hostile_state", []string{"state", roomRTL}, nil},
+	{"hostile_diff", []string{"diff", roomRTL, "0", "2"}, nil},
+	{"hostile_err_range", []string{"log", keyRTL, "--from", "5"}, nil},
+	{"hostile_err_unknown", []string{"state", keyClear + "\x1b[0m"}, nil},
+}
+
+// checkPrintable fails unless out holds only graphic characters and line
+// feeds, and each line feed ends a line of the output: nothing a terminal
+// would obey.
+func checkPrintable(t *testing.T, out string) {
+	t.Helper()
+	for _, line := range strings.Split(out, "\n") {
+		if i := strings.IndexFunc(line, func(r rune) bool { return !unicode.IsGraphic(r) }); i >= 0 {
+			t.Errorf("a character that is not graphic, %q, in the line %q of:\n%s", []rune(line[i:])[0], line, out)
+		}
+	}
+}
+
+// TestInspect_HostileStore prints a store whose keys, event types,
+// metadata and data would move the cursor, clear the screen, fake lines
+// and reverse text on a terminal: each command escapes them, and its
+// columns line up, offline and online alike.
+func TestInspect_HostileStore(t *testing.T) {
+	narrowAmbiguous(t)
+	dir := hostileDir(t)
+	for _, c := range hostileCases {
+		t.Run(c.golden, func(t *testing.T) {
+			got := runInsp(append(slices.Clone(c.args), "--data", dir), dir, "")
+			checkGolden(t, c.golden, got)
+			checkPrintable(t, got)
+			if c.span != nil {
+				checkColumns(t, got, c.span)
+			}
+		})
+	}
+	if *update {
+		return
+	}
+	url, _ := inspServer(t, dir, "")
+	if !inspectRoutesWired(t, url) {
+		t.Skip("api.New does not register the /inspect routes (inspectRoutes) yet")
+	}
+	for _, c := range hostileCases {
+		t.Run(c.golden+"_online", func(t *testing.T) {
+			got := runInsp(append(slices.Clone(c.args), "--server", url), "", url)
+			checkGolden(t, c.golden, strings.Replace(got, "--server $SERVER", "--data $DATA", 1))
+		})
+	}
+}
+
+// TestInspect_HostileBytes: an event type and metadata that are not UTF-8
+// print with each such byte escaped. Offline only: a server's JSON holds
+// U+FFFD in their place.
+func TestInspect_HostileBytes(t *testing.T) {
+	dir := t.TempDir()
+	l, err := eventlog.Open(dir, eventlog.Options{NoSync: true, Logger: inspQuiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := eventlog.Event{Type: "bad\xff\x1b", Data: inspMsgpack(t, seed.CountUpdated{Count: 1, LastUpdated: t0}), Time: t0, Meta: eventlog.Metadata{Causation: "inc\xc3", CorrelationID: "\xed\xa0\x80"}}
+	if _, err := l.Append(inspBG, eventlog.ID{Type: "counter", Key: "bytes"}, eventlog.Any, e); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"log", "counter:bytes"}, {"verify", "--all"}} {
+		got := runInsp(append(args, "--data", dir), dir, "")
+		checkGolden(t, "hostile_bytes_"+args[0], got)
+		checkPrintable(t, got)
+	}
+}
