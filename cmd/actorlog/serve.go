@@ -150,7 +150,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 	if shown == "" || shown == "0.0.0.0" || shown == "::" {
 		shown = "localhost"
 	}
-	fmt.Fprintf(stdout, "actorlog listening on http://%s (data %s)\n", net.JoinHostPort(shown, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)), *data)
+	fmt.Fprintf(stdout, "actorlog listening on http://%s (data %s)\n", net.JoinHostPort(shown, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)), escape(*data))
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
