@@ -1,6 +1,7 @@
 package main
 
 import (
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -150,4 +151,32 @@ func TestInspect_HostileBytes(t *testing.T) {
 		checkGolden(t, "hostile_bytes_"+args[0], got)
 		checkPrintable(t, got)
 	}
+}
+
+// TestInspect_HostileFileNames: names of files and directories, which
+// commands print, are escaped too.
+func TestInspect_HostileFileNames(t *testing.T) {
+	tmp := t.TempDir()
+	dir := filepath.Join(tmp, "data\x1b[2J\nx")
+	l, err := eventlog.Open(dir, eventlog.Options{NoSync: true, Logger: inspQuiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	buildFixture(t, l)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(tmp, "out\u202e.ndjson")
+	var got strings.Builder
+	for _, args := range [][]string{
+		{"info", "--data", dir},
+		{"tail", "counter:other", "-n", "1", "--data", dir},
+		{"export", "counter:other", "--data", dir, "--out", out},
+		{"import", "--data", filepath.Join(tmp, "copy\r"), out},
+		{"log", "counter:other", "--data", filepath.Join(tmp, "missing\x1b[8m")},
+	} {
+		got.WriteString(strings.ReplaceAll(runInsp(args, "", ""), tmp, "$TMP"))
+	}
+	checkGolden(t, "hostile_file_names", got.String())
+	checkPrintable(t, got.String())
 }
