@@ -2,7 +2,6 @@ package main
 
 import (
 	"path/filepath"
-	"slices"
 	"strings"
 	"testing"
 	"unicode"
@@ -39,45 +38,24 @@ func hostileDir(t *testing.T) string {
 		{keyClear, "countUpdated", cu(2), eventlog.Metadata{Causation: "\u200badd\b\b\bsub"}},
 		{keyNewline, "\x1b[8mhid", cu(9), eventlog.Metadata{Causation: "increment"}},
 		{keyWide, "countUpdated", cu(1), eventlog.Metadata{Causation: "increment"}},
+		{keyRTL, "\u2068bad", cu(2), eventlog.Metadata{Causation: "increment"}},
 		{roomRTL, "userJoined", seed.Presence{Username: mallory, ParticipantCount: 1}, eventlog.Metadata{Causation: "join"}},
 		{roomRTL, "newMessage", seed.Message{ID: "m1\x7f", Username: mallory, Text: "hi\u2028there\u0085\u202dx\x1b[2J", Timestamp: t0}, eventlog.Metadata{Causation: "sendMessage"}},
 	}
-	dir := t.TempDir()
-	l, err := eventlog.Open(dir, eventlog.Options{NoSync: true, Logger: inspQuiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	stored := make([]actorEvent, len(events))
 	for i, ev := range events {
-		id, err := eventlog.ParseID(ev.actor)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e := eventlog.Event{Type: ev.typ, Data: inspMsgpack(t, ev.data), Time: t0 + 1000*int64(i), Meta: ev.meta}
-		if _, err := l.Append(inspBG, id, eventlog.Any, e); err != nil {
-			t.Fatal(err)
-		}
+		stored[i] = actorEvent{ev.actor, eventlog.Event{Type: ev.typ, Data: inspMsgpack(t, ev.data), Time: t0 + 1000*int64(i), Meta: ev.meta}}
 	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	return storeOf(t, stored)
 }
 
-// hostileCases print the hostile store; span, when set, is a stretch of
-// the lines that must take as many columns on each (see checkColumns).
-var hostileCases = []struct {
-	golden string
-	args   []string
-	span   func(line string) (from, to int, ok bool)
-}{
+// hostileCases print the hostile store.
+var hostileCases = []modeCase{
 	{"hostile_actors", []string{"actors"}, upTo("LAST EVENT", "2024-")},
 	{"hostile_log", []string{"log", keyNewline}, upTo("DATA", "{")},
 	{"hostile_log_meta", []string{"log", keyClear}, upTo("DATA", "{")},
-	{"hostile_tail_all", []string{"tail", "--all", "-n", "20", "--max", "8"}, func(line string) (int, int, bool) {
-		from, to := strings.Index(line, "2024-"), strings.Index(line, "{")
-		return from, to, from >= 0 && to > from
-	}},
-	{"hostile_verify", []string{"verify", "--all"}, nil},
+	{"hostile_tail_all", []string{"tail", "--all", "-n", "20", "--max", "9"}, fromTimeToData},
+	{"hostile_verify", []string{"verify", "--all"}, upTo("bad_data")},
 	{"hostile_replay", []string{"replay", keyClear}, nil},
 	{"hostile_replay_chat", []string{"replay", roomRTL, "--state"}, nil},
 	{"hostile_state", []string{"state", roomRTL}, nil},
@@ -104,48 +82,15 @@ func checkPrintable(t *testing.T, out string) {
 // columns line up, offline and online alike.
 func TestInspect_HostileStore(t *testing.T) {
 	narrowAmbiguous(t)
-	dir := hostileDir(t)
-	for _, c := range hostileCases {
-		t.Run(c.golden, func(t *testing.T) {
-			got := runInsp(append(slices.Clone(c.args), "--data", dir), dir, "")
-			checkGolden(t, c.golden, got)
-			checkPrintable(t, got)
-			if c.span != nil {
-				checkColumns(t, got, c.span)
-			}
-		})
-	}
-	if *update {
-		return
-	}
-	url, _ := inspServer(t, dir, "")
-	if !inspectRoutesWired(t, url) {
-		t.Skip("api.New does not register the /inspect routes (inspectRoutes) yet")
-	}
-	for _, c := range hostileCases {
-		t.Run(c.golden+"_online", func(t *testing.T) {
-			got := runInsp(append(slices.Clone(c.args), "--server", url), "", url)
-			checkGolden(t, c.golden, strings.Replace(got, "--server $SERVER", "--data $DATA", 1))
-		})
-	}
+	checkModes(t, hostileDir(t), hostileCases, checkPrintable)
 }
 
 // TestInspect_HostileBytes: an event type and metadata that are not UTF-8
 // print with each such byte escaped. Offline only: a server's JSON holds
 // U+FFFD in their place.
 func TestInspect_HostileBytes(t *testing.T) {
-	dir := t.TempDir()
-	l, err := eventlog.Open(dir, eventlog.Options{NoSync: true, Logger: inspQuiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	e := eventlog.Event{Type: "bad\xff\x1b", Data: inspMsgpack(t, seed.CountUpdated{Count: 1, LastUpdated: t0}), Time: t0, Meta: eventlog.Metadata{Causation: "inc\xc3", CorrelationID: "\xed\xa0\x80"}}
-	if _, err := l.Append(inspBG, eventlog.ID{Type: "counter", Key: "bytes"}, eventlog.Any, e); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dir := storeOf(t, []actorEvent{{"counter:bytes", e}})
 	for _, args := range [][]string{{"log", "counter:bytes"}, {"verify", "--all"}} {
 		got := runInsp(append(args, "--data", dir), dir, "")
 		checkGolden(t, "hostile_bytes_"+args[0], got)
@@ -157,15 +102,7 @@ func TestInspect_HostileBytes(t *testing.T) {
 // commands print, are escaped too.
 func TestInspect_HostileFileNames(t *testing.T) {
 	tmp := t.TempDir()
-	dir := filepath.Join(tmp, "data\x1b[2J\nx")
-	l, err := eventlog.Open(dir, eventlog.Options{NoSync: true, Logger: inspQuiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	buildFixture(t, l)
-	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
+	dir := fixtureIn(t, filepath.Join(tmp, "data\x1b[2J\nx"))
 	out := filepath.Join(tmp, "out\u202e.ndjson")
 	var got strings.Builder
 	for _, args := range [][]string{

@@ -137,7 +137,13 @@ func buildFixture(t testing.TB, l *eventlog.Log) {
 // fixtureDir returns a new data directory holding the fixture.
 func fixtureDir(t testing.TB) string {
 	t.Helper()
-	dir := t.TempDir()
+	return fixtureIn(t, t.TempDir())
+}
+
+// fixtureIn writes the fixture into a new data directory at dir, and
+// returns dir.
+func fixtureIn(t testing.TB, dir string) string {
+	t.Helper()
 	l, err := eventlog.Open(dir, eventlog.Options{NoSync: true, Logger: inspQuiet()})
 	if err != nil {
 		t.Fatal(err)
