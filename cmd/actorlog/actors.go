@@ -60,10 +60,10 @@ func actorsCmd(args []string, stdout, stderr io.Writer) error {
 		if s := a.Snapshot; s != nil {
 			snap = "seq " + strconv.FormatUint(s.Seq, 10)
 			if s.Error != "" {
-				snap += " (unusable: " + s.Error + ")"
+				snap += " (unusable: " + escape(s.Error) + ")"
 			}
 		}
-		cells[i] = [5]string{a.Actor, strconv.FormatUint(a.Head, 10), strconv.FormatUint(st.Len(), 10), formatTime(a.Updated), snap}
+		cells[i] = [5]string{escape(a.Actor), strconv.FormatUint(a.Head, 10), strconv.FormatUint(st.Len(), 10), formatTime(a.Updated), snap}
 		for j, s := range cells[i] {
 			w[j] = max(w[j], width(s))
 		}

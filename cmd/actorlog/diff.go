@@ -65,7 +65,7 @@ func diffCmd(args []string, stdout, stderr io.Writer) error {
 			Changes []jsondiff.Change `json:"changes"`
 		}{id.String(), n, m, changes})
 	}
-	o.printf("%s\n", o.paint(bold, fmt.Sprintf("%s: seq %d -> seq %d", id, n, m)))
+	o.printf("%s\n", o.paint(bold, fmt.Sprintf("%s: seq %d -> seq %d", escape(id.String()), n, m)))
 	if len(changes) == 0 {
 		o.printf("%s\n", o.paint(dim, "(no change)"))
 	}

@@ -77,7 +77,7 @@ func exportCmd(args []string, stdout, stderr io.Writer) error {
 		if o.json {
 			return printJSON(o.w, map[string]any{"events": w.Count(), "file": *out})
 		}
-		o.printf("exported %d events to %s\n", w.Count(), *out)
+		o.printf("exported %d events to %s\n", w.Count(), escape(*out))
 	}
 	return err
 }

@@ -85,6 +85,6 @@ func importCmd(args []string, stdout, stderr io.Writer) error {
 	if o.json {
 		return printJSON(o.w, res)
 	}
-	o.printf("imported %d events of %d actors into %s\n", res.Events, res.Actors, dir)
+	o.printf("imported %d events of %d actors into %s\n", res.Events, res.Actors, escape(dir))
 	return nil
 }

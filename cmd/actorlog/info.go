@@ -37,6 +37,6 @@ func info(args []string, stdout, stderr io.Writer) error {
 		}
 		after = page[len(page)-1].Actor
 	}
-	fmt.Fprintf(stdout, "%s: %d actors, %d events, last position %d\n", *data, n, events, l.Durable())
+	fmt.Fprintf(stdout, "%s: %d actors, %d events, last position %d\n", escape(*data), n, events, l.Durable())
 	return nil
 }

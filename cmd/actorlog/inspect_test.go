@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -136,7 +137,13 @@ func buildFixture(t testing.TB, l *eventlog.Log) {
 // fixtureDir returns a new data directory holding the fixture.
 func fixtureDir(t testing.TB) string {
 	t.Helper()
-	dir := t.TempDir()
+	return fixtureIn(t, t.TempDir())
+}
+
+// fixtureIn writes the fixture into a new data directory at dir, and
+// returns dir.
+func fixtureIn(t testing.TB, dir string) string {
+	t.Helper()
 	l, err := eventlog.Open(dir, eventlog.Options{NoSync: true, Logger: inspQuiet()})
 	if err != nil {
 		t.Fatal(err)
@@ -191,7 +198,7 @@ func runInsp(args []string, data, server string) string {
 	var stdout, stderr bytes.Buffer
 	code := run(args, &stdout, &stderr)
 	var b strings.Builder
-	fmt.Fprintf(&b, "$ actorlog %s\n%s", strings.Join(args, " "), stdout.String())
+	fmt.Fprintf(&b, "$ actorlog %s\n%s", showArgs(args), stdout.String())
 	if stderr.Len() > 0 {
 		fmt.Fprintf(&b, "[stderr]\n%s", stderr.String())
 	}
@@ -204,6 +211,20 @@ func runInsp(args []string, data, server string) string {
 		s = strings.ReplaceAll(s, server, "$SERVER")
 	}
 	return s
+}
+
+// showArgs returns the command line as the golden files show it: an
+// argument holding a character that is not printable as Go writes it in a
+// string literal, so that the files hold only what actorlog printed.
+func showArgs(args []string) string {
+	shown := make([]string, len(args))
+	for i, a := range args {
+		if q := strconv.Quote(a); q[1:len(q)-1] != a {
+			a = q
+		}
+		shown[i] = a
+	}
+	return strings.Join(shown, " ")
 }
 
 // checkGolden compares got with testdata/name.golden, or rewrites it with

@@ -77,7 +77,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			case errors.Is(err, errUsage):
 				return 2
 			}
-			fmt.Fprintln(stderr, "actorlog "+c.name+":", err)
+			// The message may quote keys, event types, file names and the
+			// server's words: escape them.
+			fmt.Fprintln(stderr, "actorlog "+c.name+":", escape(err.Error()))
 			return 1
 		}
 	}

@@ -10,6 +10,9 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/api/wire"
@@ -124,11 +127,11 @@ func (l *eventLine) print(e *wire.Event) {
 	}
 	var b strings.Builder
 	if l.actor {
-		b.WriteString(o.paint(cyan, e.Actor) + "  ")
+		b.WriteString(o.paint(cyan, escape(e.Actor)) + "  ")
 	}
 	b.WriteString(o.paint(bold, pad(strconv.FormatUint(e.Seq, 10), l.seqWidth, true)))
 	b.WriteString("  " + o.paint(dim, formatTime(e.Time)))
-	b.WriteString("  " + o.paint(yellow, pad(e.Type, l.typeWidth, false)))
+	b.WriteString("  " + o.paint(yellow, pad(escape(e.Type), l.typeWidth, false)))
 	b.WriteString("  " + string(readable(e.Data)))
 	if m := metaText(e.Meta); m != "" {
 		b.WriteString("  " + o.paint(dim, "["+m+"]"))
@@ -136,19 +139,21 @@ func (l *eventLine) print(e *wire.Event) {
 	o.printf("%s\n", b.String())
 }
 
+// metaText is the event's metadata as log, tail and replay print it,
+// escaped.
 func metaText(m *wire.Meta) string {
 	if m == nil {
 		return ""
 	}
 	var parts []string
 	if m.Causation != "" {
-		parts = append(parts, m.Causation)
+		parts = append(parts, escape(m.Causation))
 	}
 	if m.CorrelationID != "" {
-		parts = append(parts, "corr="+m.CorrelationID)
+		parts = append(parts, "corr="+escape(m.CorrelationID))
 	}
 	if m.IdempotencyKey != "" {
-		parts = append(parts, "idem="+m.IdempotencyKey)
+		parts = append(parts, "idem="+escape(m.IdempotencyKey))
 	}
 	return strings.Join(parts, " ")
 }
@@ -222,34 +227,152 @@ func printIndented(w io.Writer, raw []byte) error {
 	return err
 }
 
-// readable undoes encoding/json's escapes of <, > and & in JSON text, for
-// people to read; the JSON means the same.
+// readable returns JSON text for people to read, meaning the same JSON:
+// encoding/json's escapes of <, > and & undone, and every character that
+// escape would escape written as a JSON escape instead, so that no control
+// or format character reaches a terminal: \u007f, \u202e, \u2028, a
+// character beyond the BMP as its UTF-16 pair, and a byte that is not
+// UTF-8 as \ufffd (as encoding/json writes one). Text holding control
+// bytes is compacted first: tabs, line feeds and carriage returns between
+// values are JSON whitespace, which a terminal would obey.
 func readable(b []byte) []byte {
-	if !bytes.Contains(b, []byte(`\u00`)) {
+	if plainJSON(b) {
 		return b
 	}
-	out := make([]byte, 0, len(b))
-	for i := 0; i < len(b); i++ {
-		if b[i] != '\\' || i+1 == len(b) {
-			out = append(out, b[i])
-			continue
+	if bytes.ContainsFunc(b, func(r rune) bool { return r < ' ' }) {
+		var c bytes.Buffer
+		if json.Compact(&c, b) == nil {
+			b = c.Bytes()
 		}
-		if i+5 < len(b) && b[i+1] == 'u' {
-			switch string(b[i+2 : i+6]) {
-			case "003c":
-				out, i = append(out, '<'), i+5
-				continue
-			case "003e":
-				out, i = append(out, '>'), i+5
-				continue
-			case "0026":
-				out, i = append(out, '&'), i+5
+	}
+	out := make([]byte, 0, len(b)+16)
+	for i := 0; i < len(b); {
+		if b[i] == '\\' && i+1 < len(b) {
+			if u := unescapeHTML(b[i:]); u != 0 {
+				out, i = append(out, u), i+6
 				continue
 			}
+			// Any other escape: keep the pair.
+			out, i = append(out, b[i], b[i+1]), i+2
+			continue
 		}
-		// Any other escape: keep the pair.
-		out = append(out, b[i], b[i+1])
-		i++
+		r, n := utf8.DecodeRune(b[i:])
+		if !graphic(r, n) {
+			out = appendJSONEscape(out, r)
+		} else {
+			out = append(out, b[i:i+n]...)
+		}
+		i += n
 	}
 	return out
+}
+
+// plainJSON reports whether readable leaves b as it is: printable ASCII
+// without encoding/json's escapes of <, > and &.
+func plainJSON(b []byte) bool {
+	for _, c := range b {
+		if c < ' ' || c > '~' {
+			return false
+		}
+	}
+	return !bytes.Contains(b, []byte(`\u00`))
+}
+
+// unescapeHTML returns the character that the escape at the start of b
+// stands for if it is encoding/json's \u003c, \u003e or \u0026, else 0.
+func unescapeHTML(b []byte) byte {
+	if len(b) < 6 || b[1] != 'u' {
+		return 0
+	}
+	switch string(b[2:6]) {
+	case "003c":
+		return '<'
+	case "003e":
+		return '>'
+	case "0026":
+		return '&'
+	}
+	return 0
+}
+
+// appendJSONEscape appends r as a JSON escape: \uXXXX, or a UTF-16
+// surrogate pair; utf8.RuneError (a byte that is not UTF-8) as \ufffd.
+func appendJSONEscape(b []byte, r rune) []byte {
+	const hex = "0123456789abcdef"
+	r1, r2 := utf16.EncodeRune(r)
+	if r1 == unicode.ReplacementChar {
+		r1, r2 = r, -1
+	}
+	for _, u := range []rune{r1, r2} {
+		if u >= 0 {
+			b = append(b, '\\', 'u', hex[u>>12&0xf], hex[u>>8&0xf], hex[u>>4&0xf], hex[u&0xf])
+		}
+	}
+	return b
+}
+
+// escape returns s as it may be printed to a terminal: the characters that
+// unicode.IsGraphic calls graphic (letters of any script, marks, digits,
+// punctuation, symbols, emoji and spaces) as they are, and the others
+// escaped as in a Go string literal: control characters (\x1b, \n, \x7f,
+// \u0085), format characters (\u202e, \u200b), line and paragraph
+// separators (\u2028); and each byte that is not UTF-8 as \xff. A
+// backslash is doubled only where it would read as the start of such an
+// escape: before a backslash, one of a b f n r t v x u U, or a character
+// that is escaped. So every string prints differently, and text with
+// nothing to escape prints as it is. Keys, event types, metadata and the
+// messages of the store or a server go through escape; JSON through
+// readable.
+func escape(s string) string {
+	var b []byte // nil until something is escaped
+	done := 0    // s[:done] is in b
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == '\\':
+			if escapeAfter(s[i+1:]) {
+				b = append(append(b, s[done:i]...), '\\', '\\')
+				done = i + 1
+			}
+		case !graphic(r, n):
+			// Escape the run of characters to escape, which holds no
+			// quote or backslash, with strconv; then drop its quotes.
+			j := i + n
+			for j < len(s) {
+				r, n := utf8.DecodeRuneInString(s[j:])
+				if graphic(r, n) {
+					break
+				}
+				j += n
+			}
+			b = append(b, s[done:i]...)
+			at := len(b)
+			b = strconv.AppendQuoteToGraphic(b, s[i:j])
+			b = append(b[:at], b[at+1:len(b)-1]...)
+			i, done, n = j, j, 0
+		}
+		i += n
+	}
+	if b == nil {
+		return s
+	}
+	return string(append(b, s[done:]...))
+}
+
+// escapeAfter reports whether a backslash followed by s must be doubled to
+// not read as the start of an escape.
+func escapeAfter(s string) bool {
+	if s == "" {
+		return false
+	}
+	if strings.IndexByte(`\abfnrtvxuU`, s[0]) >= 0 {
+		return true
+	}
+	return !graphic(utf8.DecodeRuneInString(s))
+}
+
+// graphic reports whether the character r, decoded from n bytes, prints as
+// itself: it is graphic and not a byte that is not UTF-8.
+func graphic(r rune, n int) bool {
+	return unicode.IsGraphic(r) && !(r == utf8.RuneError && n == 1)
 }

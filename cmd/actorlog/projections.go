@@ -118,7 +118,7 @@ func printStatus(o *output, sts []wire.Status, offline bool) error {
 		if s.LagMs > 0 {
 			lag += " (" + (time.Duration(s.LagMs) * time.Millisecond).String() + ")"
 		}
-		rows = append(rows, []string{s.Name, s.State, strconv.FormatUint(s.Position, 10), strconv.FormatUint(s.Head, 10), lag, strconv.FormatUint(s.Erased, 10), s.LastError})
+		rows = append(rows, []string{escape(s.Name), escape(s.State), strconv.FormatUint(s.Position, 10), strconv.FormatUint(s.Head, 10), lag, strconv.FormatUint(s.Erased, 10), escape(s.LastError)})
 	}
 	widths := make([]int, len(rows[0]))
 	for _, r := range rows {
@@ -152,7 +152,7 @@ func printReset(o *output, name, what string) error {
 	if o.json {
 		return printJSON(o.w, map[string]string{"reset": name})
 	}
-	o.printf("reset %s: %s\n", name, what)
+	o.printf("reset %s: %s\n", escape(name), what)
 	return nil
 }
 

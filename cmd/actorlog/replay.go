@@ -48,7 +48,7 @@ func replayCmd(args []string, stdout, stderr io.Writer) error {
 		if *from > 1 {
 			note = fmt.Sprintf("after folding seqs 1 to %d", *from-1)
 		}
-		o.printf("%s\n", o.paint(bold, fmt.Sprintf("replaying %s seqs %d to %d, %s", id, *from, *to, note)))
+		o.printf("%s\n", o.paint(bold, fmt.Sprintf("replaying %s seqs %d to %d, %s", escape(id.String()), *from, *to, note)))
 	}
 	f := actors.NewFolder(t.def, id)
 	var prev []byte
@@ -106,7 +106,7 @@ func printStep(o *output, e *wire.Event, changes []jsondiff.Change, state []byte
 		printJSON(o.w, step{Event: e, Changes: changes, State: state})
 		return
 	}
-	head := o.paint(bold, fmt.Sprintf("#%d", e.Seq)) + "  " + o.paint(dim, formatTime(e.Time)) + "  " + o.paint(yellow, e.Type)
+	head := o.paint(bold, fmt.Sprintf("#%d", e.Seq)) + "  " + o.paint(dim, formatTime(e.Time)) + "  " + o.paint(yellow, escape(e.Type))
 	if m := metaText(e.Meta); m != "" {
 		head += "  " + o.paint(dim, "["+m+"]")
 	}
@@ -121,20 +121,23 @@ func printStep(o *output, e *wire.Event, changes []jsondiff.Change, state []byte
 	}
 }
 
-// printChanges prints a field-level diff, one change a line.
+// printChanges prints a field-level diff, one change a line. The paths
+// need no escaping: jsondiff writes a key that is not an identifier as a
+// Go string literal.
 func printChanges(o *output, indent string, changes []jsondiff.Change) {
 	for _, ch := range changes {
 		path := ch.Path
 		if path == jsondiff.RootPath {
 			path = "(state)"
 		}
+		before, after := readable(ch.Old), readable(ch.New)
 		switch ch.Op {
 		case jsondiff.Added:
-			o.printf("%s%s\n", indent, o.paint(green, fmt.Sprintf("+ %s: %s", path, ch.New)))
+			o.printf("%s%s\n", indent, o.paint(green, fmt.Sprintf("+ %s: %s", path, after)))
 		case jsondiff.Removed:
-			o.printf("%s%s\n", indent, o.paint(red, fmt.Sprintf("- %s: %s", path, ch.Old)))
+			o.printf("%s%s\n", indent, o.paint(red, fmt.Sprintf("- %s: %s", path, before)))
 		default:
-			o.printf("%s%s\n", indent, o.paint(yellow, fmt.Sprintf("~ %s: %s -> %s", path, ch.Old, ch.New)))
+			o.printf("%s%s\n", indent, o.paint(yellow, fmt.Sprintf("~ %s: %s -> %s", path, before, after)))
 		}
 	}
 }

@@ -234,7 +234,7 @@ func serve(args []string, stdout, stderr io.Writer) error {
 			lg.Warn("listening beyond loopback without a token: anyone who reaches this port may call every actor; set --token", "addr", ln.Addr().String())
 		}
 	}
-	fmt.Fprintf(stdout, "actorlog listening on %s (data %s)\n", where, *data)
+	fmt.Fprintf(stdout, "actorlog listening on %s (data %s)\n", where, escape(*data))
 	lg.Info("limits", "max_conns", conns, "read_timeout", *readTimeout, "keepalive_timeout", *keepAlive, "ws_rate", *wsRate)
 
 	sigs := make(chan os.Signal, 1)

@@ -88,7 +88,7 @@ func stateCmd(args []string, stdout, stderr io.Writer) error {
 			State json.RawMessage `json:"state"`
 		}{id.String(), seq, when, state})
 	}
-	o.printf("%s at seq %s %s\n", o.paint(cyan, id.String()), o.paint(bold, fmt.Sprint(seq)), o.paint(dim, "("+formatTime(when)+")"))
+	o.printf("%s at seq %s %s\n", o.paint(cyan, escape(id.String())), o.paint(bold, fmt.Sprint(seq)), o.paint(dim, "("+formatTime(when)+")"))
 	return printIndented(o.w, state)
 }
 

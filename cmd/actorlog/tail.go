@@ -71,7 +71,7 @@ func tailCmd(args []string, stdout, stderr io.Writer) error {
 	})
 	switch {
 	case errors.Is(err, errNotLive):
-		fmt.Fprintf(stderr, "actorlog tail: not following: no server writes to %s while tail reads it offline; use --server URL to follow a running server\n", c.data)
+		fmt.Fprintf(stderr, "actorlog tail: not following: no server writes to %s while tail reads it offline; use --server URL to follow a running server\n", escape(c.data))
 		return nil
 	case errors.Is(err, errDone), ctx.Err() != nil:
 		return nil

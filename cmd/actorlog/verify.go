@@ -60,17 +60,16 @@ func printReport(o *output, rep *verify.Report) {
 		o.printf("%s\n%s\n", checked, o.paint(green, "no problems"))
 	} else {
 		wa, ww := 0, 0
-		where := make([]string, len(rep.Problems))
+		actor, where := make([]string, len(rep.Problems)), make([]string, len(rep.Problems))
 		for i, p := range rep.Problems {
-			where[i] = problemPlace(p)
-			wa, ww = max(wa, width(p.Actor)), max(ww, width(where[i]))
+			actor[i], where[i] = escape(p.Actor), problemPlace(p)
+			if actor[i] == "" {
+				actor[i] = "-"
+			}
+			wa, ww = max(wa, width(actor[i])), max(ww, width(where[i]))
 		}
 		for i, p := range rep.Problems {
-			actor := p.Actor
-			if actor == "" {
-				actor = "-"
-			}
-			o.printf("%s  %s  %s  %s\n", o.paint(cyan, pad(actor, max(wa, 1), false)), pad(where[i], ww, false), o.paint(red, string(p.Kind)), p.Message)
+			o.printf("%s  %s  %s  %s\n", o.paint(cyan, pad(actor[i], wa, false)), pad(where[i], ww, false), o.paint(red, escape(string(p.Kind))), escape(p.Message))
 		}
 		if rep.Omitted > 0 {
 			o.printf("... and %d more problems\n", rep.Omitted)
@@ -79,7 +78,7 @@ func printReport(o *output, rep *verify.Report) {
 		o.printf("%s\n%s\n", checked, o.paint(red, fmt.Sprintf("%d %s", n, plural(n, "problem", "problems"))))
 	}
 	for _, n := range rep.Notes {
-		o.printf("%s\n", o.paint(dim, "note: "+n))
+		o.printf("%s\n", o.paint(dim, "note: "+escape(n)))
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -19,32 +20,44 @@ var wideKeys = []string{"counter:ключ☃", "counter:数据", "counter:a"}
 // which verify reports.
 func wideDir(t *testing.T) string {
 	t.Helper()
-	type event struct {
-		actor, typ string
-		count      int64
+	var events []actorEvent
+	add := func(actor, typ string, count int64) {
+		at := t0 + 1000*int64(len(events))
+		e := eventlog.Event{Type: typ, Data: inspMsgpack(t, seed.CountUpdated{Count: count, LastUpdated: at}), Time: at, Meta: eventlog.Metadata{Causation: "increment"}}
+		events = append(events, actorEvent{actor, e})
 	}
-	var events []event
 	for n, actor := range wideKeys {
 		for c := int64(1); c <= int64(n+1); c++ {
-			events = append(events, event{actor, "countUpdated", c})
+			add(actor, "countUpdated", c)
 		}
 	}
 	for _, actor := range wideKeys {
-		events = append(events, event{actor, "数据更新", 9})
+		add(actor, "数据更新", 9)
 	}
+	return storeOf(t, events)
+}
+
+// actorEvent is an event of the actor ("type:key") to store.
+type actorEvent struct {
+	actor string
+	eventlog.Event
+}
+
+// storeOf returns a new data directory holding the events, appended in
+// order.
+func storeOf(t *testing.T, events []actorEvent) string {
+	t.Helper()
 	dir := t.TempDir()
 	l, err := eventlog.Open(dir, eventlog.Options{NoSync: true, Logger: inspQuiet()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, ev := range events {
+	for _, ev := range events {
 		id, err := eventlog.ParseID(ev.actor)
 		if err != nil {
 			t.Fatal(err)
 		}
-		at := t0 + 1000*int64(i)
-		e := eventlog.Event{Type: ev.typ, Data: inspMsgpack(t, seed.CountUpdated{Count: ev.count, LastUpdated: at}), Time: at, Meta: eventlog.Metadata{Causation: "increment"}}
-		if _, err := l.Append(inspBG, id, eventlog.Any, e); err != nil {
+		if _, err := l.Append(inspBG, id, eventlog.Any, ev.Event); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -54,22 +67,30 @@ func wideDir(t *testing.T) string {
 	return dir
 }
 
-// wideCases are the tables in which a key or an event type is padded.
-var wideCases = []struct {
-	golden, args string
-	// span returns the byte offsets in line of a stretch that must take
-	// as many columns of a terminal on every line that has it.
+// modeCase is a command line whose output a golden file holds, offline
+// and online alike.
+type modeCase struct {
+	golden string
+	args   []string
+	// span, if set, returns the byte offsets in line of a stretch that
+	// must take as many columns of a terminal on every line that has it.
 	span func(line string) (from, to int, ok bool)
-}{
-	{"wide_actors", "actors", upTo("LAST EVENT", "2024-")},
-	{"wide_log", "log counter:数据", upTo("DATA", "{")},
-	{"wide_verify", "verify --all", upTo("bad_data")},
+}
+
+// wideCases are the tables in which a key or an event type is padded.
+var wideCases = []modeCase{
+	{"wide_actors", []string{"actors"}, upTo("LAST EVENT", "2024-")},
+	{"wide_log", []string{"log", "counter:数据"}, upTo("DATA", "{")},
+	{"wide_verify", []string{"verify", "--all"}, upTo("bad_data")},
 	// The actor comes first, unpadded (as for ASCII keys): from the time
 	// on, the columns line up.
-	{"wide_tail_all", "tail --all -n 20 --max 9", func(line string) (int, int, bool) {
-		from, to := strings.Index(line, "2024-"), strings.Index(line, "{")
-		return from, to, from >= 0 && to > from
-	}},
+	{"wide_tail_all", []string{"tail", "--all", "-n", "20", "--max", "9"}, fromTimeToData},
+}
+
+// fromTimeToData is the span of tail --all from the time to the data.
+func fromTimeToData(line string) (int, int, bool) {
+	from, to := strings.Index(line, "2024-"), strings.Index(line, "{")
+	return from, to, from >= 0 && to > from
 }
 
 // upTo returns a span from the start of a line to the first of subs in it.
@@ -145,14 +166,24 @@ func TestInspect_Pad(t *testing.T) {
 
 func TestInspect_WideKeys(t *testing.T) {
 	narrowAmbiguous(t)
-	dir := wideDir(t)
-	offline := map[string]string{}
-	for _, c := range wideCases {
+	checkModes(t, wideDir(t), wideCases, nil)
+}
+
+// checkModes runs each case offline on dir, and then online on a server of
+// dir, and compares its output with its golden file. Offline, it checks
+// the columns of the case's span, and check, if set, on the output.
+func checkModes(t *testing.T, dir string, cases []modeCase, check func(t *testing.T, out string)) {
+	t.Helper()
+	for _, c := range cases {
 		t.Run(c.golden, func(t *testing.T) {
-			got := runInsp(append(strings.Fields(c.args), "--data", dir), dir, "")
+			got := runInsp(append(slices.Clone(c.args), "--data", dir), dir, "")
 			checkGolden(t, c.golden, got)
-			offline[c.golden] = got
-			checkColumns(t, got, c.span)
+			if c.span != nil {
+				checkColumns(t, got, c.span)
+			}
+			if check != nil {
+				check(t, got)
+			}
 		})
 	}
 	if *update {
@@ -162,9 +193,9 @@ func TestInspect_WideKeys(t *testing.T) {
 	if !inspectRoutesWired(t, url) {
 		t.Skip("api.New does not register the /inspect routes (inspectRoutes) yet")
 	}
-	for _, c := range wideCases {
+	for _, c := range cases {
 		t.Run(c.golden+"_online", func(t *testing.T) {
-			got := runInsp(append(strings.Fields(c.args), "--server", url), "", url)
+			got := runInsp(append(slices.Clone(c.args), "--server", url), "", url)
 			checkGolden(t, c.golden, strings.Replace(got, "--server $SERVER", "--data $DATA", 1))
 		})
 	}
