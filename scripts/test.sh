@@ -28,6 +28,7 @@ if [ "$fuzztime" != "0" ]; then
 		./api:FuzzDecodeFrame
 		./api:FuzzRPC
 		./jsondiff:FuzzDiff
+		./cmd/actorlog:FuzzEscape
 	)
 	found=$(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed 's/^func //' | sort)
 	listed=$(printf '%s\n' "${targets[@]}" | sed 's/.*://' | sort)
