@@ -91,6 +91,7 @@ type group struct {
 	batch   *pebble.Batch
 	lastPos uint64
 	gen     uint64
+	epoch   uint64  // the log's epoch when the group was taken
 	events  []Event // copies for subscribers, in position order
 	synced  bool
 	err     error
@@ -215,19 +216,27 @@ func (l *Log) submit(req *request) (AppendResult, error) {
 	l.leading = true
 	g := l.takeGroupLocked()
 	g.gen = l.appliedGen.Add(1)
+	g.epoch = l.epoch
 	pos := l.nextPos
 	failed := l.failed
+	h := l.cur.Load()
 	l.mu.Unlock()
 
-	if failed != nil {
+	switch {
+	case failed != nil:
 		g.err = failed
-	} else {
-		l.apply(g, pos)
+	case h == nil || h.readOnly:
+		g.err = l.unavailable()
+	default:
+		l.apply(h, g, pos)
 	}
 
 	l.mu.Lock()
-	if g.err != nil && l.failed == nil && isFatal(g.err) {
-		l.failed = g.err
+	if g.epoch != l.epoch {
+		// Given up on while it was stuck in Pebble (recover.go): its
+		// callers were answered then.
+		l.mu.Unlock()
+		return req.res, req.err
 	}
 	if g.err == nil {
 		l.nextPos = g.lastPos + 1
@@ -245,17 +254,19 @@ func (l *Log) submit(req *request) (AppendResult, error) {
 	if g.batch != nil && g.err == nil {
 		if !l.opts.NoSync {
 			if err := g.batch.SyncWait(); err != nil {
-				g.err = fmt.Errorf("%w: sync: %v", ErrFailed, err)
+				l.fail(h, fmt.Errorf("sync: %w", err))
+				g.err = l.unavailable()
 			}
 		}
 		g.batch.Close()
 	}
 
 	l.mu.Lock()
-	g.synced = true
-	if g.err != nil && l.failed == nil && isFatal(g.err) {
-		l.failed = g.err
+	if g.epoch != l.epoch {
+		l.mu.Unlock()
+		return req.res, req.err
 	}
+	g.synced = true
 	l.completeLocked()
 	done := req.done
 	l.mu.Unlock()
@@ -264,8 +275,6 @@ func (l *Log) submit(req *request) (AppendResult, error) {
 	}
 	return req.res, req.err
 }
-
-func isFatal(err error) bool { return errors.Is(err, ErrFailed) }
 
 // takeGroupLocked removes from the queue's front the requests of the next
 // group. A deletion goes in a group of its own.
@@ -328,17 +337,17 @@ func (l *Log) completeLocked() {
 // sync. Sequences are checked against the streams as applied so far, which
 // include earlier groups still syncing: a group that fails to sync fails
 // the log, so nothing is ever built on a write that is later lost.
-func (l *Log) apply(g *group, pos uint64) {
+func (l *Log) apply(h *handle, g *group, pos uint64) {
 	defer func() {
 		if r := recover(); r != nil {
-			f, ok := r.(fatalError)
-			if !ok {
+			if _, ok := r.(fatalError); !ok {
 				panic(r)
 			}
-			g.err = fmt.Errorf("%w: %v", ErrFailed, f)
+			// Fatalf failed the log before it panicked.
+			g.err = l.unavailable()
 		}
 	}()
-	b := l.db.NewBatch()
+	b := h.db.NewBatch()
 	streams := make(map[string]*StreamInfo, len(g.reqs))
 	now := time.Now().UnixMilli()
 	publish := l.subs.active()
@@ -350,13 +359,13 @@ func (l *Log) apply(g *group, pos uint64) {
 		var st *StreamInfo
 		if len(r.Events) > 0 || req.kind == kindDelete {
 			var err error
-			if st, err = l.stream(streams, r.Actor); err != nil {
+			if st, err = l.stream(h, streams, r.Actor); err != nil {
 				req.err = err
 				continue
 			}
 		}
 		if req.kind == kindDelete {
-			changed, err := l.applyDelete(b, st, req.before)
+			changed, err := l.applyDelete(h, b, st, req.before)
 			if err != nil {
 				req.err = err
 				continue
@@ -438,19 +447,20 @@ func (l *Log) apply(g *group, pos uint64) {
 	g.batch = b
 	var err error
 	if l.opts.NoSync {
-		err = l.db.Apply(b, pebble.NoSync)
+		err = h.db.Apply(b, pebble.NoSync)
 	} else {
-		err = l.db.ApplyNoSyncWait(b, pebble.Sync)
+		err = h.db.ApplyNoSyncWait(b, pebble.Sync)
 	}
 	if err != nil {
-		g.err = fmt.Errorf("%w: apply: %v", ErrFailed, err)
+		l.fail(h, fmt.Errorf("apply: %w", err))
+		g.err = l.unavailable()
 		return
 	}
 	l.cacheHeads(streams)
 }
 
 // stream returns the group's working copy of the actor's stream record.
-func (l *Log) stream(streams map[string]*StreamInfo, id ID) (*StreamInfo, error) {
+func (l *Log) stream(h *handle, streams map[string]*StreamInfo, id ID) (*StreamInfo, error) {
 	k := string(AppendKey(nil, id))
 	if st, ok := streams[k]; ok {
 		return st, nil
@@ -459,7 +469,7 @@ func (l *Log) stream(streams map[string]*StreamInfo, id ID) (*StreamInfo, error)
 		streams[k] = &st
 		return &st, nil
 	}
-	st, err := l.readStream(id)
+	st, err := l.readStream(h, id)
 	if err != nil {
 		return nil, err
 	}
@@ -483,9 +493,9 @@ func (l *Log) cacheHeads(streams map[string]*StreamInfo) {
 }
 
 // readStream reads the stream record as applied (possibly not yet durable).
-func (l *Log) readStream(id ID) (StreamInfo, error) {
+func (l *Log) readStream(h *handle, id ID) (StreamInfo, error) {
 	st := StreamInfo{Actor: id, First: 1}
-	v, closer, err := l.db.Get(streamKey(nil, id))
+	v, closer, err := h.db.Get(streamKey(nil, id))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return st, nil
 	}
@@ -501,7 +511,7 @@ func (l *Log) readStream(id ID) (StreamInfo, error) {
 
 // applyDelete adds to b the erasure of st's events below before, and
 // reports whether there was anything to erase.
-func (l *Log) applyDelete(b *pebble.Batch, st *StreamInfo, before uint64) (bool, error) {
+func (l *Log) applyDelete(h *handle, b *pebble.Batch, st *StreamInfo, before uint64) (bool, error) {
 	if before == 0 {
 		before = st.Head + 1
 	}
@@ -512,7 +522,7 @@ func (l *Log) applyDelete(b *pebble.Batch, st *StreamInfo, before uint64) (bool,
 		return false, nil
 	}
 	lo, hi := eventKey(nil, st.Actor, st.First), eventKey(nil, st.Actor, before)
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	it, err := h.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return false, fmt.Errorf("eventlog: %w", err)
 	}

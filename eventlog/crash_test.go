@@ -200,18 +200,46 @@ func checkConsistent(t *testing.T, l *eventlog.Log, durable []ack) {
 	}
 }
 
-// TestLog_WriteErrors injects a failing WAL write or sync: the append that
-// hits it returns an error, later writes are refused, and the store
-// reopens consistent with every acknowledged append.
+// A fault is a place where the disk refuses writes: the kind of
+// operation and the files it hits. trigger makes the store reach it.
+type fault struct {
+	name    string
+	kinds   []errorfs.OpKind
+	suffix  string // of the file's name
+	compact bool   // reached by a flush and a compaction, not by an append
+}
+
+var faults = []fault{
+	{name: "wal-write", kinds: []errorfs.OpKind{errorfs.OpFileWrite, errorfs.OpFileWriteAt}, suffix: ".log"},
+	{name: "wal-sync", kinds: []errorfs.OpKind{errorfs.OpFileSync, errorfs.OpFileSyncData, errorfs.OpFileSyncTo}, suffix: ".log"},
+	{name: "table-write", kinds: []errorfs.OpKind{errorfs.OpFileWrite, errorfs.OpFileWriteAt, errorfs.OpCreate}, suffix: ".sst", compact: true},
+	{name: "manifest-write", kinds: []errorfs.OpKind{errorfs.OpFileWrite, errorfs.OpFileSync, errorfs.OpCreate}, suffix: "MANIFEST", compact: true},
+}
+
+func (f fault) hits(op errorfs.Op) bool {
+	if !strings.Contains(op.Path, f.suffix) {
+		return false
+	}
+	for _, k := range f.kinds {
+		if op.Kind == k {
+			return true
+		}
+	}
+	return false
+}
+
+// TestLog_WriteErrors makes the disk refuse writes at each fault point:
+// the write that hits it fails, later writes are refused with
+// ErrUnavailable while reads of what is durable go on, and once the disk
+// takes writes again the log recovers by itself and goes on where it
+// stopped; the store is consistent with every acknowledged append.
 func TestLog_WriteErrors(t *testing.T) {
-	for _, kind := range []errorfs.OpKind{errorfs.OpFileSync, errorfs.OpFileWrite} {
-		t.Run(fmt.Sprint("op=", kind), func(t *testing.T) {
+	for _, f := range faults {
+		t.Run(f.name, func(t *testing.T) {
 			mem := vfs.NewCrashableMem()
-			var fail atomic.Bool
+			var failing atomic.Bool
 			inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
-				isSync := op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData || op.Kind == errorfs.OpFileSyncTo
-				match := kind == errorfs.OpFileSync && isSync || kind == errorfs.OpFileWrite && (op.Kind == errorfs.OpFileWrite || op.Kind == errorfs.OpFileWriteAt)
-				if fail.Load() && match && strings.HasSuffix(op.Path, ".log") {
+				if failing.Load() && f.hits(op) {
 					return errorfs.ErrInjected
 				}
 				return nil
@@ -221,27 +249,86 @@ func TestLog_WriteErrors(t *testing.T) {
 				t.Fatal(err)
 			}
 			id := eventlog.ID{Type: "counter", Key: "e"}
+			// A subscriber follows the feed through the failure.
+			sub, err := l.SubscribeFeed(context.Background(), 1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
 			var durable []ack
-			for a := 0; a < 20; a++ {
+			appendOne := func(a int) error {
 				res, err := l.Append(context.Background(), id, eventlog.Any, tagEvent(tag{0, a, 0, 1}))
-				if err != nil {
+				if err == nil {
+					durable = append(durable, ack{0, a, res})
+				}
+				return err
+			}
+			for a := 0; a < 20; a++ {
+				if err := appendOne(a); err != nil {
 					t.Fatal(err)
 				}
-				durable = append(durable, ack{0, a, res})
 			}
-			fail.Store(true)
-			_, err = l.Append(context.Background(), id, eventlog.Any, tagEvent(tag{0, 20, 0, 1}))
-			if !errors.Is(err, eventlog.ErrFailed) {
-				t.Fatalf("append with failing %v: err = %v, want ErrFailed", kind, err)
+			failing.Store(true)
+			if f.compact {
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				err := l.Compact(ctx)
+				cancel()
+				if err == nil || errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("compact with failing %s: err = %v, want a failure at once", f.name, err)
+				}
+				// The failure is in the background; the log stops
+				// taking writes at once all the same.
+				if err := appendOne(20); !errors.Is(err, eventlog.ErrUnavailable) {
+					t.Fatalf("append after a failed flush: err = %v, want ErrUnavailable", err)
+				}
+			} else if err := appendOne(20); !errors.Is(err, eventlog.ErrUnavailable) {
+				t.Fatalf("append with failing %s: err = %v, want ErrUnavailable", f.name, err)
 			}
-			_, err = l.Append(context.Background(), id, eventlog.Any, tagEvent(tag{0, 21, 0, 1}))
-			if !errors.Is(err, eventlog.ErrFailed) {
-				t.Fatalf("append after a failure: err = %v, want ErrFailed", err)
+			if err := appendOne(21); !errors.Is(err, eventlog.ErrUnavailable) {
+				t.Fatalf("append after a failure: err = %v, want ErrUnavailable", err)
+			}
+			if h := l.Health(); h.Writable || h.Reason == "" {
+				t.Fatalf("health after a failure = %+v, want not writable, with a reason", h)
 			}
 			// Reads still work and show only durable events.
 			evs, err := eventlog.ReadStream(context.Background(), l, id, 1, 100)
 			if err != nil || len(evs) != 20 {
 				t.Fatalf("read after failure: %d events, %v; want the 20 acknowledged", len(evs), err)
+			}
+			// The disk takes writes again: the log takes them too, by
+			// itself, and goes on where it stopped.
+			failing.Store(false)
+			deadline := time.Now().Add(30 * time.Second)
+			for !l.Health().Writable {
+				if time.Now().After(deadline) {
+					t.Fatalf("not writable 30s after the disk recovered: %+v", l.Health())
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			for a := 22; a < 30; a++ {
+				if err := appendOne(a); err != nil {
+					t.Fatalf("append after recovery: %v", err)
+				}
+			}
+			if err := l.Compact(context.Background()); err != nil {
+				t.Fatalf("compact after recovery: %v", err)
+			}
+			// The subscriber saw the feed as it is on the disk: gapless,
+			// whatever the failed writes left there included, in order.
+			feed, err := eventlog.ReadFeed(context.Background(), l, 1, 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for i, want := range feed {
+				got, err := sub.Next(ctx)
+				if err != nil {
+					t.Fatalf("subscriber, event %d of %d: %v", i+1, len(feed), err)
+				}
+				if got.Pos != want.Pos || got.Seq != want.Seq || string(got.Data) != string(want.Data) {
+					t.Fatalf("subscriber event %d = pos %d seq %d, want pos %d seq %d", i+1, got.Pos, got.Seq, want.Pos, want.Seq)
+				}
 			}
 			closed := make(chan error, 1)
 			go func() { closed <- l.Close() }()
@@ -250,7 +337,6 @@ func TestLog_WriteErrors(t *testing.T) {
 			case <-time.After(20 * time.Second):
 				t.Fatal("Close hung after a write failure")
 			}
-			fail.Store(false)
 			l2, err := eventlog.Open("db", eventlog.Options{FS: mem.CrashClone(vfs.CrashCloneCfg{}), Logger: quietLogger()})
 			if err != nil {
 				t.Fatalf("reopen: %v", err)

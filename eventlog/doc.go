@@ -29,8 +29,10 @@
 //     point to resume from. Subscribers never slow appends.
 //   - Bytes that do not decode give an error wrapping ErrCorrupt (a
 //     *CorruptionError naming the actor and sequence); never a panic.
-//   - After a failed write or sync the log refuses further writes
-//     (ErrFailed) until it is reopened; what was acknowledged is intact.
+//   - After a failed write or sync the log refuses writes (an error
+//     wrapping ErrUnavailable) until it recovers, which Log does by itself
+//     once the disk takes writes again; what was acknowledged is intact,
+//     and reads of what is durable go on meanwhile.
 //
 // # On-disk format (version 1)
 //

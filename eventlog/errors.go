@@ -43,10 +43,11 @@ var (
 	// ErrCorrupt is the class of every error about bytes in the store that
 	// do not decode. A *CorruptionError wraps it with the place.
 	ErrCorrupt = errors.New("eventlog: corrupt data")
-	// ErrFailed is returned by every write after the store failed to write
-	// or sync. The log must be closed and opened again; what was
-	// acknowledged before the failure is intact.
-	ErrFailed = errors.New("eventlog: store failed; reopen required")
+	// ErrUnavailable is wrapped by the error of every write while the
+	// store cannot write: after a failed write or sync (a full disk, a
+	// disk error), until it recovers, which it does by itself. What was
+	// acknowledged is intact, and reads of it go on. Log.Health says why.
+	ErrUnavailable = errors.New("eventlog: the store cannot write now")
 	// ErrTooManySubscribers is returned by Subscribe when
 	// Options.MaxSubscribers are already open.
 	ErrTooManySubscribers = errors.New("eventlog: too many subscribers")

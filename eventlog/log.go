@@ -6,13 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/cockroachdb/pebble/v2"
-	"github.com/cockroachdb/pebble/v2/bloom"
 	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
@@ -117,14 +114,21 @@ func (o Options) withDefaults() Options {
 
 // Log is the durable event log of every actor in one data directory. All
 // methods are safe for concurrent use.
+//
+// A write that fails (a full disk, a failed sync) does not end the log:
+// it stops taking writes (ErrUnavailable), goes on serving reads of what
+// is durable, and reopens itself once the disk takes writes again
+// (recover.go). Health says which it is doing.
 type Log struct {
-	db   *pebble.DB
-	lock *pebble.Lock
-	opts Options
-	wo   *pebble.WriteOptions
+	dir   string
+	lock  *pebble.Lock
+	cache *pebble.Cache
+	opts  Options
+	// cur is the open Pebble instance reads and writes go to; nil while
+	// the log swaps instances (swap is then set) or once it is closed.
+	cur  atomic.Pointer[handle]
+	swap atomic.Pointer[chan struct{}] // closed when a swap is over
 
-	// fatal is set when Pebble reports a fatal error through its logger.
-	fatal atomic.Pointer[error]
 	// durable is the highest global position whose events, and all before
 	// them, are synced. Reads never return events past it.
 	durable atomic.Uint64
@@ -143,46 +147,39 @@ type Log struct {
 	inflight []*group
 	// nextPos is the next global position to assign.
 	nextPos uint64
-	// durableCh is closed and replaced whenever durable advances.
+	// durableCh is closed and replaced whenever durable advances, or a
+	// write fails.
 	durableCh chan struct{}
-	failed    error
-	closed    bool
+	// failed is set, wrapping ErrUnavailable, while the log takes no
+	// writes; health says why and since when.
+	failed error
+	health Health
+	// epoch counts failures: a group taken in an earlier epoch and still
+	// in Pebble when recovery gave up on it must not touch the log's state.
+	epoch  uint64
+	closed bool
 	// leading is true while some request leads; the queue is empty when it
 	// is false.
 	leading bool
 	// closing is closed by Close to wake subscribers.
 	closing chan struct{}
 	// scratch is the leader's key buffer and heads its cache of stream
-	// records; only the leader touches them.
+	// records; only the leader touches them (and recovery, when no one
+	// leads).
 	scratch []byte
 	heads   map[string]StreamInfo
 
 	subs subscribers
-
-	// readers counts the reads in progress (enter/exit); shut is set by
-	// Close, which then waits for readers to reach zero before it closes
-	// Pebble.
-	readers atomic.Int64
-	shut    atomic.Bool
+	rec  recovery
 }
-
-// enter starts a read: false if the log is closed (or closing), in which
-// case the read must return ErrClosed. Every true is paired with exit.
-func (l *Log) enter() bool {
-	l.readers.Add(1)
-	if l.shut.Load() {
-		l.readers.Add(-1)
-		return false
-	}
-	return true
-}
-
-// exit ends a read started by enter.
-func (l *Log) exit() { l.readers.Add(-1) }
 
 // Open opens (creating if needed) the log in dir. Only one Log may hold a
 // directory at a time; a second Open, in this or another process, returns
 // an error wrapping ErrLocked at once.
+//
+// If the directory holds a store that cannot be opened for writing (a
+// full disk, a read-only filesystem), Open opens it for reading, and the
+// log recovers writing by itself once it can (Health says so meanwhile).
 func Open(dir string, opts Options) (*Log, error) {
 	opts = opts.withDefaults()
 	if !opts.ReadOnly {
@@ -197,79 +194,71 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("%w: %s: %v", ErrLocked, dir, err)
 	}
 	l := &Log{
+		dir:       dir,
 		lock:      lock,
+		cache:     pebble.NewCache(opts.CacheSize),
 		opts:      opts,
-		wo:        pebble.Sync,
 		durableCh: make(chan struct{}),
 		closing:   make(chan struct{}),
-	}
-	if opts.NoSync {
-		l.wo = pebble.NoSync
+		health:    Health{Writable: !opts.ReadOnly},
 	}
 	l.subs.init()
-	cache := pebble.NewCache(opts.CacheSize)
-	defer cache.Unref()
-	po := &pebble.Options{
-		FS:                          opts.FS,
-		Lock:                        lock,
-		Cache:                       cache,
-		ReadOnly:                    opts.ReadOnly,
-		MemTableSize:                opts.MemTableSize,
-		MemTableStopWritesThreshold: 4,
-		L0CompactionThreshold:       4,
-		L0StopWritesThreshold:       24,
-		LBaseMaxBytes:               64 << 20,
-		FormatMajorVersion:          pebble.FormatNewest,
-		Logger:                      pebbleLogger{l: l},
-	}
-	for i := range po.Levels {
-		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
-	}
-	po.EnsureDefaults()
-	db, err := openDB(dir, po)
-	if err != nil {
-		lock.Close()
-		if opts.ReadOnly && (errors.Is(err, os.ErrNotExist) || errors.Is(err, pebble.ErrDBDoesNotExist)) {
-			return nil, fmt.Errorf("%w: %s: %w", ErrNoStore, dir, err)
+	h, err := l.openHandle(opts.ReadOnly)
+	if err == nil {
+		if err = l.load(h); err != nil {
+			closeDB(h.db)
 		}
-		return nil, fmt.Errorf("eventlog: open %s: %w", dir, err)
 	}
-	l.db = db
-	if err := l.load(); err != nil {
-		db.Close()
+	var corrupt *CorruptionError
+	switch {
+	case err == nil, errors.As(err, &corrupt):
+	case opts.ReadOnly && noStore(err):
+		err = fmt.Errorf("%w: %s: %w", ErrNoStore, dir, err)
+	case opts.ReadOnly:
+		err = fmt.Errorf("eventlog: open %s: %w", dir, err)
+	default:
+		// Not writable: serve what is there, and try again later.
+		if h, err = l.openReadOnly(err); err != nil {
+			err = fmt.Errorf("eventlog: open %s: %w", dir, err)
+		}
+	}
+	if err != nil {
+		l.cache.Unref()
 		lock.Close()
 		return nil, err
+	}
+	l.cur.Store(h)
+	if !opts.ReadOnly {
+		l.rec.start(l)
 	}
 	return l, nil
 }
 
-// openDB opens Pebble, turning a panic from its logger's Fatalf into an
-// error.
-func openDB(dir string, po *pebble.Options) (db *pebble.DB, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			f, ok := r.(fatalError)
-			if !ok {
-				panic(r)
-			}
-			err = f
-		}
-	}()
-	if po.ReadOnly {
-		po.ErrorIfNotExists = true
+// openReadOnly opens the store for reading after it could not be opened
+// for writing (why), and leaves the log unavailable for writes.
+func (l *Log) openReadOnly(why error) (*handle, error) {
+	h, err := l.openHandle(true)
+	if err == nil {
+		err = l.load(h)
 	}
-	return pebble.Open(dir, po)
+	if err != nil {
+		return nil, why // the store cannot be read either: say why it could not be written
+	}
+	l.mu.Lock()
+	l.setFailedLocked(why)
+	l.mu.Unlock()
+	return h, nil
 }
 
-// load checks the format and recovers the last global position.
-func (l *Log) load() error {
-	v, closer, err := l.db.Get(keyFormat)
+// load checks the format and recovers the last global position from h.
+func (l *Log) load(h *handle) error {
+	v, closer, err := h.db.Get(keyFormat)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
-		if l.opts.ReadOnly {
-			return nil
+		if h.readOnly {
+			break
 		}
-		if err := l.db.Set(keyFormat, []byte{formatVersion}, pebble.Sync); err != nil {
+		if err := setFormat(h.db); err != nil {
 			return fmt.Errorf("eventlog: write format: %w", err)
 		}
 	case err != nil:
@@ -283,7 +272,7 @@ func (l *Log) load() error {
 		}
 	}
 	var last uint64
-	v, closer, err = l.db.Get(keyLastPos)
+	v, closer, err = h.db.Get(keyLastPos)
 	switch {
 	case errors.Is(err, pebble.ErrNotFound):
 	case err != nil:
@@ -297,7 +286,7 @@ func (l *Log) load() error {
 		closer.Close()
 	}
 	// The feed's last key is the authority if the record lags behind it.
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: []byte{famFeed}, UpperBound: []byte{famFeed + 1}})
+	it, err := h.db.NewIter(&pebble.IterOptions{LowerBound: []byte{famFeed}, UpperBound: []byte{famFeed + 1}})
 	if err != nil {
 		return fmt.Errorf("eventlog: %w", err)
 	}
@@ -309,9 +298,25 @@ func (l *Log) load() error {
 	if err := it.Close(); err != nil {
 		return fmt.Errorf("eventlog: %w", err)
 	}
+	l.mu.Lock()
 	l.nextPos = last + 1
 	l.durable.Store(last)
+	l.mu.Unlock()
 	return nil
+}
+
+// setFormat writes the format version of a new store, turning a panic of
+// the commit path (pebbleLogger.Fatalf) into an error.
+func setFormat(db *pebble.DB) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if _, ok := r.(fatalError); !ok {
+				panic(r)
+			}
+			err = r.(fatalError)
+		}
+	}()
+	return db.Set(keyFormat, []byte{formatVersion}, pebble.Sync)
 }
 
 // Close waits for the writes in progress, ends every subscription and
@@ -324,31 +329,22 @@ func (l *Log) Close() error {
 	}
 	l.closed = true
 	close(l.closing)
-	l.shut.Store(true)
-	// Wait for the writes already queued: their callers are owed an answer.
-	for len(l.queue) > 0 || len(l.inflight) > 0 {
-		ch := l.durableCh
-		l.mu.Unlock()
-		<-ch
-		l.mu.Lock()
-	}
-	failed := l.failed
+	l.mu.Unlock()
+	l.rec.stop()
+	l.mu.Lock()
+	// Wait for the writes already queued: their callers are owed an
+	// answer. A write stuck in a failed Pebble is given up on.
+	l.settleLocked(abandonAfter)
 	l.mu.Unlock()
 	l.subs.closeAll()
-	// Wait for the reads in progress; new ones see shut and return
-	// ErrClosed. Pebble panics on a read after Close.
-	for l.readers.Load() > 0 {
-		time.Sleep(time.Millisecond)
-	}
-
+	// New reads see no handle and return ErrClosed; the ones in progress
+	// end before Pebble closes (it panics on a read after Close).
+	h := l.cur.Swap(nil)
 	var err error
-	if failed != nil {
-		// After a failed write, Pebble's commit pipeline may be wedged;
-		// closing it could hang or panic. Release what we can.
-		err = closeFailed(l.db)
-	} else {
-		err = l.db.Close()
+	if h != nil {
+		err = h.closeWithin(abandonAfter)
 	}
+	l.cache.Unref()
 	if lerr := l.lock.Close(); err == nil {
 		err = lerr
 	}
@@ -358,50 +354,18 @@ func (l *Log) Close() error {
 	return nil
 }
 
-func closeFailed(db *pebble.DB) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("%w: %v", ErrFailed, r)
-		}
-	}()
-	return db.Close()
-}
-
 // Durable returns the highest global position that is synced, with every
 // position before it.
 func (l *Log) Durable() uint64 { return l.durable.Load() }
 
-// fatalError is the panic value of pebbleLogger.Fatalf.
-type fatalError struct{ msg string }
-
-func (f fatalError) Error() string { return "eventlog: pebble: " + f.msg }
-
-// pebbleLogger routes Pebble's messages to slog. Pebble calls Fatalf when
-// it cannot go on (a failed WAL write, for example) and expects it not to
-// return; it panics with fatalError, which the write path recovers into
-// ErrFailed.
-type pebbleLogger struct{ l *Log }
-
-func (p pebbleLogger) Infof(format string, args ...any) {
-	p.l.opts.Logger.Debug(fmt.Sprintf(format, args...), "component", "pebble")
-}
-
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.opts.Logger.Error(fmt.Sprintf(format, args...), "component", "pebble")
-}
-
-func (p pebbleLogger) Fatalf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	p.l.opts.Logger.Error(msg, "component", "pebble", "fatal", true)
-	err := error(fatalError{msg})
-	p.l.fatal.Store(&err)
-	panic(fatalError{msg})
-}
-
 // waitApplied blocks until every write applied so far is durable. Readers
-// call it after reading records other than events, which Pebble shows
-// before they are synced, so that nothing unsynced reaches a caller.
-func (l *Log) waitApplied(ctx context.Context) error {
+// of h call it after reading records other than events, which Pebble
+// shows before they are synced, so that nothing unsynced reaches a
+// caller. A read-only instance holds nothing unsynced.
+func (l *Log) waitApplied(ctx context.Context, h *handle) error {
+	if h.readOnly {
+		return nil
+	}
 	return l.waitGen(ctx, l.appliedGen.Load())
 }
 
@@ -432,17 +396,37 @@ func (l *Log) waitGen(ctx context.Context, gen uint64) error {
 // events is given back to the filesystem without waiting for Pebble to get
 // to it. It can take long on a large store; writes go on meanwhile.
 func (l *Log) Compact(ctx context.Context) error {
-	if !l.enter() {
-		return ErrClosed
+	h, err := l.enter(ctx)
+	if err != nil {
+		return err
 	}
-	defer l.exit()
+	defer h.exit()
 	if l.opts.ReadOnly {
 		return ErrReadOnly
 	}
-	if err := l.db.Flush(); err != nil {
-		return fmt.Errorf("eventlog: flush: %w", err)
+	if h.readOnly {
+		return l.unavailable()
 	}
-	if err := l.db.Compact(ctx, []byte{0x00}, []byte{0xff, 0xff}, true); err != nil {
+	// Pebble retries a failed flush for ever: wait for it only while
+	// the instance has not failed.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(h.failed, cancel)()
+	flushed, err := h.db.AsyncFlush()
+	if err == nil {
+		select {
+		case <-flushed:
+		case <-ctx.Done():
+			err = ctx.Err()
+		}
+	}
+	if err == nil {
+		err = h.db.Compact(ctx, []byte{0x00}, []byte{0xff, 0xff}, true)
+	}
+	if h.failed.Err() != nil {
+		return l.unavailable()
+	}
+	if err != nil {
 		return fmt.Errorf("eventlog: compact: %w", err)
 	}
 	return nil
@@ -452,10 +436,11 @@ func (l *Log) Compact(ctx context.Context) error {
 // is kept, not counting write-ahead logs (which are recycled) or tables a
 // compaction made obsolete and that await deletion.
 func (l *Log) DiskUsage() uint64 {
-	if !l.enter() {
+	h, err := l.enter(context.Background())
+	if err != nil {
 		return 0
 	}
-	defer l.exit()
-	t := l.db.Metrics().Total()
+	defer h.exit()
+	t := h.db.Metrics().Total()
 	return uint64(t.TablesSize)
 }

@@ -22,18 +22,19 @@ func prefixEnd(p []byte) []byte {
 // Head returns the actor's stream record. A stream that never had an event
 // has Head 0 and no error.
 func (l *Log) Head(ctx context.Context, id ID) (StreamInfo, error) {
-	if !l.enter() {
-		return StreamInfo{}, ErrClosed
-	}
-	defer l.exit()
-	if err := id.Validate(); err != nil {
-		return StreamInfo{}, err
-	}
-	st, err := l.readStream(id)
+	h, err := l.enter(ctx)
 	if err != nil {
 		return StreamInfo{}, err
 	}
-	if err := l.waitApplied(ctx); err != nil {
+	defer h.exit()
+	if err := id.Validate(); err != nil {
+		return StreamInfo{}, err
+	}
+	st, err := l.readStream(h, id)
+	if err != nil {
+		return StreamInfo{}, err
+	}
+	if err := l.waitApplied(ctx, h); err != nil {
 		return StreamInfo{}, err
 	}
 	return st, nil
@@ -46,10 +47,11 @@ var errStopScan = fmt.Errorf("eventlog: stop scan")
 // returns. The Event, Data included, is valid only during the call; this is
 // the fast path for replay. Only durable events are visited.
 func (l *Log) ScanStream(ctx context.Context, id ID, from, to uint64, fn func(*Event) error) error {
-	if !l.enter() {
-		return ErrClosed
+	h, err := l.enter(ctx)
+	if err != nil {
+		return err
 	}
-	defer l.exit()
+	defer h.exit()
 	if err := id.Validate(); err != nil {
 		return err
 	}
@@ -69,7 +71,7 @@ func (l *Log) ScanStream(ctx context.Context, id ID, from, to uint64, fn func(*E
 	if to < math.MaxUint64 {
 		hi = eventKey(nil, id, to+1)
 	}
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: eventKey(nil, id, from), UpperBound: hi})
+	it, err := h.db.NewIter(&pebble.IterOptions{LowerBound: eventKey(nil, id, from), UpperBound: hi})
 	if err != nil {
 		return fmt.Errorf("eventlog: %w", err)
 	}
@@ -126,10 +128,11 @@ func (l *Log) scanStream(ctx context.Context, it *pebble.Iterator, id ID, durabl
 // fn's first error, which it returns. The Event, Data included, is valid
 // only during the call.
 func (l *Log) ScanFeed(ctx context.Context, from, to uint64, fn func(*Event) error) error {
-	if !l.enter() {
-		return ErrClosed
+	h, err := l.enter(ctx)
+	if err != nil {
+		return err
 	}
-	defer l.exit()
+	defer h.exit()
 	if from == 0 {
 		from = 1
 	}
@@ -140,7 +143,7 @@ func (l *Log) ScanFeed(ctx context.Context, from, to uint64, fn func(*Event) err
 	if from > to {
 		return nil
 	}
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: feedKey(nil, from), UpperBound: feedKey(nil, to+1)})
+	it, err := h.db.NewIter(&pebble.IterOptions{LowerBound: feedKey(nil, from), UpperBound: feedKey(nil, to+1)})
 	if err != nil {
 		return fmt.Errorf("eventlog: %w", err)
 	}
@@ -208,10 +211,11 @@ type ListOptions struct {
 
 // ListActors returns the streams that exist, in order of type then key.
 func (l *Log) ListActors(ctx context.Context, o ListOptions) ([]StreamInfo, error) {
-	if !l.enter() {
-		return nil, ErrClosed
+	h, err := l.enter(ctx)
+	if err != nil {
+		return nil, err
 	}
-	defer l.exit()
+	defer h.exit()
 	if o.Limit <= 0 {
 		o.Limit = 100
 	}
@@ -228,7 +232,7 @@ func (l *Log) ListActors(ctx context.Context, o ListOptions) ([]StreamInfo, erro
 			lo = append(a, 0)
 		}
 	}
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
+	it, err := h.db.NewIter(&pebble.IterOptions{LowerBound: lo, UpperBound: hi})
 	if err != nil {
 		return nil, fmt.Errorf("eventlog: %w", err)
 	}
@@ -252,7 +256,7 @@ func (l *Log) ListActors(ctx context.Context, o ListOptions) ([]StreamInfo, erro
 	if err := it.Error(); err != nil {
 		return nil, fmt.Errorf("eventlog: %w", err)
 	}
-	if err := l.waitApplied(ctx); err != nil {
+	if err := l.waitApplied(ctx, h); err != nil {
 		return nil, err
 	}
 	return out, nil

@@ -31,13 +31,18 @@ const (
 // Get returns a copy of the auxiliary record at key in space sp, or
 // ErrNotFound. Like every read, it returns only what is durable.
 func (l *Log) Get(ctx context.Context, sp Space, key []byte) ([]byte, error) {
-	v, err := l.Peek(sp, key)
+	h, err := l.enter(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer h.exit()
+	v, err := peek(h, sp, key)
 	if err != nil && !errors.Is(err, ErrNotFound) {
 		return nil, err
 	}
-	// What Peek read, or did not find, may be the doing of a write still
+	// What peek read, or did not find, may be the doing of a write still
 	// syncing: answer once it is durable.
-	if werr := l.waitApplied(ctx); werr != nil {
+	if werr := l.waitApplied(ctx, h); werr != nil {
 		return nil, werr
 	}
 	return v, err
@@ -48,14 +53,19 @@ func (l *Log) Get(ctx context.Context, sp Space, key []byte) ([]byte, error) {
 // records the caller itself wrote and saw committed (a projection reading
 // its own view), where the wait would only cost time.
 func (l *Log) Peek(sp Space, key []byte) ([]byte, error) {
-	if !l.enter() {
-		return nil, ErrClosed
+	h, err := l.enter(context.Background())
+	if err != nil {
+		return nil, err
 	}
-	defer l.exit()
+	defer h.exit()
+	return peek(h, sp, key)
+}
+
+func peek(h *handle, sp Space, key []byte) ([]byte, error) {
 	if sp < FirstSpace {
 		return nil, fmt.Errorf("eventlog: space %#x is reserved", sp)
 	}
-	v, closer, err := l.db.Get(append([]byte{byte(sp)}, key...))
+	v, closer, err := h.db.Get(append([]byte{byte(sp)}, key...))
 	if errors.Is(err, pebble.ErrNotFound) {
 		return nil, ErrNotFound
 	}
@@ -74,10 +84,11 @@ func (l *Log) Peek(sp Space, key []byte) ([]byte, error) {
 // before returning, until what it read is durable; a caller that acts on a
 // record before Scan returns must not reply to anyone on its strength.
 func (l *Log) Scan(ctx context.Context, sp Space, lo, hi []byte, reverse bool, fn func(key, value []byte) error) error {
-	if !l.enter() {
-		return ErrClosed
+	h, err := l.enter(ctx)
+	if err != nil {
+		return err
 	}
-	defer l.exit()
+	defer h.exit()
 	if sp < FirstSpace {
 		return fmt.Errorf("eventlog: space %#x is reserved", sp)
 	}
@@ -88,7 +99,7 @@ func (l *Log) Scan(ctx context.Context, sp Space, lo, hi []byte, reverse bool, f
 	} else if sp < 0xFF {
 		upper = []byte{byte(sp) + 1}
 	}
-	it, err := l.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	it, err := h.db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return fmt.Errorf("eventlog: %w", err)
 	}
@@ -115,5 +126,5 @@ func (l *Log) Scan(ctx context.Context, sp Space, lo, hi []byte, reverse bool, f
 	if err != nil {
 		return err
 	}
-	return l.waitApplied(ctx)
+	return l.waitApplied(ctx, h)
 }

@@ -2,6 +2,7 @@ package eventlog
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 )
@@ -253,7 +254,12 @@ func (sub *subscription) poll(ctx context.Context, wait bool) (e Event, ok bool,
 				if !wait {
 					return Event{}, false, nil
 				}
-				if err := sub.l.waitGen(ctx, sub.regGen); err != nil {
+				if err := sub.l.waitGen(ctx, sub.regGen); errors.Is(err, ErrUnavailable) {
+					// The groups it waited for failed: they bring nothing
+					// (what of them landed on the disk is published when
+					// the log recovers). Wait for live events.
+					sub.regGen = 0
+				} else if err != nil {
 					return Event{}, false, err
 				}
 				continue
