@@ -31,7 +31,11 @@ type handle struct {
 	// on Pebble (a flush that it retries for ever) stops waiting.
 	failed     context.Context
 	markFailed context.CancelFunc
-	refs       atomic.Int64
+	// retired is closed once the handle is no longer the log's, and stuck
+	// set if, failed, it could not be closed and stays the log's.
+	retired chan struct{}
+	stuck   atomic.Bool
+	refs    atomic.Int64
 }
 
 // fence is an errorfs.Injector that refuses the filesystem's writes once
@@ -80,6 +84,16 @@ func (l *Log) enter(ctx context.Context) (*handle, error) {
 				return nil, fmt.Errorf("%w: the store cannot be opened", ErrUnavailable)
 			}
 		}
+		if !h.readOnly && h.failed.Err() != nil && !h.stuck.Load() {
+			// The instance failed: what it shows may not be durable, and
+			// recovery is about to swap it. Read the next one.
+			select {
+			case <-h.retired:
+				continue
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			}
+		}
 		h.refs.Add(1)
 		if l.cur.Load() == h {
 			return h, nil
@@ -88,13 +102,20 @@ func (l *Log) enter(ctx context.Context) (*handle, error) {
 	}
 }
 
+// again reports whether a read of h that failed with err should be
+// tried again, on the instance that recovery puts in h's place: h failed
+// under the read.
+func again(ctx context.Context, h *handle, err error) bool {
+	return errors.Is(err, ErrUnavailable) && !h.readOnly && !h.stuck.Load() && ctx.Err() == nil
+}
+
 // exit ends a read started by enter.
 func (h *handle) exit() { h.refs.Add(-1) }
 
 // openHandle opens Pebble on the log's directory, read-write unless
 // readOnly.
 func (l *Log) openHandle(readOnly bool) (*handle, error) {
-	h := &handle{readOnly: readOnly}
+	h := &handle{readOnly: readOnly, retired: make(chan struct{})}
 	h.failed, h.markFailed = context.WithCancel(context.Background())
 	fs := l.opts.FS
 	if !readOnly {

@@ -200,7 +200,10 @@ func Open(dir string, opts Options) (*Log, error) {
 		opts:      opts,
 		durableCh: make(chan struct{}),
 		closing:   make(chan struct{}),
-		health:    Health{Writable: !opts.ReadOnly},
+		health:    Health{Writable: true},
+	}
+	if opts.ReadOnly {
+		l.health = Health{Reason: "the store is open read-only"}
 	}
 	l.subs.init()
 	h, err := l.openHandle(opts.ReadOnly)
@@ -342,6 +345,9 @@ func (l *Log) Close() error {
 	h := l.cur.Swap(nil)
 	var err error
 	if h != nil {
+		if !h.stuck.Load() {
+			close(h.retired)
+		}
 		err = h.closeWithin(abandonAfter)
 	}
 	l.cache.Unref()

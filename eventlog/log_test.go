@@ -50,6 +50,22 @@ func TestMemory_Suite(t *testing.T) {
 	eventlogtest.Run(t, func(t *testing.T) eventlogtest.Store { return eventlogtest.NewMemory() })
 }
 
+// TestLog_Faults runs the availability clause of the contract on a real
+// directory whose disk fills up.
+func TestLog_Faults(t *testing.T) {
+	eventlogtest.RunFaults(t, func(t *testing.T) (eventlogtest.Store, eventlogtest.Faults) {
+		disk := eventlogtest.NewDisk(nil)
+		return openTemp(t, eventlog.Options{FS: disk.FS(), Logger: quietLogger()}), disk
+	})
+}
+
+func TestMemory_Faults(t *testing.T) {
+	eventlogtest.RunFaults(t, func(t *testing.T) (eventlogtest.Store, eventlogtest.Faults) {
+		m := eventlogtest.NewMemory()
+		return m, m
+	})
+}
+
 func TestLog_Reopen(t *testing.T) {
 	dir := t.TempDir()
 	l, err := eventlog.Open(dir, eventlog.Options{})

@@ -22,22 +22,27 @@ func prefixEnd(p []byte) []byte {
 // Head returns the actor's stream record. A stream that never had an event
 // has Head 0 and no error.
 func (l *Log) Head(ctx context.Context, id ID) (StreamInfo, error) {
-	h, err := l.enter(ctx)
-	if err != nil {
-		return StreamInfo{}, err
-	}
-	defer h.exit()
 	if err := id.Validate(); err != nil {
 		return StreamInfo{}, err
 	}
-	st, err := l.readStream(h, id)
-	if err != nil {
-		return StreamInfo{}, err
+	for {
+		h, err := l.enter(ctx)
+		if err != nil {
+			return StreamInfo{}, err
+		}
+		st, err := l.readStream(h, id)
+		if err == nil {
+			err = l.waitApplied(ctx, h)
+		}
+		h.exit()
+		if again(ctx, h, err) {
+			continue
+		}
+		if err != nil {
+			return StreamInfo{}, err
+		}
+		return st, nil
 	}
-	if err := l.waitApplied(ctx, h); err != nil {
-		return StreamInfo{}, err
-	}
-	return st, nil
 }
 
 var errStopScan = fmt.Errorf("eventlog: stop scan")
@@ -211,11 +216,20 @@ type ListOptions struct {
 
 // ListActors returns the streams that exist, in order of type then key.
 func (l *Log) ListActors(ctx context.Context, o ListOptions) ([]StreamInfo, error) {
-	h, err := l.enter(ctx)
-	if err != nil {
-		return nil, err
+	for {
+		h, err := l.enter(ctx)
+		if err != nil {
+			return nil, err
+		}
+		out, err := l.listActors(ctx, h, o)
+		h.exit()
+		if !again(ctx, h, err) {
+			return out, err
+		}
 	}
-	defer h.exit()
+}
+
+func (l *Log) listActors(ctx context.Context, h *handle, o ListOptions) ([]StreamInfo, error) {
 	if o.Limit <= 0 {
 		o.Limit = 100
 	}

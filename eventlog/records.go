@@ -31,21 +31,27 @@ const (
 // Get returns a copy of the auxiliary record at key in space sp, or
 // ErrNotFound. Like every read, it returns only what is durable.
 func (l *Log) Get(ctx context.Context, sp Space, key []byte) ([]byte, error) {
-	h, err := l.enter(ctx)
-	if err != nil {
-		return nil, err
+	for {
+		h, err := l.enter(ctx)
+		if err != nil {
+			return nil, err
+		}
+		v, err := peek(h, sp, key)
+		if err == nil || errors.Is(err, ErrNotFound) {
+			// What peek read, or did not find, may be the doing of a
+			// write still syncing: answer once it is durable.
+			if werr := l.waitApplied(ctx, h); werr != nil {
+				err = werr
+			}
+		}
+		h.exit()
+		if !again(ctx, h, err) {
+			if err != nil {
+				return nil, err
+			}
+			return v, nil
+		}
 	}
-	defer h.exit()
-	v, err := peek(h, sp, key)
-	if err != nil && !errors.Is(err, ErrNotFound) {
-		return nil, err
-	}
-	// What peek read, or did not find, may be the doing of a write still
-	// syncing: answer once it is durable.
-	if werr := l.waitApplied(ctx, h); werr != nil {
-		return nil, werr
-	}
-	return v, err
 }
 
 // Peek is Get without waiting for writes in flight to become durable. It

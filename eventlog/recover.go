@@ -282,11 +282,13 @@ func (l *Log) reopen(readOnly bool) bool {
 	}()
 	old := l.cur.Swap(nil)
 	if old != nil {
+		close(old.retired)
 		err := old.closeWithin(abandonAfter)
 		if errors.Is(err, errStuck) {
 			// The failed instance is stuck: it keeps its directory lock,
 			// so no other can open. Go on reading from it, as far as it
 			// lets anyone.
+			old.stuck.Store(true)
 			l.cur.Store(old)
 			l.opts.Logger.Error("the failed store did not close; a restart is needed to write again", "err", err)
 			return false

@@ -34,6 +34,10 @@ import (
 //   - Errors: ErrNotFound for a missing record, ErrClosed after Close, an
 //     error wrapping ErrCorrupt for bytes that do not decode, never a
 //     panic.
+//   - Availability: a store that cannot write (a full disk, a failing
+//     one) refuses writes with an error wrapping ErrUnavailable and says
+//     so in Health, while reads of what is durable go on; it takes writes
+//     again by itself once it can.
 
 // Store is the whole contract: everything an actorlog server keeps.
 type Store interface {
@@ -59,6 +63,8 @@ type Writer interface {
 	// all of them), from its stream and from the feed. before may be at
 	// most head+1 (ErrBadRange beyond).
 	Delete(ctx context.Context, id ID, before uint64) error
+	// Health says whether the store takes writes now, and if not, why.
+	Health() Health
 }
 
 // StreamReader reads actors' streams.

@@ -34,6 +34,9 @@ type memData struct {
 	erased  map[uint64]bool   // positions deleted from the feed
 	records map[string][]byte // space byte + key -> value
 	changed chan struct{}     // closed and replaced on every write and Close
+	// unwritable, when set, is why writes are refused (Fail).
+	unwritable string
+	since      time.Time
 }
 
 type memStream struct {
@@ -82,6 +85,9 @@ func (m *Memory) Write(ctx context.Context, r eventlog.Request) (eventlog.Append
 	defer m.mu.Unlock()
 	if m.closed {
 		return eventlog.AppendResult{}, eventlog.ErrClosed
+	}
+	if err := m.refuseLocked(); err != nil {
+		return eventlog.AppendResult{}, err
 	}
 	var res eventlog.AppendResult
 	if len(r.Events) > 0 {
@@ -187,6 +193,9 @@ func (m *Memory) Delete(ctx context.Context, id eventlog.ID, before uint64) erro
 	defer m.mu.Unlock()
 	if m.closed {
 		return eventlog.ErrClosed
+	}
+	if err := m.refuseLocked(); err != nil {
+		return err
 	}
 	s := m.streams[id]
 	if s == nil {
@@ -411,6 +420,39 @@ func (m *Memory) subscribe(id *eventlog.ID, from uint64) (eventlog.Subscription,
 		return nil, eventlog.ErrClosed
 	}
 	return &memSub{m: m, id: id, next: max(from, 1), done: make(chan struct{})}, nil
+}
+
+// Fail makes the store refuse writes as a store whose disk is full does;
+// reads go on. Heal ends it. Tests of what is built on the store use it
+// to see how a failure shows.
+func (m *Memory) Fail() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.unwritable, m.since = "the disk is full", time.Now()
+}
+
+// Heal makes the store take writes again after Fail.
+func (m *Memory) Heal() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.unwritable = ""
+}
+
+// Health implements eventlog.Writer.
+func (m *Memory) Health() eventlog.Health {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.unwritable != "" {
+		return eventlog.Health{Reason: m.unwritable, Since: m.since}
+	}
+	return eventlog.Health{Writable: true}
+}
+
+func (m *Memory) refuseLocked() error {
+	if m.unwritable != "" {
+		return fmt.Errorf("%w: %s", eventlog.ErrUnavailable, m.unwritable)
+	}
+	return nil
 }
 
 // Close implements eventlog.Store.
