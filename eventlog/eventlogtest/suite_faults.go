@@ -47,7 +47,10 @@ func testUnavailable(t *testing.T, s Store, disk Faults) {
 		call func() error
 	}{
 		{"Append", func() error { _, err := s.Append(bg, a, eventlog.Any, Ev("x", 3)); return err }},
-		{"Write of ops", func() error { _, err := s.Write(bg, eventlog.Request{Ops: []eventlog.Op{put(eventlog.FirstSpace, "k", "w")}}); return err }},
+		{"Write of ops", func() error {
+			_, err := s.Write(bg, eventlog.Request{Ops: []eventlog.Op{put(eventlog.FirstSpace, "k", "w")}})
+			return err
+		}},
 		{"Delete", func() error { return s.Delete(bg, a, 1) }},
 	}
 	for _, w := range writes {
