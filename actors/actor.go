@@ -144,7 +144,7 @@ func (a *actor) loop() {
 			a.onFlushed(r)
 		case err := <-a.snap.saved:
 			a.snap.saving = false
-			if err != nil {
+			if err != nil && !unavailable(err) {
 				a.logger().Warn("snapshot not saved", "err", err)
 			}
 		case <-a.timer.C:
@@ -172,7 +172,9 @@ func (a *actor) atQuiescence() {
 	}
 	if a.snap.wanted && !a.snap.saving {
 		a.snap.wanted = false
-		a.saveSnapshot()
+		if a.rt.log.Health().Writable {
+			a.saveSnapshot()
+		}
 	}
 	for len(a.deferred) > 0 && a.quiescent() && a.broken == nil {
 		m := a.deferred[0]

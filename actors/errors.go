@@ -3,6 +3,8 @@ package actors
 import (
 	"errors"
 	"fmt"
+
+	"github.com/actorlog/actorlog/eventlog"
 )
 
 // Code classifies an error for callers; the api package maps each code to
@@ -51,6 +53,25 @@ func Invalid(format string, args ...any) *Error {
 func internal(msg string, err error) *Error {
 	return &Error{Code: CodeInternal, Message: msg, Err: err}
 }
+
+// storeError is the error of a write to the store that failed: an
+// *Error with CodeUnavailable if the store cannot write for now (a full
+// disk), saying why in words fit for clients; else internal(msg, err).
+func storeError(log Log, msg string, err error) *Error {
+	if !errors.Is(err, eventlog.ErrUnavailable) {
+		return internal(msg, err)
+	}
+	m := "the store cannot take writes now; try again later"
+	if why := log.Health().Reason; why != "" {
+		m = "the store cannot take writes now (" + why + "); try again later"
+	}
+	return &Error{Code: CodeUnavailable, Message: m, Err: err}
+}
+
+// Unavailable reports whether err is the store's refusal to write for
+// now: the write may be tried again later, and the failure has been
+// logged by the store, once.
+func unavailable(err error) bool { return errors.Is(err, eventlog.ErrUnavailable) }
 
 // CodeOf returns the code of err: its *Error's code, or CodeInternal.
 func CodeOf(err error) Code {

@@ -1,79 +1,91 @@
 package actors_test
 
 import (
-	"encoding/json"
+	"errors"
 	"strings"
-	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/actors/seed"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/eventlog/eventlogtest"
 	"github.com/actorlog/actorlog/snapshots"
-	"github.com/cockroachdb/pebble/v2/vfs"
-	"github.com/cockroachdb/pebble/v2/vfs/errorfs"
 )
 
-// TestRuntime_AppendFailure makes the disk fail a sync: the calls whose
-// events were in that append get errors, no reply claims a count that was
-// not stored, the actor rebuilds its state from the log, and after a
-// reopen the state is exactly what was acknowledged.
-func TestRuntime_AppendFailure(t *testing.T) {
-	mem := vfs.NewCrashableMem()
-	var fail atomic.Bool
-	inj := errorfs.InjectorFunc(func(op errorfs.Op) error {
-		isSync := op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData || op.Kind == errorfs.OpFileSyncTo
-		if fail.Load() && isSync && strings.HasSuffix(op.Path, ".log") {
-			return errorfs.ErrInjected
-		}
-		return nil
-	})
-	l, err := eventlog.Open("db", eventlog.Options{FS: errorfs.Wrap(mem, inj), Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
+// TestRuntime_StoreUnavailable fills the disk under a runtime: calls that
+// write are refused with unavailable, saying why, and none claims a count
+// that was not stored; calls that only read go on, awake actors and
+// sleeping ones alike; due timers wait; and once the disk has room the
+// runtime writes again, by itself, from exactly what was acknowledged.
+func TestRuntime_StoreUnavailable(t *testing.T) {
+	dir := t.TempDir()
+	h := &hookLog{}
+	reg := actors.NewRegistry(probe(h), seed.Counter())
+	l, disk := eventlogtest.OpenFaulty(t, dir, eventlog.Options{Logger: quiet()})
+	newRuntime := func() *actors.Runtime {
+		return actors.New(l, snapshots.New(l, snapshots.Options{}), reg, actors.Options{Logger: quiet(), Frames: wire.Frames{}})
 	}
-	rt := actors.New(l, snapshots.New(l, snapshots.Options{}), seed.Registry(), actors.Options{Logger: quiet()})
-	id := mustID("counter:f")
-	acked := 0
-	for i := 0; i < 5; i++ {
-		if _, err := rt.Call(bg, id, "increment", actors.Args{}, actors.CallOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		acked++
-	}
-	fail.Store(true)
-	_, err = rt.Call(bg, id, "increment", actors.Args{}, actors.CallOptions{})
-	if actors.CodeOf(err) != actors.CodeInternal {
-		t.Fatalf("call whose append failed: err = %v, want internal", err)
-	}
-	// The store refuses writes until it is reopened: every call fails
-	// with an error, none hangs, none claims an unstored count.
-	for i := 0; i < 3; i++ {
-		if r, err := rt.Call(bg, id, "increment", actors.Args{}, actors.CallOptions{}); err == nil {
-			t.Fatalf("a write succeeded on a failed store: %s", r.Body)
-		}
-	}
+	counter, asleep := mustID("counter:f"), mustID("counter:asleep")
+	// One actor is written by a runtime that has gone: it is asleep.
+	rt := newRuntime()
+	callAny(t, rt, asleep.String(), "increment", "")
 	if err := rt.Close(bg); err != nil {
 		t.Fatal(err)
 	}
-	l.Close()
-
-	fail.Store(false)
-	l, err = eventlog.Open("db", eventlog.Options{FS: mem.CrashClone(vfs.CrashCloneCfg{}), Logger: quiet()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	rt = actors.New(l, snapshots.New(l, snapshots.Options{}), seed.Registry(), actors.Options{Logger: quiet()})
+	rt = newRuntime()
 	defer rt.Close(bg)
-	r, err := rt.Call(bg, id, "getCount", actors.Args{}, actors.CallOptions{})
-	if err != nil {
-		t.Fatal(err)
+	for i := 0; i < 5; i++ {
+		callAny(t, rt, counter.String(), "increment", "")
 	}
-	var s seed.CounterState
-	json.Unmarshal(r.Body, &s)
-	if s.Count != int64(acked) {
-		t.Fatalf("after reopen count = %d, want the %d acknowledged", s.Count, acked)
+	callAny(t, rt, "probe:timer", "later", `{"ms": 300, "tag": "held"}`)
+
+	disk.Fail()
+	for i := 0; i < 3; i++ {
+		r, err := rt.Call(bg, counter, "increment", actors.Args{}, actors.CallOptions{})
+		var e *actors.Error
+		if !errors.As(err, &e) || e.Code != actors.CodeUnavailable || !strings.Contains(e.Message, "the disk is full") {
+			t.Fatalf("increment on a full disk: %s, %v; want unavailable, saying the disk is full", r.Body, err)
+		}
+	}
+	// A call that writes no event but a record (a timer) is not
+	// answered before its record is stored either.
+	if r, err := rt.Call(bg, mustID("probe:timer"), "later", actors.JSONArgs([]byte(`{"ms": 10, "tag": "lost"}`)), actors.CallOptions{}); actors.CodeOf(err) != actors.CodeUnavailable {
+		t.Fatalf("setting a timer on a full disk: %s, %v; want unavailable", r.Body, err)
+	}
+	if got := call(t, rt, counter.String(), "getCount", "")["count"]; got != 5.0 {
+		t.Fatalf("awake actor's count on a full disk = %v, want the 5 acknowledged", got)
+	}
+	if got := call(t, rt, asleep.String(), "getCount", "")["count"]; got != 1.0 {
+		t.Fatalf("sleeping actor's count on a full disk = %v, want 1", got)
+	}
+	// The timer falls due while the disk is full: it does not fire (its
+	// events could not be stored) until the disk takes writes.
+	time.Sleep(time.Second)
+	if h.has("fire:held") {
+		t.Fatal("a timer fired while the store could not write")
+	}
+
+	disk.Heal()
+	deadline := time.Now().Add(30 * time.Second)
+	for !l.Health().Writable {
+		if time.Now().After(deadline) {
+			t.Fatalf("store not writable 30s after the disk healed: %+v", l.Health())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got := call(t, rt, counter.String(), "increment", "")["count"]; got != 6.0 {
+		t.Fatalf("first increment after healing = %v, want 6", got)
+	}
+	for !h.has("fire:held") {
+		if time.Now().After(deadline) {
+			t.Fatal("the held timer did not fire once the store wrote again")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if h.has("fire:lost") {
+		t.Fatal("a timer whose setting was refused fired")
 	}
 }
 

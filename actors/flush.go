@@ -19,7 +19,11 @@ const (
 type pending struct {
 	batch    []*entry  // turns' writes not yet sent to the log
 	inflight *flight   // the append in flight, if any
-	out      []outItem // replies and frames waiting for their events
+	out      []outItem // replies and frames waiting for their writes
+	// wrote counts the entries made, stored those known durable: a turn
+	// that writes records but no event (a timer) is durable once stored
+	// reaches its count.
+	wrote, stored uint64
 	// idem holds the results of calls with an idempotency key whose
 	// record is not yet durable, for a retry that comes meanwhile.
 	idem    map[string]*idemEntry
@@ -53,10 +57,12 @@ type idemEntry struct {
 	result []byte // msgpack
 }
 
-// outItem is a frame or a reply waiting for the events behind it to be
-// durable: it goes out once the durable head reaches need.
+// outItem is a frame or a reply waiting for the writes behind it to be
+// durable: it goes out once the durable head reaches need and the
+// entries stored reach wrote.
 type outItem struct {
 	need  uint64
+	wrote uint64
 	frame Frame // broadcast to every connection when set
 	// evType and evData, when evType is set, are a persisted event whose
 	// frame (seq need) is built on release, and only if a connection is
@@ -101,18 +107,24 @@ func (a *actor) onFlushed(r flushResult) {
 	a.rt.opts.Metrics.Append(f.events, time.Since(f.start))
 	if r.err != nil {
 		var ce *eventlog.ConflictError
-		err := internal("the events could not be stored", r.err)
-		if errors.As(r.err, &ce) {
+		err := storeError(a.rt.log, "the events could not be stored", r.err)
+		switch {
+		case errors.As(r.err, &ce):
 			err = &Error{Code: CodeConflict, Message: fmt.Sprintf("another writer appended to %s; retry", a.id), Err: r.err}
+		case unavailable(r.err):
+			// The store said so, once; the scheduler holds the timers
+			// until it writes again.
+			a.logger().Debug("append refused", "err", r.err)
+		default:
+			a.logger().Error("append failed", "err", r.err)
 		}
-		a.logger().Error("append failed", "err", r.err)
 		a.failPending(err)
 		return
 	}
 	if f.events > 0 {
 		a.dseq = r.res.Last
 	}
-	fired := false
+	a.pend.stored += uint64(len(f.entries))
 	for _, e := range f.entries {
 		if e.idemKey != "" {
 			delete(a.pend.idem, e.idemKey)
@@ -122,10 +134,8 @@ func (a *actor) onFlushed(r flushResult) {
 		}
 		for _, k := range e.fired {
 			a.rt.sched.done(k)
-			fired = true
 		}
 	}
-	_ = fired
 	a.snap.events += f.events
 	a.release()
 	if f.events > 0 {
@@ -157,25 +167,26 @@ func (a *actor) failPending(err error) {
 		}
 	}
 	a.pend.batch = nil
+	a.pend.wrote = a.pend.stored
 	clear(a.pend.idem)
 	a.broken = err
 }
 
 func (a *actor) queueReply(need uint64, m *callMsg, r Reply, err error) {
 	if m.reply == nil {
-		if err != nil && m.timer != nil {
+		if err != nil && m.timer != nil && !unavailable(err) {
 			a.logger().Warn("timer action failed", "action", m.action, "err", err)
 		}
 		return
 	}
-	a.pend.out = append(a.pend.out, outItem{need: need, call: m, res: callResult{reply: r, err: err}})
+	a.pend.out = append(a.pend.out, outItem{need: need, wrote: a.pend.wrote, call: m, res: callResult{reply: r, err: err}})
 }
 
 // release sends out what is durable, in order.
 func (a *actor) release() {
 	n := 0
 	var slow []*Conn
-	for ; n < len(a.pend.out) && a.pend.out[n].need <= a.dseq; n++ {
+	for ; n < len(a.pend.out) && a.pend.out[n].need <= a.dseq && a.pend.out[n].wrote <= a.pend.stored; n++ {
 		it := &a.pend.out[n]
 		if it.call != nil {
 			it.call.reply <- it.res

@@ -54,7 +54,21 @@ func (a *actor) exitReady() bool {
 		a.evict.Store(false) // in use: the runtime must look elsewhere
 		return false
 	}
-	return a.evict.Load() || time.Since(a.lastActive) >= a.rt.opts.IdleTimeout
+	if a.evict.Load() {
+		return true
+	}
+	if time.Since(a.lastActive) < a.rt.opts.IdleTimeout {
+		return false
+	}
+	// Going to sleep runs OnSleep, whose writes would be lost while the
+	// store cannot write: idle, stay awake until it can, and look again
+	// an idle timeout later. (An actor evicted for room goes all the
+	// same: memory comes first.)
+	if !a.rt.log.Health().Writable {
+		a.lastActive = time.Now()
+		return false
+	}
+	return true
 }
 
 // tryExit marks the actor sleeping unless a message is on its way. Once it
@@ -132,7 +146,11 @@ func (a *actor) drainFatal() {
 
 // rebuild reloads the state from the newest snapshot and the log.
 func (a *actor) rebuild() {
-	a.logger().Info("rebuilding state from the log", "reason", a.broken)
+	if unavailable(a.broken) {
+		a.logger().Debug("rebuilding state from the log", "reason", a.broken)
+	} else {
+		a.logger().Info("rebuilding state from the log", "reason", a.broken)
+	}
 	seq, replayed, err := load(a.rt.ctx(), a.rt.log, a.rt.snaps, a.inst, a.id, 0)
 	if err != nil {
 		a.logger().Error("rebuild failed", "err", err)

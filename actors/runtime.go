@@ -57,6 +57,7 @@ const Space = eventlog.SpaceActors
 type Log interface {
 	History
 	Write(ctx context.Context, r eventlog.Request) (eventlog.AppendResult, error)
+	Health() eventlog.Health
 	Delete(ctx context.Context, id eventlog.ID, before uint64) error
 	Get(ctx context.Context, sp eventlog.Space, key []byte) ([]byte, error)
 	Scan(ctx context.Context, sp eventlog.Space, lo, hi []byte, reverse bool, fn func(key, value []byte) error) error

@@ -201,8 +201,14 @@ func (s *scheduler) run() {
 		case <-t.C:
 		case <-s.kick:
 		}
-		next := s.fireDue()
 		every := min(sweepEvery, s.rt.opts.IdempotencyTTL/2)
+		if !s.rt.log.Health().Writable {
+			// The store cannot write: a timer fired now would fail and
+			// fire again at once. Hold them until it can.
+			resetTimer(t, min(unwritableWait, every))
+			continue
+		}
+		next := s.fireDue()
 		if time.Since(s.swept) >= every {
 			s.swept = time.Now()
 			if err := s.rt.sweepIdem(s.rt.ctx()); err != nil {
@@ -213,14 +219,23 @@ func (s *scheduler) run() {
 		if next > 0 {
 			wait = min(max(time.Until(time.UnixMilli(next)), time.Millisecond), wait)
 		}
-		if !t.Stop() {
-			select {
-			case <-t.C:
-			default:
-			}
-		}
-		t.Reset(wait)
+		resetTimer(t, wait)
 	}
+}
+
+// unwritableWait is how often the scheduler looks whether the store
+// takes writes again.
+const unwritableWait = time.Second
+
+// resetTimer makes t fire after d, whether it fired or not.
+func resetTimer(t *time.Timer, d time.Duration) {
+	if !t.Stop() {
+		select {
+		case <-t.C:
+		default:
+		}
+	}
+	t.Reset(d)
 }
 
 // fireDue sends every due timer not already firing to its actor, and

@@ -82,6 +82,9 @@ func (a *actor) finishTurn(t *turn, failed error) *entry {
 	if e == nil && len(t.frames) == 0 {
 		return nil
 	}
+	if e != nil {
+		a.pend.wrote++ // undone below if its events do not apply
+	}
 	if e != nil && len(e.events) > 0 {
 		before := a.tseq
 		for i := range e.events {
@@ -91,6 +94,7 @@ func (a *actor) finishTurn(t *turn, failed error) *entry {
 				a.logger().Error("applier failed on an event just emitted", "err", err)
 				a.broken = internal("an event did not apply", err)
 				a.tseq = before
+				a.pend.wrote--
 				return nil
 			}
 			a.tseq++
@@ -99,7 +103,7 @@ func (a *actor) finishTurn(t *turn, failed error) *entry {
 		a.snap.bytes += int64(e.bytes)
 	}
 	for _, f := range t.frames {
-		a.pend.out = append(a.pend.out, outItem{need: a.tseq, frame: Frame{Data: f}})
+		a.pend.out = append(a.pend.out, outItem{need: a.tseq, wrote: a.pend.wrote, frame: Frame{Data: f}})
 	}
 	if e != nil {
 		a.pend.batch = append(a.pend.batch, e)

@@ -122,6 +122,7 @@ type Log interface {
 	eventlog.FeedReader
 	eventlog.Subscriber
 	eventlog.Records
+	Health() eventlog.Health
 }
 
 // Server serves the API. Create it with New; it is an http.Handler.
@@ -282,6 +283,16 @@ func (s *Server) Close(ctx context.Context) error {
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {
+	h := s.log.Health()
+	if !h.Writable {
+		// Degraded: reads go on, writes are refused until the store
+		// recovers. A load balancer may send writes elsewhere meanwhile.
+		w.Header().Set("Retry-After", retryAfter)
+		writeJSON(w, http.StatusServiceUnavailable, wire.Health{
+			Durable: s.log.Durable(), Status: "degraded", Reason: h.Reason, Since: h.Since.UTC().Format(time.RFC3339Nano),
+		})
+		return
+	}
 	writeJSON(w, http.StatusOK, wire.Health{Durable: s.log.Durable(), Status: "ok"})
 }
 
@@ -384,6 +395,10 @@ func statusOf(err error) (int, string, string) {
 	}
 	var e *actors.Error
 	if !errors.As(err, &e) {
+		if errors.Is(err, eventlog.ErrUnavailable) {
+			// A read that met no store at all: recovery could not open it.
+			return http.StatusServiceUnavailable, string(actors.CodeUnavailable), "the store cannot be read now; try again later"
+		}
 		return http.StatusInternalServerError, "internal", "internal error"
 	}
 	msg := e.Message
@@ -411,8 +426,16 @@ func (s *Server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 	if status == http.StatusInternalServerError {
 		s.lg.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
+	if errors.Is(err, eventlog.ErrUnavailable) {
+		// The store recovers by itself, trying every few seconds at most.
+		w.Header().Set("Retry-After", retryAfter)
+	}
 	writeError(w, status, code, msg)
 }
+
+// retryAfter is the Retry-After of a refusal because the store cannot
+// write, in seconds.
+const retryAfter = "5"
 
 // actorID checks an actor id from the path, for the routes that read the
 // store without going through the runtime (which checks the ids of calls

@@ -84,10 +84,13 @@ type State struct {
 	State json.RawMessage `json:"state"`
 }
 
-// Health is GET /healthz.
+// Health is GET /healthz: status "ok" (200), or "degraded" (503) while
+// the store cannot write, with why and since when; reads go on then.
 type Health struct {
 	Durable uint64 `json:"durable"`
 	Status  string `json:"status"`
+	Reason  string `json:"reason,omitempty"`
+	Since   string `json:"since,omitempty"`
 }
 
 // Status is a projection's status as the API shows it.

@@ -51,3 +51,17 @@ func Open(t testing.TB, dir string, opts eventlog.Options) eventlog.Store {
 	t.Cleanup(func() { s.Close() })
 	return s
 }
+
+// OpenFaulty is Open of a store whose disk the test can make fail: a
+// Memory, or the Pebble log on a Disk over the operating system's
+// filesystem.
+func OpenFaulty(t testing.TB, dir string, opts eventlog.Options) (eventlog.Store, Faults) {
+	t.Helper()
+	if OnMemory() {
+		s := Open(t, dir, opts)
+		return s, s.(*Memory)
+	}
+	disk := NewDisk(nil)
+	opts.FS = disk.FS()
+	return Open(t, dir, opts), disk
+}
