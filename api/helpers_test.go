@@ -24,6 +24,7 @@ import (
 	"github.com/actorlog/actorlog/api"
 	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/eventlog/eventlogtest"
 	"github.com/actorlog/actorlog/projection"
 	"github.com/actorlog/actorlog/snapshots"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -127,6 +128,9 @@ type config struct {
 	rt  actors.Options
 	api api.Options
 	fs  vfs.FS // the log's filesystem; default the operating system's
+	// disk, if set, is the operating system's filesystem with writes
+	// that the test can make fail.
+	disk *eventlogtest.Disk
 	// projections starts the actor directory and chat rooms projections.
 	projections bool
 }
@@ -156,7 +160,11 @@ func newStack(t *testing.T, dir string, cfg config) *stack {
 			dir = "db"
 		}
 	}
-	l, err := eventlog.Open(dir, eventlog.Options{Logger: quiet(), FS: cfg.fs})
+	fs := cfg.fs
+	if cfg.disk != nil {
+		fs = cfg.disk.FS()
+	}
+	l, err := eventlog.Open(dir, eventlog.Options{Logger: quiet(), FS: fs})
 	if err != nil {
 		t.Fatalf("open log: %v", err)
 	}

@@ -65,7 +65,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p httprouter.Par
 	}
 	head, err := s.log.Head(r.Context(), id)
 	if err != nil {
-		s.writeErr(w, r, actors.Errorf(actors.CodeInternal, "read head: %v", err))
+		s.writeErr(w, r, &actors.Error{Code: actors.CodeInternal, Message: "the head could not be read", Err: err})
 		return
 	}
 	evs, err := eventlog.ReadStream(r.Context(), s.log, id, from, limit)

@@ -394,11 +394,13 @@ func statusOf(err error) (int, string, string) {
 		return he.status, he.code, he.msg
 	}
 	var e *actors.Error
-	if !errors.As(err, &e) {
-		if errors.Is(err, eventlog.ErrUnavailable) {
-			// A read that met no store at all: recovery could not open it.
-			return http.StatusServiceUnavailable, string(actors.CodeUnavailable), "the store cannot be read now; try again later"
-		}
+	ok := errors.As(err, &e)
+	if (!ok || e.Code == actors.CodeInternal) && errors.Is(err, eventlog.ErrUnavailable) {
+		// The store refused a write for now (or, rarely, could not be
+		// opened at all to read): no bug, and it recovers by itself.
+		return http.StatusServiceUnavailable, string(actors.CodeUnavailable), "the store is unavailable now; try again later"
+	}
+	if !ok {
 		return http.StatusInternalServerError, "internal", "internal error"
 	}
 	msg := e.Message
