@@ -35,6 +35,8 @@ type handle struct {
 	// set if, failed, it could not be closed and stays the log's.
 	retired chan struct{}
 	stuck   atomic.Bool
+	// opening is set while Pebble opens the instance.
+	opening atomic.Bool
 	refs    atomic.Int64
 }
 
@@ -136,19 +138,39 @@ func (l *Log) openHandle(readOnly bool) (*handle, error) {
 		FormatMajorVersion:          pebble.FormatNewest,
 		Logger:                      &pebbleLogger{l: l, h: h},
 		EventListener: &pebble.EventListener{
-			BackgroundError: func(err error) { l.fail(h, fmt.Errorf("background: %w", err)) },
+			BackgroundError: func(err error) {
+				if h.opening.Load() {
+					l.openStalled(err)
+					return
+				}
+				l.fail(h, fmt.Errorf("background: %w", err))
+			},
 		},
 	}
 	for i := range po.Levels {
 		po.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
 	}
 	po.EnsureDefaults()
+	h.opening.Store(true)
 	db, err := openDB(l.dir, po)
+	h.opening.Store(false)
 	if err != nil {
 		return nil, err
 	}
 	h.db = db
 	return h, nil
+}
+
+// openStalled is called, on Pebble's flush goroutine, when the flush of
+// what an Open replayed fails: Pebble retries it at once, for as long as
+// it fails, and Open does not return meanwhile. roomToOpen makes that
+// rare (the disk filled up in between); then the open waits for room,
+// and this slows the retries to one a second and says so, once.
+func (l *Log) openStalled(err error) {
+	if l.stalls.Add(1) == 1 {
+		l.opts.Logger.Error("opening the store waits for the disk to take writes", "reason", reasonOf(err), "err", err)
+	}
+	time.Sleep(time.Second)
 }
 
 // openDB opens Pebble, turning a panic from its logger's Fatalf into an

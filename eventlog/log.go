@@ -128,6 +128,8 @@ type Log struct {
 	// the log swaps instances (swap is then set) or once it is closed.
 	cur  atomic.Pointer[handle]
 	swap atomic.Pointer[chan struct{}] // closed when a swap is over
+	// stalls counts the failed flushes of Pebble's opens (openStalled).
+	stalls atomic.Int64
 
 	// durable is the highest global position whose events, and all before
 	// them, are synced. Reads never return events past it.
@@ -206,7 +208,13 @@ func Open(dir string, opts Options) (*Log, error) {
 		l.health = Health{Reason: "the store is open read-only"}
 	}
 	l.subs.init()
-	h, err := l.openHandle(opts.ReadOnly)
+	var h *handle
+	if !opts.ReadOnly {
+		err = l.roomToOpen()
+	}
+	if err == nil {
+		h, err = l.openHandle(opts.ReadOnly)
+	}
 	if err == nil {
 		if err = l.load(h); err != nil {
 			closeDB(h.db)

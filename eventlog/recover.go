@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -136,7 +137,7 @@ func (l *Log) setFailedLocked(cause error) {
 	reason := reasonOf(cause)
 	l.failed = fmt.Errorf("%w: %s", ErrUnavailable, reason)
 	l.health = Health{Reason: reason, Since: time.Now(), Err: cause}
-	l.opts.Logger.Error("the store cannot write; writes are refused until it can, reads go on", "reason", reason, "err", cause)
+	l.opts.Logger.Error("the store cannot write: it is read-only, refusing writes and serving reads, until the disk takes writes again", "reason", reason, "err", cause)
 	// Wake the readers waiting for groups that will not complete.
 	close(l.durableCh)
 	l.durableCh = make(chan struct{})
@@ -228,7 +229,11 @@ func (l *Log) recover() {
 			return
 		case <-time.After(wait):
 		}
-		if err := l.probe(); err != nil {
+		err := l.probe()
+		if err == nil {
+			err = l.roomToOpen()
+		}
+		if err != nil {
 			if time.Since(reminded) >= remindEvery {
 				reminded = time.Now()
 				l.opts.Logger.Warn("the store still cannot write", "reason", reasonOf(err), "err", err)
@@ -268,6 +273,33 @@ func (l *Log) probe() error {
 		err = cerr
 	}
 	return err
+}
+
+// roomToOpen returns an error wrapping ENOSPC if the disk has no room
+// for what opening the store for writing writes before it returns: the
+// memtables replayed from the write-ahead logs, flushed to tables, and a
+// new log and manifest. Pebble retries a flush that fails there for as
+// long as it fails, and its Open does not return meanwhile: better not to
+// start it. It returns nil when it cannot tell.
+func (l *Log) roomToOpen() error {
+	fs := l.opts.FS
+	names, err := fs.List(l.dir)
+	if err != nil {
+		return nil
+	}
+	need := uint64(probeBytes)
+	for _, n := range names {
+		if strings.HasSuffix(n, ".log") {
+			if st, err := fs.Stat(fs.PathJoin(l.dir, n)); err == nil {
+				need += uint64(st.Size())
+			}
+		}
+	}
+	u, err := fs.GetDiskUsage(l.dir)
+	if err != nil || u.AvailBytes >= need {
+		return nil
+	}
+	return &os.PathError{Op: "open", Path: l.dir, Err: syscall.ENOSPC}
 }
 
 // reopen swaps the log's instance for a new one, read-only or not, and

@@ -91,8 +91,16 @@ type serveProc struct {
 var serveListenRE = regexp.MustCompile(`actorlog listening on (http://127\.0\.0\.1:\d+) \(data (.*)\)`)
 
 // serveStart starts the server on a free loopback port (--port 0; the
-// startup line tells the port) and waits until /healthz answers.
+// startup line tells the port) and waits until /healthz answers 200.
 func serveStart(t *testing.T, bin, dir string, extra ...string) *serveProc {
+	t.Helper()
+	p := serveLaunch(t, bin, dir, extra...)
+	p.waitHealth(http.StatusOK, time.Now().Add(15*time.Second))
+	return p
+}
+
+// serveLaunch starts the server and waits for its startup line.
+func serveLaunch(t *testing.T, bin, dir string, extra ...string) *serveProc {
 	t.Helper()
 	// No --host: the server listens on loopback by default.
 	args := append([]string{"serve", "--port", "0", "--data", dir}, extra...)
@@ -147,20 +155,26 @@ func serveStart(t *testing.T, bin, dir string, extra ...string) *serveProc {
 	if lines := strings.Count(p.stdout.String(), "\n"); lines != 1 {
 		t.Errorf("startup printed %d lines on stdout, want one: %q", lines, p.stdout)
 	}
+	return p
+}
+
+// waitHealth waits until /healthz answers status, until deadline.
+func (p *serveProc) waitHealth(status int, deadline time.Time) {
+	p.t.Helper()
 	for {
 		res, err := p.client.Get(p.url + "/healthz")
 		if err == nil {
 			res.Body.Close()
-			if res.StatusCode == 200 {
-				break
+			if res.StatusCode == status {
+				return
 			}
+			err = fmt.Errorf("status %d", res.StatusCode)
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("/healthz not ready: %v\nstderr: %s", err, p.stderr)
+			p.t.Fatalf("/healthz not %d: %v\nstderr: %s", status, err, p.stderr)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return p
 }
 
 // stop sends sig and returns the exit status, failing if the process
