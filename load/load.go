@@ -53,22 +53,35 @@ import (
 
 // runner is one run of the load.
 type runner struct {
-	cfg      Config // with its defaults
-	ctx      context.Context
-	client   *http.Client
-	ws       *websocket.Dialer
+	cfg    Config // with its defaults
+	ctx    context.Context
+	client *http.Client
+	ws     *websocket.Dialer
+	// dial connects to the server's address: loopback only unless
+	// AllowRemote.
+	dial     func(ctx context.Context, network, address string) (net.Conn, error)
 	base     string // the server URL, without a trailing slash
 	wsBase   string
 	start    time.Time
 	deadline time.Time // zero: none
 	claimed  atomic.Int64
 
+	*tally // the run's requests
+}
+
+// tally counts requests: those that succeeded, the latency of every one
+// answered, and the failures by kind with the first message of each.
+type tally struct {
 	ok      atomic.Int64
 	latency *latencyHist
 
 	mu       sync.Mutex // guards errs and firstErr
 	errs     map[string]int64
 	firstErr map[string]string
+}
+
+func newTally() *tally {
+	return &tally{latency: newLatencyHist(), errs: map[string]int64{}, firstErr: map[string]string{}}
 }
 
 // Run checks cfg, runs the load it describes until it is done or ctx
@@ -99,15 +112,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer tr.CloseIdleConnections()
 	r := &runner{
-		cfg:      cfg,
-		ctx:      ctx,
-		client:   &http.Client{Transport: tr},
-		ws:       &websocket.Dialer{NetDialContext: dialer.DialContext, HandshakeTimeout: cfg.Timeout, ReadBufferSize: 4096, WriteBufferSize: 1024},
-		base:     server.String(),
-		wsBase:   wsURL(*server),
-		latency:  newLatencyHist(),
-		errs:     map[string]int64{},
-		firstErr: map[string]string{},
+		cfg:    cfg,
+		ctx:    ctx,
+		client: &http.Client{Transport: tr},
+		ws:     &websocket.Dialer{NetDialContext: dialer.DialContext, HandshakeTimeout: cfg.Timeout, ReadBufferSize: 4096, WriteBufferSize: 1024},
+		dial:   dialer.DialContext,
+		base:   server.String(),
+		wsBase: wsURL(*server),
+		tally:  newTally(),
 	}
 	if err := r.health(); err != nil {
 		return nil, err
@@ -234,45 +246,57 @@ func (r *runner) workers(n int, fn func(w int, k int64)) {
 }
 
 // fail counts a failed request under key.
-func (r *runner) fail(key, msg string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.errs[key]++
-	if _, ok := r.firstErr[key]; !ok {
+func (t *tally) fail(key, msg string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.errs[key]++
+	if _, ok := t.firstErr[key]; !ok {
 		if len(msg) > 200 {
 			msg = msg[:200] + "..."
 		}
-		r.firstErr[key] = strings.TrimSpace(msg)
+		t.firstErr[key] = strings.TrimSpace(msg)
 	}
 }
 
 // firstErrOf is the first message counted under key.
-func (r *runner) firstErrOf(key string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.firstErr[key]
+func (t *tally) firstErrOf(key string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.firstErr[key]
 }
 
 // do sends one request and counts it. It returns the reply body of a
 // successful request. A request cut short by an interrupt is not counted.
 func (r *runner) do(method, path string, body []byte) ([]byte, bool) {
-	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
+	return r.send(r.ctx, r.client, time.Now(), method, path, body, r.tally)
+}
+
+// send is do by client, under ctx, with the latency taken from t0 (a
+// paced request's due time) and counted in each of into. A request cut
+// short by the end of ctx is not counted.
+func (r *runner) send(ctx context.Context, client *http.Client, t0 time.Time, method, path string, body []byte, into ...*tally) ([]byte, bool) {
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
+	fail := func(key, msg string) {
+		for _, t := range into {
+			t.fail(key, msg)
+		}
+	}
 	req, err := http.NewRequestWithContext(ctx, method, r.base+path, rd)
 	if err != nil {
-		r.fail("request", err.Error())
+		fail("request", err.Error())
 		return nil, false
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	r.authorize(req.Header)
-	t0 := time.Now()
-	resp, err := r.client.Do(req)
+	resp, err := client.Do(req)
 	var reply []byte
 	if err == nil {
 		reply, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -280,7 +304,7 @@ func (r *runner) do(method, path string, body []byte) ([]byte, bool) {
 	}
 	d := time.Since(t0)
 	if err != nil {
-		if r.ctx.Err() != nil {
+		if parent.Err() != nil {
 			return nil, false
 		}
 		key := "conn"
@@ -288,15 +312,19 @@ func (r *runner) do(method, path string, body []byte) ([]byte, bool) {
 		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
 			key = "timeout"
 		}
-		r.fail(key, err.Error())
+		fail(key, err.Error())
 		return nil, false
 	}
-	r.latency.record(d)
+	for _, t := range into {
+		t.latency.record(d)
+	}
 	if resp.StatusCode != http.StatusOK {
-		r.fail(strconv.Itoa(resp.StatusCode), string(reply))
+		fail(strconv.Itoa(resp.StatusCode), string(reply))
 		return nil, false
 	}
-	r.ok.Add(1)
+	for _, t := range into {
+		t.ok.Add(1)
+	}
 	return reply, true
 }
 
