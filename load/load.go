@@ -4,7 +4,9 @@
 // Run sends the requests of one scenario (Distinct, Hot, Chat or Mixed,
 // described by Config) from Config.Conns concurrent HTTP clients, each
 // with its own keep-alive connection, with WebSocket subscribers in Chat
-// and Mixed, and returns a Report.
+// and Mixed, and returns a Report. Abuse instead runs a steady client
+// through a baseline phase and one phase per attack (SlowBodies,
+// IdleConns, BigFrames, ManyKeys), and reports each phase (AbuseReport).
 //
 // A run keeps to these bounds:
 //
@@ -17,19 +19,24 @@
 //     request and WebSocket connect is bounded by Config.Timeout, every
 //     read of the server's figures by 5s, and each wait after the load
 //     (Chat's Config.Drain, the projections reaching the head: 10s, the
-//     server settling: 2s) by its own bound.
+//     server settling: 2s) by its own bound. Abuse runs for Duration and
+//     the time its attacks take to stop, then lets its steady client send
+//     the requests already due for at most Config.Timeout.
 //   - Stops by itself: when its bounds are reached or its context ends,
 //     Run stops sending, waits for every goroutine it started, closes its
 //     connections and returns. A run cut short by its context still
-//     returns its report, with Report.Interrupted set.
+//     returns its report, with Report.Interrupted set. Each attack of
+//     Abuse ends its goroutines and closes its connections at the end of
+//     its phase, before the next one starts.
 //
 // The Report holds the client's figures (requests, errors by status with
 // the first message of each, requests/s, latency percentiles), Chat's
 // delivery latency and frames received against those expected, Mixed's
-// WebSocket connects and turns, the server's goroutines, memory, wakes
-// and appends from its /metrics before and after the run and sampled
-// during it, and, when the server runs projections, each one's lag behind
-// the log while the load ran and how soon after it reached the head.
+// WebSocket connects and turns, Abuse's phases, the server's goroutines,
+// memory, wakes and appends from its /metrics before and after the run
+// and sampled during it, and, when the server runs projections, each
+// one's lag behind the log while the load ran and how soon after it
+// reached the head.
 package load
 
 import (
@@ -137,6 +144,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	case Mixed:
 		r.begin()
 		r.mixed(rep)
+	case Abuse:
+		r.abuse(rep)
 	}
 	rep.Projections, rep.ServerSamples = watch.stop()
 	if err != nil {
@@ -337,24 +346,31 @@ func (r *runner) authorize(h http.Header) {
 
 // fill completes the report with the run's counts.
 func (r *runner) fill(rep *Report) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rep.OK = r.ok.Load()
-	rep.ErrorsByStatus = map[string]int64{}
-	for k, n := range r.errs {
-		if strings.HasPrefix(k, "ws-") {
-			continue // WebSocket errors are in the chat and websocket parts
-		}
-		rep.ErrorsByStatus[k] = n
-		rep.Errors += n
-	}
-	rep.FirstErrors = map[string]string{}
-	for k, msg := range r.firstErr {
-		rep.FirstErrors[k] = msg
-	}
-	rep.Requests = rep.OK + rep.Errors
+	c := r.calls()
+	rep.Requests, rep.OK, rep.Errors = c.Requests, c.OK, c.Errors
+	rep.ErrorsByStatus, rep.FirstErrors, rep.Latency = c.ErrorsByStatus, c.FirstErrors, c.Latency
 	if rep.Seconds > 0 {
 		rep.RequestsPerSec = float64(rep.Requests) / rep.Seconds
 	}
-	rep.Latency = r.latency.report()
+}
+
+// calls sums up the tally. The errors of WebSockets, counted under keys
+// starting with "ws-", are in FirstErrors only (the chat and websocket
+// parts of a report give them).
+func (t *tally) calls() Calls {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := Calls{OK: t.ok.Load(), ErrorsByStatus: map[string]int64{}, FirstErrors: map[string]string{}}
+	for k, n := range t.errs {
+		if !strings.HasPrefix(k, "ws-") {
+			c.ErrorsByStatus[k] = n
+			c.Errors += n
+		}
+	}
+	for k, msg := range t.firstErr {
+		c.FirstErrors[k] = msg
+	}
+	c.Requests = c.OK + c.Errors
+	c.Latency = t.latency.report()
+	return c
 }

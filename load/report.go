@@ -28,6 +28,7 @@ type Report struct {
 	Chat           *ChatReport       `json:"chat,omitempty"`
 	WebSocket      *WebSocketReport  `json:"websocket,omitempty"`
 	Turns          int               `json:"turns,omitempty"` // Mixed: turns of Config.IdlePhase
+	Abuse          *AbuseReport      `json:"abuse,omitempty"`
 	ServerStats    *ServerReport     `json:"server_stats,omitempty"`
 	// Projections is nil when the server runs none.
 	Projections   []ProjectionReport `json:"projections,omitempty"`
@@ -168,6 +169,9 @@ func (rep *Report) Print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "projection  %s: lag p50/p99/max %.0f/%.0f/%.0f events, %.0f/%.0f/%.0f ms (%d samples); %s\n",
 			p.Name, p.LagEvents.P50, p.LagEvents.P99, p.LagEvents.Max, p.LagMs.P50, p.LagMs.P99, p.LagMs.Max, p.Samples, caught)
+	}
+	if rep.Abuse != nil {
+		rep.Abuse.Print(w)
 	}
 }
 
