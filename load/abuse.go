@@ -375,9 +375,9 @@ func (a *abuseRun) attack(ctx context.Context, p *PhaseReport) {
 func (a *abuseRun) holdConns(ctx context.Context, n int, setUp func(net.Conn) error, wait func(net.Conn) string) *ConnsReport {
 	rep := &ConnsReport{Conns: n, CutOffBy: map[string]int64{}}
 	var (
-		opened, failed, cut, openAtEnd, oldest atomic.Int64
-		cutAfter                               = newLatencyHist()
-		mu                                     sync.Mutex // guards rep's CutOffBy and FirstFailure
+		opened, failed, cut, openAtEnd, settingUp, oldest atomic.Int64
+		cutAfter                                          = newLatencyHist()
+		mu                                                sync.Mutex // guards rep's CutOffBy and FirstFailure
 	)
 	hold := func() (lasted time.Duration) {
 		c, err := a.dial(ctx, "tcp", a.addr)
@@ -389,12 +389,16 @@ func (a *abuseRun) holdConns(ctx context.Context, n int, setUp func(net.Conn) er
 			defer context.AfterFunc(ctx, func() { c.Close() })()
 			err = setUp(c)
 		}
-		if err != nil {
-			if ctx.Err() == nil {
-				failed.Add(1)
-				mu.Lock()
-				rep.FirstFailure = firstOf(rep.FirstFailure, err.Error())
-				mu.Unlock()
+		switch {
+		case err != nil && ctx.Err() == nil:
+			failed.Add(1)
+			mu.Lock()
+			rep.FirstFailure = firstOf(rep.FirstFailure, err.Error())
+			mu.Unlock()
+			return 0
+		case err != nil:
+			if c != nil {
+				settingUp.Add(1)
 			}
 			return 0
 		}
@@ -403,8 +407,7 @@ func (a *abuseRun) holdConns(ctx context.Context, n int, setUp func(net.Conn) er
 		lasted = time.Since(since)
 		if ctx.Err() != nil {
 			openAtEnd.Add(1)
-			for o := oldest.Load(); int64(lasted) > o && !oldest.CompareAndSwap(o, int64(lasted)); o = oldest.Load() {
-			}
+			storeMax(&oldest, int64(lasted))
 			return lasted
 		}
 		cut.Add(1)
@@ -425,10 +428,17 @@ func (a *abuseRun) holdConns(ctx context.Context, n int, setUp func(net.Conn) er
 		})
 	}
 	wg.Wait()
-	rep.Opened, rep.Failed, rep.CutOff, rep.OpenAtEnd = opened.Load(), failed.Load(), cut.Load(), openAtEnd.Load()
+	rep.Opened, rep.Failed, rep.CutOff = opened.Load(), failed.Load(), cut.Load()
+	rep.OpenAtEnd, rep.SettingUpAtEnd = openAtEnd.Load(), settingUp.Load()
 	rep.CutAfter = cutAfter.report()
 	rep.OldestOpenMs = float64(time.Duration(oldest.Load()).Microseconds()) / 1e3
 	return rep
+}
+
+// storeMax stores v in m if it is more than m holds.
+func storeMax(m *atomic.Int64, v int64) {
+	for o := m.Load(); v > o && !m.CompareAndSwap(o, v); o = m.Load() {
+	}
 }
 
 // firstOf is first if it is set, else msg.

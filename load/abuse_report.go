@@ -75,10 +75,13 @@ type ConnsReport struct {
 	CutOffBy map[string]int64 `json:"cut_off_by"`
 	CutAfter Latency          `json:"cut_after_ms"`
 	// OpenAtEnd were still open at the end, the oldest set up
-	// OldestOpenMs before.
-	OpenAtEnd    int64   `json:"open_at_end"`
-	OldestOpenMs float64 `json:"oldest_open_ms"`
-	Trickled     int64   `json:"bytes_trickled,omitempty"` // SlowBodies
+	// OldestOpenMs before; SettingUpAtEnd had not finished setting up
+	// (IdleConns: had no reply to their request, as they waited to be
+	// accepted).
+	OpenAtEnd      int64   `json:"open_at_end"`
+	OldestOpenMs   float64 `json:"oldest_open_ms"`
+	SettingUpAtEnd int64   `json:"setting_up_at_end"`
+	Trickled       int64   `json:"bytes_trickled,omitempty"` // SlowBodies
 	// Request is, in IdleConns, the time from connecting to the reply of
 	// the request made before idling.
 	Request *Latency `json:"request_ms,omitempty"`
@@ -154,9 +157,17 @@ func (p *PhaseReport) printAttack(w io.Writer) {
 
 // String describes what the connections met, on one line.
 func (c *ConnsReport) String() string {
-	return fmt.Sprintf("%s held open: %s opened (%s failed); %s cut off by the server%s after p50 %.2fs, max %.2fs; %s open at the end, the oldest for %.2fs",
-		commas(int64(c.Conns)), commas(c.Opened), commas(c.Failed), commas(c.CutOff), countsOf(c.CutOffBy),
+	failed := commas(c.Failed) + " failed"
+	if c.FirstFailure != "" {
+		failed += ", the first: " + c.FirstFailure
+	}
+	s := fmt.Sprintf("%s held open: %s opened (%s); %s cut off by the server%s after p50 %.2fs, max %.2fs; %s open at the end, the oldest for %.2fs",
+		commas(int64(c.Conns)), commas(c.Opened), failed, commas(c.CutOff), countsOf(c.CutOffBy),
 		c.CutAfter.P50/1e3, c.CutAfter.Max/1e3, commas(c.OpenAtEnd), c.OldestOpenMs/1e3)
+	if c.SettingUpAtEnd > 0 {
+		s += fmt.Sprintf(", %s still setting up", commas(c.SettingUpAtEnd))
+	}
+	return s
 }
 
 // countsOf is " (k: n, ...)", by key, or nothing for no counts.
