@@ -46,7 +46,7 @@ type Calls struct {
 	Requests       int64             `json:"requests"`
 	OK             int64             `json:"ok"`
 	Errors         int64             `json:"errors"`
-	ErrorsByStatus map[string]int64  `json:"errors_by_status,omitempty"` // HTTP status, or conn, timeout, request
+	ErrorsByStatus map[string]int64  `json:"errors_by_status"` // HTTP status, or conn, timeout, request
 	FirstErrors    map[string]string `json:"first_errors,omitempty"`
 	Latency        Latency           `json:"latency_ms"`
 }

@@ -346,9 +346,7 @@ func (r *runner) authorize(h http.Header) {
 
 // fill completes the report with the run's counts.
 func (r *runner) fill(rep *Report) {
-	c := r.calls()
-	rep.Requests, rep.OK, rep.Errors = c.Requests, c.OK, c.Errors
-	rep.ErrorsByStatus, rep.FirstErrors, rep.Latency = c.ErrorsByStatus, c.FirstErrors, c.Latency
+	rep.Calls = r.calls()
 	if rep.Seconds > 0 {
 		rep.RequestsPerSec = float64(rep.Requests) / rep.Seconds
 	}
