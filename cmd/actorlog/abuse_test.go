@@ -4,14 +4,10 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -74,21 +70,9 @@ func TestAbuse(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), d+2*time.Minute)
 	defer cancel()
-	args := append([]string{"load", "--server", srv.url, "--scenario", "abuse", "--duration", d.String(),
-		"--conns", "16", "--rate", "200", "--timeout", "10s", "--sample-every", "0", "--trickle-every", "500ms", "--json"}, attacks...)
-	cmd := exec.CommandContext(ctx, bin, args...)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("actorlog load: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
-	}
-	var rep load.Report
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("the report is not JSON: %v\n%s", err, stdout.String())
-	}
-	var text bytes.Buffer
-	rep.Print(&text)
-	t.Logf("abuse of %v:\n%s", d, text.String())
+	rep, text := loadBinary(t, ctx, bin, append([]string{"--server", srv.url, "--scenario", "abuse", "--duration", d.String(),
+		"--conns", "16", "--rate", "200", "--timeout", "10s", "--sample-every", "0", "--trickle-every", "500ms"}, attacks...)...)
+	t.Logf("abuse of %v:\n%s", d, text)
 	peak := peakRSS(t, srv.cmd.Process.Pid)
 	t.Logf("server's peak RSS (VmHWM): %.1f MiB of --max-memory-mib %d", mib(peak), abuseMemoryMiB)
 
@@ -137,14 +121,7 @@ func TestAbuse(t *testing.T) {
 		t.Errorf("many keys: %+v", k)
 	}
 
-	if st := srv.stop(syscall.SIGTERM, 30*time.Second); !st.Success() {
-		t.Fatalf("serve exited with %v\nstderr: %s", st, srv.stderr)
-	}
-	out, err := exec.Command(bin, "verify", "--all", "--data", dir).CombinedOutput()
-	if err != nil {
-		t.Fatalf("verify after the abuse: %v\n%s", err, out)
-	}
-	t.Logf("verify: %s", bytes.TrimSpace(out))
+	stopAndVerify(t, srv, bin, dir)
 }
 
 // peakRSS is the highest resident memory of process pid so far (VmHWM
