@@ -6,6 +6,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
 )
@@ -26,7 +27,34 @@ const (
 	// long enough to sleep, plus Subscribers WebSockets on counters that
 	// come and go.
 	Mixed = "mixed"
+	// Abuse: a steady client of Conns connections, each incrementing
+	// its own counter, paced together at Rate, through a baseline phase
+	// and one phase per attack of Attacks, each an equal share of
+	// Duration. The report gives, phase by phase, the steady client's
+	// latency and errors, the server's peak memory, and what the attack
+	// did. See AbuseReport.
+	Abuse = "abuse"
 )
+
+// The attacks of Abuse: Config.Attacks.
+const (
+	// SlowBodies: SlowConns connections each send a request's headers
+	// and a Content-Length, then one byte of the body every TrickleEvery;
+	// one the server closes is replaced.
+	SlowBodies = "slow-bodies"
+	// IdleConns: IdleConns keep-alive connections each make one request
+	// and are left idle; one the server closes is replaced.
+	IdleConns = "idle-conns"
+	// BigFrames: FrameSockets WebSockets each send frames of FrameBytes
+	// (pings, padded) as fast as the server reads them.
+	BigFrames = "big-frames"
+	// ManyKeys: KeyConns connections call counters of ever new keys, as
+	// fast as they are answered.
+	ManyKeys = "many-keys"
+)
+
+// attacks are the attacks of Abuse, in their default order.
+var attacks = []string{SlowBodies, IdleConns, BigFrames, ManyKeys}
 
 // Config describes one run. Its zero value is a run of the default
 // scenario against the default server; each field's default is given
@@ -39,25 +67,28 @@ type Config struct {
 	// Token is the server's bearer token, sent with every request.
 	// Default: none.
 	Token string
-	// Scenario is one of Distinct, Hot, Chat and Mixed. Default: Distinct.
+	// Scenario is one of Distinct, Hot, Chat, Mixed and Abuse. Default:
+	// Distinct.
 	Scenario string
 	// Duration bounds how long the load is sent. Default: 10s if
 	// Requests is zero, else no time bound. It must not be negative.
+	// Abuse divides it into its phases, and needs it.
 	Duration time.Duration
 	// Requests bounds the requests sent in all (Chat: the messages).
 	// Default: no bound. The run ends at the first of Duration and
-	// Requests.
+	// Requests. Abuse runs for Duration, and refuses it.
 	Requests int64
 	// Conns is the number of concurrent HTTP clients, each with its own
-	// keep-alive connection (Chat: the writers). Default: 16; at most
-	// 10000.
+	// keep-alive connection (Chat: the writers; Abuse: the steady
+	// client's). Default: 16; at most 10000.
 	Conns int
 	// Subscribers is the number of WebSocket subscribers of Chat and
 	// Mixed. Default: 100 for Chat, 10 for Mixed, none for the others.
 	// Negative: none. At most 100000.
 	Subscribers int
 	// Rate paces the requests evenly at this many per second over all
-	// connections. Default: no pacing, as fast as possible.
+	// connections. Default: no pacing, as fast as possible; in Abuse,
+	// whose steady client is always paced, 200.
 	Rate float64
 	// Prefix starts the key of every actor the run calls. Default: "load".
 	// It must not hold ':', '/', '?', '#', '%' or spaces.
@@ -84,6 +115,29 @@ type Config struct {
 	// AllowRemote lets Server be an address that is not loopback.
 	// Default: false, a run only connects to loopback addresses.
 	AllowRemote bool
+
+	// Attacks are Abuse's attacks, comma-separated, in the order they
+	// run: any of slow-bodies, idle-conns, big-frames and many-keys, each
+	// at most once. Default: all four, in that order.
+	Attacks string
+	// SlowConns is the number of connections SlowBodies keeps open.
+	// Default: 500; at most 50000.
+	SlowConns int
+	// TrickleEvery is how often a connection of SlowBodies sends one
+	// more byte of its body. Default: 2s.
+	TrickleEvery time.Duration
+	// IdleConns is the number of idle connections IdleConns keeps
+	// open. Default: 1000; at most 50000.
+	IdleConns int
+	// FrameSockets is the number of WebSockets of BigFrames. Default: 20;
+	// at most 10000.
+	FrameSockets int
+	// FrameBytes is the size of BigFrames' frames. Default: 1000000, just
+	// under the server's default --max-frame (1 MiB); at most 64 MiB.
+	FrameBytes int
+	// KeyConns is the number of connections of ManyKeys. Default: 16; at
+	// most 10000.
+	KeyConns int
 }
 
 // Defaults of Config's fields.
@@ -98,6 +152,14 @@ const (
 	defaultTimeout     = 30 * time.Second
 	defaultDrain       = 10 * time.Second
 	defaultSampleEvery = 10 * time.Second
+
+	defaultAbuseRate    = 200
+	defaultSlowConns    = 500
+	defaultTrickleEvery = 2 * time.Second
+	defaultIdleConns    = 1000
+	defaultFrameSockets = 20
+	defaultFrameBytes   = 1000000
+	defaultKeyConns     = 16
 )
 
 // withDefaults returns c with the defaults in place of its zero fields,
@@ -149,6 +211,25 @@ func (c Config) withDefaults() Config {
 	}
 	defaultOrNone(&c.Drain, defaultDrain)
 	defaultOrNone(&c.SampleEvery, defaultSampleEvery)
+	if c.Scenario == Abuse && c.Rate == 0 {
+		c.Rate = defaultAbuseRate
+	}
+	setDefault := func(v *int, def int) {
+		if *v == 0 {
+			*v = def
+		}
+	}
+	if c.Attacks == "" {
+		c.Attacks = strings.Join(attacks, ",")
+	}
+	setDefault(&c.SlowConns, defaultSlowConns)
+	if c.TrickleEvery == 0 {
+		c.TrickleEvery = defaultTrickleEvery
+	}
+	setDefault(&c.IdleConns, defaultIdleConns)
+	setDefault(&c.FrameSockets, defaultFrameSockets)
+	setDefault(&c.FrameBytes, defaultFrameBytes)
+	setDefault(&c.KeyConns, defaultKeyConns)
 	return c
 }
 
@@ -156,9 +237,9 @@ func (c Config) withDefaults() Config {
 func (c Config) resolve() (Config, *url.URL, error) {
 	c = c.withDefaults()
 	switch c.Scenario {
-	case Distinct, Hot, Chat, Mixed:
+	case Distinct, Hot, Chat, Mixed, Abuse:
 	default:
-		return c, nil, fmt.Errorf("--scenario %q: want distinct, hot, chat or mixed", c.Scenario)
+		return c, nil, fmt.Errorf("--scenario %q: want distinct, hot, chat, mixed or abuse", c.Scenario)
 	}
 	if c.Duration < 0 || c.Requests < 0 {
 		return c, nil, errors.New("--duration and --requests must not be negative")
@@ -181,8 +262,59 @@ func (c Config) resolve() (Config, *url.URL, error) {
 	if strings.ContainsAny(c.Prefix, ":/?#% ") {
 		return c, nil, fmt.Errorf("--prefix %q: want a non-empty key without ':', '/', '?', '#', '%%' or spaces", c.Prefix)
 	}
+	if err := c.checkAbuse(); err != nil {
+		return c, nil, err
+	}
 	u, err := c.serverURL()
+	if err == nil && c.Scenario == Abuse && u.Scheme != "http" {
+		err = fmt.Errorf("--server %q: abuse speaks plain HTTP; want an http:// URL", c.Server)
+	}
 	return c, u, err
+}
+
+// checkAbuse checks the fields of Abuse, with their defaults; those of
+// its attacks whatever the scenario, as they always hold a default.
+func (c Config) checkAbuse() error {
+	if _, err := c.attackList(); err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		flag  string
+		v, hi int
+	}{
+		{"slow-conns", c.SlowConns, 50000},
+		{"idle-conns", c.IdleConns, 50000},
+		{"frame-sockets", c.FrameSockets, 10000},
+		{"frame-bytes", c.FrameBytes, 64 << 20},
+		{"key-conns", c.KeyConns, 10000},
+	} {
+		if f.v < 1 || f.v > f.hi {
+			return fmt.Errorf("--%s %d: want 1 to %d", f.flag, f.v, f.hi)
+		}
+	}
+	if c.TrickleEvery < 0 {
+		return fmt.Errorf("--trickle-every %v: want a positive duration", c.TrickleEvery)
+	}
+	if c.Scenario != Abuse {
+		return nil
+	}
+	if c.Requests > 0 || c.Duration == 0 {
+		return errors.New("abuse runs for --duration, divided into its phases; --requests does not apply")
+	}
+	return nil
+}
+
+// attackList is Attacks as a list, checked.
+func (c Config) attackList() ([]string, error) {
+	var list []string
+	for _, a := range strings.Split(c.Attacks, ",") {
+		a = strings.TrimSpace(a)
+		if !slices.Contains(attacks, a) || slices.Contains(list, a) {
+			return nil, fmt.Errorf("--attacks %q: want some of %s, comma-separated, each once", c.Attacks, strings.Join(attacks, ", "))
+		}
+		list = append(list, a)
+	}
+	return list, nil
 }
 
 // serverURL parses and checks c.Server.

@@ -25,6 +25,14 @@ func TestConfigDefaults(t *testing.T) {
 		Timeout:     30 * time.Second,
 		Drain:       10 * time.Second,
 		SampleEvery: 10 * time.Second,
+
+		Attacks:      "slow-bodies,idle-conns,big-frames,many-keys",
+		SlowConns:    500,
+		TrickleEvery: 2 * time.Second,
+		IdleConns:    1000,
+		FrameSockets: 20,
+		FrameBytes:   1000000,
+		KeyConns:     16,
 	}
 	if got != want {
 		t.Errorf("defaults:\n got %+v\nwant %+v", got, want)
@@ -67,7 +75,7 @@ func TestConfigErrors(t *testing.T) {
 		cfg  Config
 		want string
 	}{
-		{Config{Scenario: "nope"}, `--scenario "nope": want distinct, hot, chat or mixed`},
+		{Config{Scenario: "nope"}, `--scenario "nope": want distinct, hot, chat, mixed or abuse`},
 		{Config{Duration: -time.Second}, "--duration and --requests must not be negative"},
 		{Config{Requests: -1}, "--duration and --requests must not be negative"},
 		{Config{Conns: -1}, "--conns -1: want 1 to 10000"},
@@ -80,6 +88,18 @@ func TestConfigErrors(t *testing.T) {
 		{Config{Prefix: "a:b"}, `--prefix "a:b": want a non-empty key`},
 		{Config{Server: "ftp://127.0.0.1"}, `--server "ftp://127.0.0.1": want an http:// or https:// URL with a host`},
 		{Config{Server: "::"}, `--server "::": parse "::": missing protocol scheme`},
+		{Config{Scenario: Abuse, Requests: 5}, "abuse runs for --duration, divided into its phases; --requests does not apply"},
+		{Config{Scenario: Abuse, Requests: 5, Duration: time.Second}, "--requests does not apply"},
+		{Config{Scenario: Abuse, Server: "https://127.0.0.1:1"}, `--server "https://127.0.0.1:1": abuse speaks plain HTTP`},
+		{Config{Attacks: "slow-bodies,nope"}, `--attacks "slow-bodies,nope": want some of slow-bodies, idle-conns, big-frames, many-keys, comma-separated, each once`},
+		{Config{Attacks: "many-keys,many-keys"}, `--attacks "many-keys,many-keys": want some of`},
+		{Config{Attacks: ","}, `--attacks ",": want some of`},
+		{Config{SlowConns: -1}, "--slow-conns -1: want 1 to 50000"},
+		{Config{IdleConns: 50001}, "--idle-conns 50001: want 1 to 50000"},
+		{Config{FrameSockets: 10001}, "--frame-sockets 10001: want 1 to 10000"},
+		{Config{FrameBytes: 64<<20 + 1}, "--frame-bytes 67108865: want 1 to 67108864"},
+		{Config{KeyConns: -2}, "--key-conns -2: want 1 to 10000"},
+		{Config{TrickleEvery: -time.Second}, "--trickle-every -1s: want a positive duration"},
 	} {
 		_, _, err := tc.cfg.resolve()
 		if err == nil || !strings.Contains(err.Error(), tc.want) {

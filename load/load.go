@@ -4,7 +4,9 @@
 // Run sends the requests of one scenario (Distinct, Hot, Chat or Mixed,
 // described by Config) from Config.Conns concurrent HTTP clients, each
 // with its own keep-alive connection, with WebSocket subscribers in Chat
-// and Mixed, and returns a Report.
+// and Mixed, and returns a Report. Abuse instead runs a steady client
+// through a baseline phase and one phase per attack (SlowBodies,
+// IdleConns, BigFrames, ManyKeys), and reports each phase (AbuseReport).
 //
 // A run keeps to these bounds:
 //
@@ -17,19 +19,24 @@
 //     request and WebSocket connect is bounded by Config.Timeout, every
 //     read of the server's figures by 5s, and each wait after the load
 //     (Chat's Config.Drain, the projections reaching the head: 10s, the
-//     server settling: 2s) by its own bound.
+//     server settling: 2s) by its own bound. Abuse runs for Duration and
+//     the time its attacks take to stop, then lets its steady client send
+//     the requests already due for at most Config.Timeout.
 //   - Stops by itself: when its bounds are reached or its context ends,
 //     Run stops sending, waits for every goroutine it started, closes its
 //     connections and returns. A run cut short by its context still
-//     returns its report, with Report.Interrupted set.
+//     returns its report, with Report.Interrupted set. Each attack of
+//     Abuse ends its goroutines and closes its connections at the end of
+//     its phase, before the next one starts.
 //
 // The Report holds the client's figures (requests, errors by status with
 // the first message of each, requests/s, latency percentiles), Chat's
 // delivery latency and frames received against those expected, Mixed's
-// WebSocket connects and turns, the server's goroutines, memory, wakes
-// and appends from its /metrics before and after the run and sampled
-// during it, and, when the server runs projections, each one's lag behind
-// the log while the load ran and how soon after it reached the head.
+// WebSocket connects and turns, Abuse's phases, the server's goroutines,
+// memory, wakes and appends from its /metrics before and after the run
+// and sampled during it, and, when the server runs projections, each
+// one's lag behind the log while the load ran and how soon after it
+// reached the head.
 package load
 
 import (
@@ -53,22 +60,35 @@ import (
 
 // runner is one run of the load.
 type runner struct {
-	cfg      Config // with its defaults
-	ctx      context.Context
-	client   *http.Client
-	ws       *websocket.Dialer
+	cfg    Config // with its defaults
+	ctx    context.Context
+	client *http.Client
+	ws     *websocket.Dialer
+	// dial connects to the server's address: loopback only unless
+	// AllowRemote.
+	dial     func(ctx context.Context, network, address string) (net.Conn, error)
 	base     string // the server URL, without a trailing slash
 	wsBase   string
 	start    time.Time
 	deadline time.Time // zero: none
 	claimed  atomic.Int64
 
+	*tally // the run's requests
+}
+
+// tally counts requests: those that succeeded, the latency of every one
+// answered, and the failures by kind with the first message of each.
+type tally struct {
 	ok      atomic.Int64
 	latency *latencyHist
 
 	mu       sync.Mutex // guards errs and firstErr
 	errs     map[string]int64
 	firstErr map[string]string
+}
+
+func newTally() *tally {
+	return &tally{latency: newLatencyHist(), errs: map[string]int64{}, firstErr: map[string]string{}}
 }
 
 // Run checks cfg, runs the load it describes until it is done or ctx
@@ -99,15 +119,14 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	defer tr.CloseIdleConnections()
 	r := &runner{
-		cfg:      cfg,
-		ctx:      ctx,
-		client:   &http.Client{Transport: tr},
-		ws:       &websocket.Dialer{NetDialContext: dialer.DialContext, HandshakeTimeout: cfg.Timeout, ReadBufferSize: 4096, WriteBufferSize: 1024},
-		base:     server.String(),
-		wsBase:   wsURL(*server),
-		latency:  newLatencyHist(),
-		errs:     map[string]int64{},
-		firstErr: map[string]string{},
+		cfg:    cfg,
+		ctx:    ctx,
+		client: &http.Client{Transport: tr},
+		ws:     &websocket.Dialer{NetDialContext: dialer.DialContext, HandshakeTimeout: cfg.Timeout, ReadBufferSize: 4096, WriteBufferSize: 1024},
+		dial:   dialer.DialContext,
+		base:   server.String(),
+		wsBase: wsURL(*server),
+		tally:  newTally(),
 	}
 	if err := r.health(); err != nil {
 		return nil, err
@@ -125,6 +144,8 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	case Mixed:
 		r.begin()
 		r.mixed(rep)
+	case Abuse:
+		r.abuse(rep)
 	}
 	rep.Projections, rep.ServerSamples = watch.stop()
 	if err != nil {
@@ -234,45 +255,57 @@ func (r *runner) workers(n int, fn func(w int, k int64)) {
 }
 
 // fail counts a failed request under key.
-func (r *runner) fail(key, msg string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.errs[key]++
-	if _, ok := r.firstErr[key]; !ok {
+func (t *tally) fail(key, msg string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.errs[key]++
+	if _, ok := t.firstErr[key]; !ok {
 		if len(msg) > 200 {
 			msg = msg[:200] + "..."
 		}
-		r.firstErr[key] = strings.TrimSpace(msg)
+		t.firstErr[key] = strings.TrimSpace(msg)
 	}
 }
 
 // firstErrOf is the first message counted under key.
-func (r *runner) firstErrOf(key string) string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.firstErr[key]
+func (t *tally) firstErrOf(key string) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.firstErr[key]
 }
 
 // do sends one request and counts it. It returns the reply body of a
 // successful request. A request cut short by an interrupt is not counted.
 func (r *runner) do(method, path string, body []byte) ([]byte, bool) {
-	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
+	return r.send(r.ctx, r.client, time.Now(), method, path, body, r.tally)
+}
+
+// send is do by client, under ctx, with the latency taken from t0 (a
+// paced request's due time) and counted in each of into. A request cut
+// short by the end of ctx is not counted.
+func (r *runner) send(ctx context.Context, client *http.Client, t0 time.Time, method, path string, body []byte, into ...*tally) ([]byte, bool) {
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
 	}
+	fail := func(key, msg string) {
+		for _, t := range into {
+			t.fail(key, msg)
+		}
+	}
 	req, err := http.NewRequestWithContext(ctx, method, r.base+path, rd)
 	if err != nil {
-		r.fail("request", err.Error())
+		fail("request", err.Error())
 		return nil, false
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	r.authorize(req.Header)
-	t0 := time.Now()
-	resp, err := r.client.Do(req)
+	resp, err := client.Do(req)
 	var reply []byte
 	if err == nil {
 		reply, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
@@ -280,7 +313,7 @@ func (r *runner) do(method, path string, body []byte) ([]byte, bool) {
 	}
 	d := time.Since(t0)
 	if err != nil {
-		if r.ctx.Err() != nil {
+		if parent.Err() != nil {
 			return nil, false
 		}
 		key := "conn"
@@ -288,15 +321,19 @@ func (r *runner) do(method, path string, body []byte) ([]byte, bool) {
 		if errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout() {
 			key = "timeout"
 		}
-		r.fail(key, err.Error())
+		fail(key, err.Error())
 		return nil, false
 	}
-	r.latency.record(d)
+	for _, t := range into {
+		t.latency.record(d)
+	}
 	if resp.StatusCode != http.StatusOK {
-		r.fail(strconv.Itoa(resp.StatusCode), string(reply))
+		fail(strconv.Itoa(resp.StatusCode), string(reply))
 		return nil, false
 	}
-	r.ok.Add(1)
+	for _, t := range into {
+		t.ok.Add(1)
+	}
 	return reply, true
 }
 
@@ -309,24 +346,29 @@ func (r *runner) authorize(h http.Header) {
 
 // fill completes the report with the run's counts.
 func (r *runner) fill(rep *Report) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	rep.OK = r.ok.Load()
-	rep.ErrorsByStatus = map[string]int64{}
-	for k, n := range r.errs {
-		if strings.HasPrefix(k, "ws-") {
-			continue // WebSocket errors are in the chat and websocket parts
-		}
-		rep.ErrorsByStatus[k] = n
-		rep.Errors += n
-	}
-	rep.FirstErrors = map[string]string{}
-	for k, msg := range r.firstErr {
-		rep.FirstErrors[k] = msg
-	}
-	rep.Requests = rep.OK + rep.Errors
+	rep.Calls = r.calls()
 	if rep.Seconds > 0 {
 		rep.RequestsPerSec = float64(rep.Requests) / rep.Seconds
 	}
-	rep.Latency = r.latency.report()
+}
+
+// calls sums up the tally. The errors of WebSockets, counted under keys
+// starting with "ws-", are in FirstErrors only (the chat and websocket
+// parts of a report give them).
+func (t *tally) calls() Calls {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	c := Calls{OK: t.ok.Load(), ErrorsByStatus: map[string]int64{}, FirstErrors: map[string]string{}}
+	for k, n := range t.errs {
+		if !strings.HasPrefix(k, "ws-") {
+			c.ErrorsByStatus[k] = n
+			c.Errors += n
+		}
+	}
+	for k, msg := range t.firstErr {
+		c.FirstErrors[k] = msg
+	}
+	c.Requests = c.OK + c.Errors
+	c.Latency = t.latency.report()
+	return c
 }

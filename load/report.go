@@ -13,22 +13,18 @@ import (
 // Report is what a run measured. actorlog load prints it with Print, or
 // as JSON with these field names.
 type Report struct {
-	Scenario       string            `json:"scenario"`
-	Server         string            `json:"server"`
-	Conns          int               `json:"conns"`
-	Seconds        float64           `json:"seconds"` // of the bounded part of the run
-	Interrupted    bool              `json:"interrupted"`
-	Requests       int64             `json:"requests"`
-	OK             int64             `json:"ok"`
-	Errors         int64             `json:"errors"`
-	ErrorsByStatus map[string]int64  `json:"errors_by_status"` // HTTP status, or conn, timeout, request
-	FirstErrors    map[string]string `json:"first_errors,omitempty"`
-	RequestsPerSec float64           `json:"requests_per_sec"`
-	Latency        Latency           `json:"latency_ms"`
-	Chat           *ChatReport       `json:"chat,omitempty"`
-	WebSocket      *WebSocketReport  `json:"websocket,omitempty"`
-	Turns          int               `json:"turns,omitempty"` // Mixed: turns of Config.IdlePhase
-	ServerStats    *ServerReport     `json:"server_stats,omitempty"`
+	Scenario       string           `json:"scenario"`
+	Server         string           `json:"server"`
+	Conns          int              `json:"conns"`
+	Seconds        float64          `json:"seconds"` // of the bounded part of the run
+	Interrupted    bool             `json:"interrupted"`
+	Calls                           // the client's requests (Abuse: the steady client's, with its warm-up)
+	RequestsPerSec float64          `json:"requests_per_sec"`
+	Chat           *ChatReport      `json:"chat,omitempty"`
+	WebSocket      *WebSocketReport `json:"websocket,omitempty"`
+	Turns          int              `json:"turns,omitempty"` // Mixed: turns of Config.IdlePhase
+	Abuse          *AbuseReport     `json:"abuse,omitempty"`
+	ServerStats    *ServerReport    `json:"server_stats,omitempty"`
 	// Projections is nil when the server runs none.
 	Projections   []ProjectionReport `json:"projections,omitempty"`
 	ServerSamples []ServerSample     `json:"server_samples,omitempty"` // every Config.SampleEvery
@@ -168,6 +164,9 @@ func (rep *Report) Print(w io.Writer) {
 		}
 		fmt.Fprintf(w, "projection  %s: lag p50/p99/max %.0f/%.0f/%.0f events, %.0f/%.0f/%.0f ms (%d samples); %s\n",
 			p.Name, p.LagEvents.P50, p.LagEvents.P99, p.LagEvents.Max, p.LagMs.P50, p.LagMs.P99, p.LagMs.Max, p.Samples, caught)
+	}
+	if rep.Abuse != nil {
+		rep.Abuse.Print(w)
 	}
 }
 

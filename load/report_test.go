@@ -8,11 +8,11 @@ import (
 func TestReportPrint(t *testing.T) {
 	rep := &Report{
 		Scenario: Mixed, Server: "http://127.0.0.1:3001", Conns: 4, Seconds: 2.04, Interrupted: true,
-		Requests: 1234567, OK: 1234560, Errors: 7,
-		ErrorsByStatus: map[string]int64{"503": 5, "conn": 2},
-		FirstErrors:    map[string]string{"503": "busy", "conn": "refused"},
+		Calls: Calls{Requests: 1234567, OK: 1234560, Errors: 7,
+			ErrorsByStatus: map[string]int64{"503": 5, "conn": 2},
+			FirstErrors:    map[string]string{"503": "busy", "conn": "refused"},
+			Latency:        Latency{Count: 1234567, P50: 0.5, P90: 1.25, P99: 12.34, Max: 100}},
 		RequestsPerSec: 605180.4,
-		Latency:        Latency{Count: 1234567, P50: 0.5, P90: 1.25, P99: 12.34, Max: 100},
 		Chat: &ChatReport{Room: "chatRoom:load-room", Subscribers: 3, Connected: 2, MessagesSent: 1000,
 			FramesExpected: 2000, FramesReceived: 1999, OutOfOrder: 1, Errors: map[string]int64{"read": 1},
 			Delivery: Latency{P50: 1, P90: 2, P99: 3, Max: 4}},

@@ -1,9 +1,11 @@
 package load
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -24,6 +26,11 @@ type fakeServer struct {
 	url      string
 	rpcCode  int  // the status of every RPC; 0: 200
 	refuseWS bool // answer every WebSocket with 403
+	// timeouts, if set, bound the time a request's headers, then its
+	// body, may take to arrive (a body late is answered 408 and its
+	// connection closed), and the time a connection may idle, as the
+	// server's --read-timeout and --keepalive-timeout do.
+	timeouts time.Duration
 
 	mu    sync.Mutex
 	calls map[string]int64           // by path
@@ -32,7 +39,11 @@ type fakeServer struct {
 
 	appends prometheus.Histogram
 	conns   prometheus.Gauge
+	rss     prometheus.Gauge // set to fakeRSS
 }
+
+// fakeRSS is the memory a fakeServer reports.
+const fakeRSS = 42 << 20
 
 func newFakeServer(t *testing.T, configure func(*fakeServer)) *fakeServer {
 	t.Helper()
@@ -43,7 +54,9 @@ func newFakeServer(t *testing.T, configure func(*fakeServer)) *fakeServer {
 	reg := prometheus.NewRegistry()
 	f.appends = prometheus.NewHistogram(prometheus.HistogramOpts{Name: "actorlog_append_events", Help: "Events in one append."})
 	f.conns = prometheus.NewGauge(prometheus.GaugeOpts{Name: "actorlog_connections", Help: "Open WebSockets."})
-	reg.MustRegister(f.appends, f.conns)
+	f.rss = prometheus.NewGauge(prometheus.GaugeOpts{Name: "process_resident_memory_bytes", Help: "Memory."})
+	f.rss.Set(fakeRSS)
+	reg.MustRegister(f.appends, f.conns, f.rss)
 	var handlers sync.WaitGroup
 	up := websocket.Upgrader{}
 	mux := http.NewServeMux()
@@ -53,6 +66,19 @@ func newFakeServer(t *testing.T, configure func(*fakeServer)) *fakeServer {
 		fmt.Fprint(w, `{"projections":[{"name":"fake","state":"running","position":1,"head":1,"lagEvents":0,"lagMs":0}]}`)
 	})
 	mux.HandleFunc("POST /rpc/{actor}/{action}", func(w http.ResponseWriter, r *http.Request) {
+		rc := http.NewResponseController(w)
+		if f.timeouts > 0 {
+			rc.SetReadDeadline(time.Now().Add(f.timeouts))
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			// The deadline stays: the server gives up on the rest of the
+			// body, and closes the connection.
+			http.Error(w, "the body did not arrive in time", http.StatusRequestTimeout)
+			return
+		}
+		rc.SetReadDeadline(time.Time{})
+		r.Body = io.NopCloser(bytes.NewReader(body))
 		f.rpc(w, r)
 	})
 	mux.HandleFunc("GET /ws/{type}/{key}", func(w http.ResponseWriter, r *http.Request) {
@@ -68,7 +94,9 @@ func newFakeServer(t *testing.T, configure func(*fakeServer)) *fakeServer {
 		defer handlers.Done()
 		f.subscribe(c, r.PathValue("type"), r.PathValue("key"))
 	})
-	srv := httptest.NewServer(mux)
+	srv := httptest.NewUnstartedServer(mux)
+	srv.Config.ReadHeaderTimeout, srv.Config.IdleTimeout = f.timeouts, f.timeouts
+	srv.Start()
 	f.url = srv.URL
 	t.Cleanup(func() {
 		srv.Close()
@@ -128,7 +156,12 @@ func (f *fakeServer) subscribe(c *websocket.Conn, typ, key string) {
 	f.conns.Inc()
 	defer f.conns.Dec()
 	for err == nil {
-		_, _, err = c.ReadMessage()
+		var frame []byte
+		if _, frame, err = c.ReadMessage(); err == nil && bytes.HasPrefix(frame, []byte(`{"type":"ping"`)) {
+			f.mu.Lock()
+			err = c.WriteMessage(websocket.TextMessage, []byte(`{"type":"pong"}`))
+			f.mu.Unlock()
+		}
 	}
 	f.mu.Lock()
 	delete(f.subs, c)

@@ -38,6 +38,11 @@ func (r *runner) health() error {
 // naming it, but for the ones listed in ok, whose replies are skipped
 // and returned as (status, nil).
 func (r *runner) getServer(ctx context.Context, path string, read func(io.Reader) error, ok ...int) (int, error) {
+	return r.getServerOn(ctx, r.client, path, read, ok...)
+}
+
+// getServerOn is getServer by client.
+func (r *runner) getServerOn(ctx context.Context, client *http.Client, path string, read func(io.Reader) error, ok ...int) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+path, nil)
@@ -45,7 +50,7 @@ func (r *runner) getServer(ctx context.Context, path string, read func(io.Reader
 		return 0, err
 	}
 	r.authorize(req.Header)
-	resp, err := r.client.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -75,8 +80,13 @@ var scrapedMetrics = []string{
 // scrape reads the figures of scrapedMetrics from the server's /metrics,
 // even once the run is interrupted.
 func (r *runner) scrape() (map[string]float64, error) {
+	return r.scrapeOn(r.client)
+}
+
+// scrapeOn is scrape by client.
+func (r *runner) scrapeOn(client *http.Client) (map[string]float64, error) {
 	var m map[string]float64
-	_, err := r.getServer(context.WithoutCancel(r.ctx), "/metrics", func(body io.Reader) (err error) {
+	_, err := r.getServerOn(context.WithoutCancel(r.ctx), client, "/metrics", func(body io.Reader) (err error) {
 		m, err = ParseMetrics(body, scrapedMetrics...)
 		return err
 	})

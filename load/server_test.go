@@ -24,7 +24,7 @@ func testRunner(t *testing.T, url string, cfg Config) *runner {
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &runner{cfg: cfg, ctx: context.Background(), client: &http.Client{Transport: tr}, base: u.String(),
-		latency: newLatencyHist(), errs: map[string]int64{}, firstErr: map[string]string{}}
+		tally: newTally()}
 }
 
 // TestScrape reads a /metrics served by a Prometheus registry holding the

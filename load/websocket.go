@@ -14,11 +14,16 @@ import (
 
 // dialWS opens a WebSocket on path and reads its init frame.
 func (r *runner) dialWS(path string) (*websocket.Conn, error) {
-	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
+	return r.dialWSOn(r.ctx, r.ws, path)
+}
+
+// dialWSOn is dialWS with dialer d, under ctx.
+func (r *runner) dialWSOn(ctx context.Context, d *websocket.Dialer, path string) (*websocket.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
 	h := http.Header{}
 	r.authorize(h)
-	c, resp, err := r.ws.DialContext(ctx, r.wsBase+path, h)
+	c, resp, err := d.DialContext(ctx, r.wsBase+path, h)
 	if err != nil {
 		if resp != nil {
 			return nil, fmt.Errorf("%s: status %d", path, resp.StatusCode)

@@ -36,6 +36,26 @@ Scenarios:
             and is woken in the next turn; plus --subscribers WebSockets
             that connect to counters, hold for about --ws-hold and
             reconnect elsewhere
+  abuse     a steady client (--conns connections, each incrementing its own
+            counter, paced together at --rate, default 200/s) through a
+            baseline phase, then one phase per attack of --attacks, each
+            for an equal share of --duration:
+              slow-bodies  --slow-conns connections send a request's
+                           headers with a Content-Length, then one byte of
+                           the body every --trickle-every
+              idle-conns   --idle-conns keep-alive connections make one
+                           request each and are left idle
+              big-frames   --frame-sockets WebSockets send --frame-bytes
+                           frames (padded pings) as fast as they are read
+              many-keys    --key-conns connections call counters of ever
+                           new keys as fast as they are answered
+            A connection the server closes is replaced. Phase by phase, the
+            report gives the steady client's latency (from each request's
+            due time) and errors, a new connection's first request (one
+            every 250ms), the server's peak memory, goroutines and awake
+            actors (from /metrics, every 500ms), and what the attack met:
+            connections cut off (by which reply, after how long), how fast
+            the frames were read, how many new keys got through
 
 Besides the client's figures, the report gives the server's memory and
 goroutines at the start, during the run (every --sample-every) and at the
@@ -88,12 +108,12 @@ func loadFlags(args []string, stderr io.Writer) (cfg load.Config, jsonOut bool, 
 	}
 	fs.StringVar(&cfg.Server, "server", "http://127.0.0.1:3001", "URL of the server")
 	fs.StringVar(&cfg.Token, "token", os.Getenv("ACTORLOG_TOKEN"), "bearer token of the server (env ACTORLOG_TOKEN)")
-	fs.StringVar(&cfg.Scenario, "scenario", load.Distinct, "distinct, hot, chat or mixed")
+	fs.StringVar(&cfg.Scenario, "scenario", load.Distinct, "distinct, hot, chat, mixed or abuse")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send (0: until --requests); the default applies only without --requests")
 	fs.Int64Var(&cfg.Requests, "requests", 0, "how many requests to send in all (chat: messages); 0 for no bound")
-	fs.IntVar(&cfg.Conns, "conns", 16, "concurrent HTTP clients, each with its own keep-alive connection (chat: writers)")
+	fs.IntVar(&cfg.Conns, "conns", 16, "concurrent HTTP clients, each with its own keep-alive connection (chat: writers; abuse: the steady client's)")
 	fs.IntVar(&cfg.Subscribers, "subscribers", -1, "WebSocket subscribers (chat: default 100; mixed: default 10)")
-	fs.Float64Var(&cfg.Rate, "rate", 0, "requests per second over all connections, evenly paced; 0 for as fast as possible")
+	fs.Float64Var(&cfg.Rate, "rate", 0, "requests per second over all connections, evenly paced; 0 for as fast as possible (abuse: 0 is 200, its steady client is always paced)")
 	fs.StringVar(&cfg.Prefix, "prefix", "load", "prefix of the actor keys used")
 	fs.IntVar(&cfg.Counters, "counters", 1000, "mixed: number of counters called")
 	fs.DurationVar(&cfg.IdlePhase, "idle-phase", 40*time.Second, "mixed: how long each half of the counters is called, then left idle; make it longer than the server's --idle-timeout")
@@ -103,6 +123,13 @@ func loadFlags(args []string, stderr io.Writer) (cfg load.Config, jsonOut bool, 
 	fs.BoolVar(&cfg.AllowRemote, "allow-remote", false, "allow a --server that is not a loopback address")
 	fs.BoolVar(&jsonOut, "json", false, "print the report as JSON")
 	fs.DurationVar(&cfg.SampleEvery, "sample-every", 10*time.Second, "how often to read the server's memory and goroutines from /metrics during the run (0: only at the start and end)")
+	fs.StringVar(&cfg.Attacks, "attacks", "slow-bodies,idle-conns,big-frames,many-keys", "abuse: the attacks, comma-separated, in the order they run")
+	fs.IntVar(&cfg.SlowConns, "slow-conns", 500, "abuse: connections slow-bodies keeps open")
+	fs.DurationVar(&cfg.TrickleEvery, "trickle-every", 2*time.Second, "abuse: how often a connection of slow-bodies sends one more byte")
+	fs.IntVar(&cfg.IdleConns, "idle-conns", 1000, "abuse: idle connections idle-conns keeps open")
+	fs.IntVar(&cfg.FrameSockets, "frame-sockets", 20, "abuse: WebSockets of big-frames")
+	fs.IntVar(&cfg.FrameBytes, "frame-bytes", 1000000, "abuse: size of big-frames' frames, in bytes (the server's default --max-frame is 1048576)")
+	fs.IntVar(&cfg.KeyConns, "key-conns", 16, "abuse: connections of many-keys")
 	if err := parse(fs, args); err != nil {
 		return cfg, false, err
 	}
@@ -129,7 +156,7 @@ func loadFlags(args []string, stderr io.Writer) (cfg load.Config, jsonOut bool, 
 func fromFlags(cfg *load.Config, durationSet bool) error {
 	switch {
 	case cfg.Scenario == "":
-		return fmt.Errorf("--scenario %q: want distinct, hot, chat or mixed", cfg.Scenario)
+		return fmt.Errorf("--scenario %q: want distinct, hot, chat, mixed or abuse", cfg.Scenario)
 	case durationSet && cfg.Duration == 0 && cfg.Requests == 0:
 		return errors.New("give --duration or --requests: the load must be bounded")
 	case cfg.Conns == 0:
@@ -144,6 +171,18 @@ func fromFlags(cfg *load.Config, durationSet bool) error {
 		return fmt.Errorf("--prefix %q: want a non-empty key without ':', '/', '?', '#', '%%' or spaces", cfg.Prefix)
 	case cfg.Server == "":
 		return fmt.Errorf("--server %q: want an http:// or https:// URL with a host", cfg.Server)
+	case cfg.Attacks == "":
+		return fmt.Errorf("--attacks %q: want some of slow-bodies, idle-conns, big-frames, many-keys, comma-separated, each once", cfg.Attacks)
+	case cfg.TrickleEvery <= 0:
+		return fmt.Errorf("--trickle-every %v: want a positive duration", cfg.TrickleEvery)
+	}
+	for _, f := range []struct {
+		flag string
+		v    int
+	}{{"slow-conns", cfg.SlowConns}, {"idle-conns", cfg.IdleConns}, {"frame-sockets", cfg.FrameSockets}, {"frame-bytes", cfg.FrameBytes}, {"key-conns", cfg.KeyConns}} {
+		if f.v == 0 {
+			return fmt.Errorf("--%s 0: want a positive number", f.flag)
+		}
 	}
 	if !durationSet && cfg.Requests > 0 {
 		cfg.Duration = 0

@@ -321,8 +321,8 @@ func TestLoadBadFlags(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"--scenario", "nope"}, 1, `--scenario "nope": want distinct, hot, chat or mixed`},
-		{[]string{"--scenario", ""}, 1, `--scenario "": want distinct, hot, chat or mixed`},
+		{[]string{"--scenario", "nope"}, 1, `--scenario "nope": want distinct, hot, chat, mixed or abuse`},
+		{[]string{"--scenario", ""}, 1, `--scenario "": want distinct, hot, chat, mixed or abuse`},
 		{[]string{"--duration", "0"}, 1, "give --duration or --requests: the load must be bounded"},
 		{[]string{"--duration", "-1s"}, 1, "--duration and --requests must not be negative"},
 		{[]string{"--requests", "-1"}, 1, "--duration and --requests must not be negative"},
@@ -340,6 +340,15 @@ func TestLoadBadFlags(t *testing.T) {
 		{[]string{"--prefix", ""}, 1, `--prefix "": want a non-empty key without ':', '/', '?', '#', '%' or spaces`},
 		{[]string{"--server", ""}, 1, `--server "": want an http:// or https:// URL with a host`},
 		{[]string{"--server", "::"}, 1, `--server "::": parse "::": missing protocol scheme`},
+		{[]string{"--scenario", "abuse", "--requests", "5"}, 1, "abuse runs for --duration, divided into its phases; --requests does not apply"},
+		{[]string{"--attacks", "slow-bodies,bogus"}, 1, `--attacks "slow-bodies,bogus": want some of slow-bodies, idle-conns, big-frames, many-keys, comma-separated, each once`},
+		{[]string{"--attacks", ""}, 1, `--attacks "": want some of slow-bodies, idle-conns, big-frames, many-keys, comma-separated, each once`},
+		{[]string{"--slow-conns", "0"}, 1, "--slow-conns 0: want a positive number"},
+		{[]string{"--idle-conns", "-1"}, 1, "--idle-conns -1: want 1 to 50000"},
+		{[]string{"--frame-sockets", "0"}, 1, "--frame-sockets 0: want a positive number"},
+		{[]string{"--frame-bytes", "0"}, 1, "--frame-bytes 0: want a positive number"},
+		{[]string{"--key-conns", "10001"}, 1, "--key-conns 10001: want 1 to 10000"},
+		{[]string{"--trickle-every", "0"}, 1, "--trickle-every 0s: want a positive duration"},
 		{[]string{"extra"}, 2, `actorlog load: unexpected argument "extra"`},
 		{[]string{"--bogus"}, 2, "flag provided but not defined: -bogus"},
 	} {
@@ -356,7 +365,8 @@ func TestLoadBadFlags(t *testing.T) {
 func TestLoadFlags(t *testing.T) {
 	defaults := load.Config{Server: "http://127.0.0.1:3001", Scenario: "distinct", Duration: 10 * time.Second, Conns: 16,
 		Prefix: "load", Counters: 1000, IdlePhase: 40 * time.Second, WSHold: 2 * time.Second, Timeout: 30 * time.Second,
-		Drain: 10 * time.Second, SampleEvery: 10 * time.Second}
+		Drain: 10 * time.Second, SampleEvery: 10 * time.Second, Attacks: "slow-bodies,idle-conns,big-frames,many-keys",
+		SlowConns: 500, TrickleEvery: 2 * time.Second, IdleConns: 1000, FrameSockets: 20, FrameBytes: 1000000, KeyConns: 16}
 	t.Setenv("ACTORLOG_TOKEN", "")
 	for _, tc := range []struct {
 		args []string
@@ -372,6 +382,11 @@ func TestLoadFlags(t *testing.T) {
 		{[]string{"--requests", "5", "--duration", "0"}, func(c *load.Config) { c.Requests, c.Duration = 5, 0 }},
 		{[]string{"--requests", "5", "--duration", "2s"}, func(c *load.Config) { c.Requests, c.Duration = 5, 2*time.Second }},
 		{[]string{"--token", "t", "--allow-remote", "--rate", "2.5", "--json"}, func(c *load.Config) { c.Token, c.AllowRemote, c.Rate = "t", true, 2.5 }},
+		{[]string{"--scenario", "abuse", "--attacks", "many-keys,slow-bodies", "--slow-conns", "7", "--trickle-every", "1s", "--idle-conns", "8",
+			"--frame-sockets", "9", "--frame-bytes", "10", "--key-conns", "11"}, func(c *load.Config) {
+			c.Scenario, c.Attacks, c.SlowConns, c.TrickleEvery = "abuse", "many-keys,slow-bodies", 7, time.Second
+			c.IdleConns, c.FrameSockets, c.FrameBytes, c.KeyConns = 8, 9, 10, 11
+		}},
 	} {
 		var stderr bytes.Buffer
 		got, _, err := loadFlags(tc.args, &stderr)
@@ -393,6 +408,8 @@ func TestLoadHelp(t *testing.T) {
 	for _, want := range []string{"usage: actorlog load [flags]", "Scenarios:", "-allow-remote", "-conns int", "-counters int", "-drain duration",
 		"-duration duration", "-idle-phase duration", "-json", "-prefix string", "-rate float", "-requests int", "-sample-every duration",
 		"-scenario string", "-server string", "-subscribers int", "-timeout duration", "-token string", "-ws-hold duration",
+		"-attacks string", "-slow-conns int", "-trickle-every duration", "-idle-conns int", "-frame-sockets int", "-frame-bytes int", "-key-conns int",
+		"abuse     a steady client",
 		`(default "http://127.0.0.1:3001")`} {
 		if !strings.Contains(help, want) {
 			t.Errorf("the help lacks %q:\n%s", want, help)

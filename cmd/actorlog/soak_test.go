@@ -51,21 +51,10 @@ func TestSoak(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), d+2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "load", "--server", srv.url, "--scenario", "mixed",
+	rep, text := loadBinary(t, ctx, bin, "--server", srv.url, "--scenario", "mixed",
 		"--duration", d.String(), "--conns", "16", "--subscribers", "20", "--counters", "2000",
-		"--idle-phase", phase.String(), "--ws-hold", "2s", "--sample-every", sample.String(), "--json")
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("actorlog load: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
-	}
-	var rep load.Report
-	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
-		t.Fatalf("the report is not JSON: %v\n%s", err, stdout.String())
-	}
-	var text bytes.Buffer
-	rep.Print(&text)
-	t.Logf("soak of %v (idle timeout %v, phases of %v):\n%s", d, idle, phase, text.String())
+		"--idle-phase", phase.String(), "--ws-hold", "2s", "--sample-every", sample.String())
+	t.Logf("soak of %v (idle timeout %v, phases of %v):\n%s", d, idle, phase, text)
 	for _, s := range rep.ServerSamples {
 		t.Logf("t=%5.1fs  heap in use %6.1f MiB  RSS %6.1f MiB  goroutines %5d  awake %5d  connections %3d",
 			s.Seconds, mib(s.HeapInuse), mib(s.RSS), s.Goroutines, s.Awake, s.Conns)
@@ -121,14 +110,40 @@ func TestSoak(t *testing.T) {
 	t.Logf("server at rest before and after: goroutines %v -> %v, heap in use %.1f -> %.1f MiB",
 		start["go_goroutines"], end["go_goroutines"], mib(int64(start["go_memstats_heap_inuse_bytes"])), mib(int64(end["go_memstats_heap_inuse_bytes"])))
 
+	stopAndVerify(t, srv, bin, dir)
+}
+
+// stopAndVerify stops the server with SIGTERM, which must exit it with
+// status 0, and runs verify --all on its data directory.
+func stopAndVerify(t *testing.T, srv *serveProc, bin, dir string) {
+	t.Helper()
 	if st := srv.stop(syscall.SIGTERM, 30*time.Second); !st.Success() {
 		t.Fatalf("serve exited with %v\nstderr: %s", st, srv.stderr)
 	}
 	out, err := exec.Command(bin, "verify", "--all", "--data", dir).CombinedOutput()
 	if err != nil {
-		t.Fatalf("verify after the soak: %v\n%s", err, out)
+		t.Fatalf("verify: %v\n%s", err, out)
 	}
 	t.Logf("verify: %s", bytes.TrimSpace(out))
+}
+
+// loadBinary runs bin's actorlog load with args, under ctx, and returns
+// its report, from its JSON, and the report as text.
+func loadBinary(t *testing.T, ctx context.Context, bin string, args ...string) (*load.Report, string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, bin, append([]string{"load", "--json"}, args...)...)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("actorlog load: %v\nstdout: %s\nstderr: %s", err, stdout.String(), stderr.String())
+	}
+	var rep load.Report
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("the report is not JSON: %v\n%s", err, stdout.String())
+	}
+	var text bytes.Buffer
+	rep.Print(&text)
+	return &rep, text.String()
 }
 
 // soakScrape reads the figures of the soak from the server's /metrics.
