@@ -257,29 +257,32 @@ func (a *actor) handleBarrier(m message) {
 
 func (a *actor) handleCall(m *callMsg) {
 	key := m.opts.IdempotencyKey
+	var fp []byte
 	if key != "" {
+		fp = fingerprint(m.action, m.args)
+		rec, found := idemRecord{}, false
+		need := uint64(0)
 		if e := a.pend.idem[key]; e != nil {
-			body, err := convertResult(e.result, m.opts.Format)
-			if err != nil {
-				a.queueReply(e.need, m, Reply{}, internal("stored result does not convert", err))
-			} else {
-				a.queueReply(e.need, m, Reply{Body: body, Seq: e.need, Replayed: true}, nil)
+			rec, found, need = e.rec, true, e.rec.Seq
+		} else {
+			var err error
+			if rec, found, err = a.rt.readIdem(a.id, key); err != nil {
+				a.queueReply(0, m, Reply{}, internal("read idempotency record", err))
+				a.release()
+				return
 			}
-			a.release()
-			return
-		}
-		rec, found, err := a.rt.readIdem(a.id, key)
-		if err != nil {
-			a.queueReply(0, m, Reply{}, internal("read idempotency record", err))
-			a.release()
-			return
 		}
 		if found {
-			body, err := convertResult(rec.Result, m.opts.Format)
-			if err != nil {
-				err = internal("stored result does not convert", err)
+			var reply Reply
+			err := rec.mismatch(key, m.action, fp)
+			if err == nil {
+				reply.Body, err = convertResult(rec.Result, m.opts.Format)
+				reply.Seq, reply.Replayed = rec.Seq, true
+				if err != nil {
+					err = internal("stored result does not convert", err)
+				}
 			}
-			a.queueReply(0, m, Reply{Body: body, Seq: rec.Seq, Replayed: true}, err)
+			a.queueReply(need, m, reply, err)
 			a.release()
 			return
 		}
@@ -302,12 +305,20 @@ func (a *actor) handleCall(m *callMsg) {
 		t.discard()
 	}
 	e := a.finishTurn(t, err)
-	if e != nil && key != "" && len(e.events) > 0 {
+	if key != "" && err == nil && a.broken == nil {
+		// Record the call, whether it wrote anything or not, so that a
+		// retry gets this result and the key cannot serve another call.
 		stored, merr := encodeResult(result, Msgpack)
 		if merr == nil {
-			e.ops = append(e.ops, a.rt.idemOps(a.id, key, idemRecord{Seq: a.tseq, Result: stored, Time: t.now.UnixMilli()})...)
+			rec := idemRecord{Seq: a.tseq, Result: stored, Time: t.now.UnixMilli(), Action: m.action, Args: fp}
+			if e == nil {
+				e = &entry{}
+				a.pend.wrote++
+				a.pend.batch = append(a.pend.batch, e)
+			}
+			e.ops = append(e.ops, a.rt.idemOps(a.id, key, rec)...)
 			e.idemKey = key
-			a.pend.idem[key] = &idemEntry{need: a.tseq, result: stored}
+			a.pend.idem[key] = &idemEntry{rec: rec}
 		}
 	}
 	if a.broken != nil && err == nil {

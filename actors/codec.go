@@ -2,6 +2,7 @@ package actors
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -165,6 +166,33 @@ func (a Args) Decode(v any) error {
 		return &Error{Code: CodeBadRequest, Message: argError(err), Err: err}
 	}
 	return nil
+}
+
+// fingerprint identifies a call for idempotency: a hash of its action and
+// of its arguments in a canonical form, so that the same call sent again
+// in either format, its fields in another order, matches. Numbers are
+// compared as written (1 and 1.0 differ).
+func fingerprint(action string, a Args) []byte {
+	data := bytes.TrimSpace(a.Data)
+	if a.Format == Msgpack && len(data) > 0 {
+		if val, err := dataValue(a.Data, true); err == nil {
+			if j, err := json.Marshal(val); err == nil {
+				data = j
+			}
+		}
+	}
+	if len(data) == 0 {
+		data = []byte("null")
+	}
+	v := jsontext.Value(bytes.Clone(data))
+	if v.Canonicalize(jsontext.CanonicalizeRawInts(false), jsontext.CanonicalizeRawFloats(false)) == nil {
+		data = v
+	}
+	h := sha256.New()
+	h.Write([]byte(action))
+	h.Write([]byte{0})
+	h.Write(data)
+	return h.Sum(nil)[:16]
 }
 
 // argError says what is wrong with arguments that do not decode.

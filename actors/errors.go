@@ -17,9 +17,11 @@ const (
 	CodeInvalid     Code = "invalid_argument" // the action rejected its arguments
 	CodeNotFound    Code = "not_found"        // unknown actor type, action or actor
 	CodeConflict    Code = "conflict"         // a concurrent writer moved the stream
+	// CodeIdempotencyMismatch: an idempotency key reused for another call.
+	CodeIdempotencyMismatch Code = "idempotency_mismatch"
 	CodeForbidden   Code = "forbidden"        // OnBeforeConnect refused the connection
 	CodeTooLarge    Code = "too_large"        // over a size limit
-	CodeUnavailable Code = "unavailable"      // shutting down, or overloaded
+	CodeUnavailable Code = "unavailable"      // shutting down, overloaded, or the store cannot write
 	CodeInternal    Code = "internal"         // a bug or a storage failure
 )
 

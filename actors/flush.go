@@ -52,9 +52,10 @@ type flushResult struct {
 	err error
 }
 
+// idemEntry is the record of a call with an idempotency key, not yet
+// durable.
 type idemEntry struct {
-	need   uint64
-	result []byte // msgpack
+	rec idemRecord
 }
 
 // outItem is a frame or a reply waiting for the writes behind it to be

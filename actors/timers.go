@@ -22,10 +22,30 @@ import (
 // timer of every actor by due time, so the scheduler finds the next one
 // with a single seek; 'T' finds a timer by id for Cancel.
 
+// idemRecord is what a call with an idempotency key left: its result,
+// and what the call was, so that the key reused for another call is
+// refused. Records written before Action was kept have none, and match
+// any call.
 type idemRecord struct {
 	Seq    uint64 `json:"s"`
 	Result []byte `json:"r"`
 	Time   int64  `json:"t"`
+	Action string `json:"a,omitempty"`
+	Args   []byte `json:"h,omitempty"` // fingerprint of the arguments
+}
+
+// mismatch returns an error with CodeIdempotencyMismatch if the record
+// was left by another call than action with arguments of fingerprint fp.
+func (r idemRecord) mismatch(key, action string, fp []byte) error {
+	switch {
+	case r.Action == "":
+		return nil // recorded before calls were
+	case r.Action != action:
+		return Errorf(CodeIdempotencyMismatch, "Idempotency-Key %q was used for action %q, not %q; use a new key for a new call", key, r.Action, action)
+	case !bytes.Equal(r.Args, fp):
+		return Errorf(CodeIdempotencyMismatch, "Idempotency-Key %q was used for %q with other arguments; use a new key for a new call", key, action)
+	}
+	return nil
 }
 
 func idemKey(id eventlog.ID, key string) []byte {

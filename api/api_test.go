@@ -859,11 +859,11 @@ func TestIdempotentRetry(t *testing.T) {
 
 	s = s.restart()
 	for _, c := range []struct{ key, want string }{{"k1", `{"count":1}`}, {"k2", `{"count":2}`}, {"k3", `{"count":12}`}} {
-		path := "/api/counter/i/increment"
+		path, body := "/api/counter/i/increment", ""
 		if c.key == "k3" {
-			path = "/api/counter/i/add"
+			path, body = "/api/counter/i/add", `{"value":10}`
 		}
-		r := s.post(path, `{"value":10}`, "Idempotency-Key", c.key)
+		r := s.post(path, body, "Idempotency-Key", c.key)
 		ok(t, "retry after restart", r, nil)
 		matchJSON(t, "retry "+c.key+" after restart", r.body, c.want)
 		if r.header.Get("Idempotent-Replayed") != "true" {
@@ -877,6 +877,66 @@ func TestIdempotentRetry(t *testing.T) {
 	matchJSON(t, "join retry after restart", joinAgain.body, `{"success":true,"participantCount":1}`)
 	checkLog("after restart")
 	matchJSON(t, "count after restart", s.get("/api/counter/i").body, `{"count":12,"lastUpdated":"<ts>"}`)
+}
+
+// TestIdempotencyMismatch reuses keys: for the same call (the same
+// action and arguments, in any field order or format) the key replays the
+// first answer; for another call it is refused with 422
+// idempotency_mismatch, saying what differs, and nothing is written. Calls
+// that emit no event are recorded too.
+func TestIdempotencyMismatch(t *testing.T) {
+	s := newStack(t, "", config{})
+	key := func(k string) []string { return []string{"Idempotency-Key", k} }
+	ok(t, "increment", s.post("/api/counter/m/increment", "", key("a")...), nil)
+	r := s.post("/api/counter/m/decrement", "", key("a")...)
+	wantError(t, "decrement with increment's key", r, http.StatusUnprocessableEntity, "idempotency_mismatch")
+	if !strings.Contains(string(r.body), `\"increment\"`) || !strings.Contains(string(r.body), `\"decrement\"`) {
+		t.Errorf("mismatch of actions: %s, want both actions named", r.body)
+	}
+	ok(t, "add", s.post("/api/counter/m/add", `{"value":1}`, key("b")...), nil)
+	r = s.post("/api/counter/m/add", `{"value":2}`, key("b")...)
+	wantError(t, "add 2 with add 1's key", r, http.StatusUnprocessableEntity, "idempotency_mismatch")
+	if !strings.Contains(string(r.body), "other arguments") {
+		t.Errorf("mismatch of arguments: %s, want it to say the arguments differ", r.body)
+	}
+	// The same call, written otherwise, replays.
+	mp, _ := msgpack.Marshal(map[string]int{"value": 1})
+	for _, same := range []resp{
+		s.post("/api/counter/m/add", ` { "value" : 1 } `, key("b")...),
+		s.do("POST", "/rpc/counter:m/add", mp, "Content-Type", "application/msgpack", "Idempotency-Key", "b"),
+	} {
+		if same.status != http.StatusOK || same.header.Get("Idempotent-Replayed") != "true" {
+			t.Errorf("the same add, written otherwise: %v, want a replay", same)
+		}
+	}
+	ok(t, "send", s.post("/api/chat/m/messages", `{"username":"ann","text":"hi"}`, key("c")...), nil)
+	if r := s.post("/api/chat/m/messages", `{"text":"hi","username":"ann"}`, key("c")...); r.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("the same message, fields in another order: %v, want a replay", r)
+	}
+	// Nothing was written by the refused calls: 1 + 1, one message.
+	matchJSON(t, "count", s.get("/api/counter/m").body, `{"count":2,"lastUpdated":"<ts>"}`)
+	if evs := s.history("chatRoom", "m", 100); len(evs) != 1 {
+		t.Errorf("chat history: %d events, want the one message", len(evs))
+	}
+
+	// A call that emits nothing is recorded: its retry answers the same,
+	// whatever happened since.
+	var first, again struct{ Count int }
+	ok(t, "getCount", s.post("/rpc/counter:m/getCount", "", key("g")...), &first)
+	ok(t, "increment", s.post("/api/counter/m/increment", ""), nil)
+	r = s.post("/rpc/counter:m/getCount", "", key("g")...)
+	ok(t, "getCount retry", r, &again)
+	if again.Count != first.Count || r.header.Get("Idempotent-Replayed") != "true" {
+		t.Errorf("getCount retry: %v, want the first answer (%d), replayed", r, first.Count)
+	}
+
+	// The records are durable: after a restart, the same answers.
+	s = s.restart()
+	wantError(t, "decrement with increment's key after restart", s.post("/api/counter/m/decrement", "", key("a")...), http.StatusUnprocessableEntity, "idempotency_mismatch")
+	ok(t, "getCount retry after restart", s.post("/rpc/counter:m/getCount", "", key("g")...), &again)
+	if again.Count != first.Count {
+		t.Errorf("getCount retry after restart = %d, want %d", again.Count, first.Count)
+	}
 }
 
 // TestTimersSurviveRestart arms a durable timer, restarts the stack before

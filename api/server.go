@@ -413,6 +413,8 @@ func statusOf(err error) (int, string, string) {
 		return http.StatusNotFound, string(e.Code), msg
 	case actors.CodeConflict:
 		return http.StatusConflict, string(e.Code), msg
+	case actors.CodeIdempotencyMismatch:
+		return http.StatusUnprocessableEntity, string(e.Code), msg
 	case actors.CodeForbidden:
 		return http.StatusForbidden, string(e.Code), msg
 	case actors.CodeTooLarge:
