@@ -13,16 +13,15 @@ type Code string
 
 // The error codes.
 const (
-	CodeBadRequest Code = "bad_request"      // malformed arguments or wrong types
-	CodeInvalid    Code = "invalid_argument" // the action rejected its arguments
-	CodeNotFound   Code = "not_found"        // unknown actor type, action or actor
-	CodeConflict   Code = "conflict"         // a concurrent writer moved the stream
-	// CodeIdempotencyMismatch: an idempotency key reused for another call.
-	CodeIdempotencyMismatch Code = "idempotency_mismatch"
-	CodeForbidden           Code = "forbidden"   // OnBeforeConnect refused the connection
-	CodeTooLarge            Code = "too_large"   // over a size limit
-	CodeUnavailable         Code = "unavailable" // shutting down, overloaded, or the store cannot write
-	CodeInternal            Code = "internal"    // a bug or a storage failure
+	CodeBadRequest          Code = "bad_request"          // malformed arguments or wrong types
+	CodeInvalid             Code = "invalid_argument"     // the action rejected its arguments
+	CodeNotFound            Code = "not_found"            // unknown actor type, action or actor
+	CodeConflict            Code = "conflict"             // a concurrent writer moved the stream
+	CodeIdempotencyMismatch Code = "idempotency_mismatch" // an idempotency key reused for another call
+	CodeForbidden           Code = "forbidden"            // OnBeforeConnect refused the connection
+	CodeTooLarge            Code = "too_large"            // over a size limit
+	CodeUnavailable         Code = "unavailable"          // shutting down, overloaded, or the store cannot write
+	CodeInternal            Code = "internal"             // a bug or a storage failure
 )
 
 // Error is an error with a Code. Its Message is safe to show to clients.
