@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -364,5 +365,44 @@ func TestStart_RejectsBadDefs(t *testing.T) {
 	}
 	if _, err := projection.Start(l, projection.Options{}, counting("a"), counting("a")); err == nil {
 		t.Error("Start accepted a duplicate name")
+	}
+}
+
+// TestRunner_StoreUnavailable fills the disk while a projection has events
+// to catch up on: it cannot commit, shows failing with the store's reason,
+// and once the disk takes writes it catches up by itself, every event
+// counted once.
+func TestRunner_StoreUnavailable(t *testing.T) {
+	l, disk := eventlogtest.OpenFaulty(t, t.TempDir(), eventlog.Options{Logger: quiet()})
+	r := start(t, l, counting("all"))
+	defer r.Close(context.Background())
+	if err := r.Pause("all"); err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, l, eventlog.ID{Type: "counter", Key: "a"}, 50)
+	disk.Fail()
+	// A write fails, as writes do on a full disk; the projection's
+	// first commit may be that write.
+	l.Append(bg, eventlog.ID{Type: "counter", Key: "b"}, eventlog.Any, eventlogtest.Ev("x", 0))
+	if err := r.Resume("all"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var st projection.Status
+	for st.State != "failing" {
+		if time.Now().After(deadline) {
+			t.Fatalf("status on a full disk = %+v, want failing", st)
+		}
+		time.Sleep(10 * time.Millisecond)
+		st, _ = r.StatusOf("all")
+	}
+	if !strings.Contains(st.LastError, "the disk is full") {
+		t.Errorf("last error on a full disk = %q, want the store's reason", st.LastError)
+	}
+	disk.Heal()
+	waitCaughtUp(t, r, l, "all")
+	v, _ := r.View("all")
+	if got := count(t, v, "total"); got != 50 {
+		t.Fatalf("after the disk healed the projection counted %d, want 50", got)
 	}
 }

@@ -232,7 +232,12 @@ func (p *proj) handle(tx *Tx, e *eventlog.Event) (err error) {
 }
 
 func (p *proj) fail(err error) {
-	p.r.opts.Logger.Error("projection failed; retrying", "projection", p.def.Name, "err", err)
+	if errors.Is(err, eventlog.ErrUnavailable) {
+		// The store cannot write for now, and says so itself, once.
+		p.r.opts.Logger.Debug("projection waits for the store to write", "projection", p.def.Name, "err", err)
+	} else {
+		p.r.opts.Logger.Error("projection failed; retrying", "projection", p.def.Name, "err", err)
+	}
 	p.mu.Lock()
 	p.lastErr, p.errAt = err, time.Now()
 	p.mu.Unlock()
