@@ -46,6 +46,10 @@ type Init struct {
 // modify its Data.
 func (c *Conn) Frames() <-chan Frame { return c.frames }
 
+// WantsState reports whether the connection asked for state frames
+// (params["state"] "1" or "true").
+func (c *Conn) WantsState() bool { return c.wantsState }
+
 // Done is closed when the runtime dropped the connection.
 func (c *Conn) Done() <-chan struct{} { return c.done }
 

@@ -1057,7 +1057,7 @@ func TestKeysWithSlashes(t *testing.T) {
 		t.Errorf("event frame seq %d, want 4", f.Seq)
 	}
 	w2 := s.ws("/actors/counter/" + esc + "/events?since=2")
-	if f := w2.nextOf("countUpdated", "init"); f.Seq != 3 {
+	if f := w2.nextOf("countUpdated", "resume"); f.Seq != 3 {
 		t.Errorf("resumed from 2: first event %d, want 3", f.Seq)
 	}
 }

@@ -157,40 +157,25 @@ func (so *socket) sendFrame(f actors.Frame) error {
 	return nil
 }
 
-// write sends the init frame, the events a resuming client missed, then
-// the live frames, replies and pings, until the socket ends.
+// write sends the first frame — init, or resume when since is given and
+// the events after it are still stored — and the events a resuming
+// client missed, then the live frames, replies and pings, until the
+// socket ends.
 func (so *socket) write(init actors.Init, since *uint64) {
+	first, replay := so.firstFrame(init, since)
 	so.mu.Lock()
 	so.lastSeq = init.Seq
-	so.mu.Unlock()
-	head := wire.InitFrame{Actor: so.id.String(), Seq: init.Seq, State: init.State, Type: wire.FrameInit}
-	var replay bool
-	if since != nil {
-		st, err := so.s.log.Head(so.ctx, so.id)
-		if err == nil && *since+1 < st.First {
-			head.Gap = true // events after since were erased: rely on state
-		} else {
-			replay = *since < init.Seq
-		}
+	if replay {
+		so.lastSeq = *since
 	}
-	b, _ := json.Marshal(head)
+	so.mu.Unlock()
+	b, _ := json.Marshal(first)
 	if so.send(b) != nil {
 		so.end(websocket.CloseAbnormalClosure, "")
 		return
 	}
-	if replay {
-		err := so.s.log.ScanStream(so.ctx, so.id, *since+1, init.Seq, func(e *eventlog.Event) error {
-			f, err := wire.EventFrame(e)
-			if err != nil {
-				return err
-			}
-			return so.send(f)
-		})
-		if err != nil {
-			so.s.lg.Warn("websocket replay failed", "actor", so.id.String(), "err", err)
-			so.end(websocket.CloseInternalServerErr, "replay failed")
-			return
-		}
+	if replay && !so.replay(*since, init) {
+		return
 	}
 	ping := time.NewTicker(so.s.opts.PingInterval)
 	defer ping.Stop()
@@ -232,6 +217,48 @@ func (so *socket) write(init actors.Init, since *uint64) {
 			return
 		}
 	}
+}
+
+// firstFrame returns the connection's first frame, and whether the
+// events after since are to be sent from the log: a resume frame when
+// since is given and those events are still stored; else the init frame
+// with the state at the head (and gap set if since was given).
+func (so *socket) firstFrame(init actors.Init, since *uint64) (any, bool) {
+	head := wire.InitFrame{Actor: so.id.String(), Seq: init.Seq, State: init.State, Type: wire.FrameInit}
+	if since == nil {
+		return head, false
+	}
+	if st, err := so.s.log.Head(so.ctx, so.id); err == nil && *since+1 < st.First {
+		head.Gap = true // events after since were erased: the client must take the state
+		return head, false
+	}
+	return wire.ResumeFrame{Actor: so.id.String(), Seq: *since, Type: wire.FrameResume}, true
+}
+
+// replay sends the events after since up to the connection's start, and
+// then, to a connection that asked for state frames, the state there. It
+// ends the socket and returns false on failure.
+func (so *socket) replay(since uint64, init actors.Init) bool {
+	err := so.s.log.ScanStream(so.ctx, so.id, since+1, init.Seq, func(e *eventlog.Event) error {
+		f, err := wire.EventFrame(e)
+		if err != nil {
+			return err
+		}
+		return so.sendFrame(actors.Frame{Seq: e.Seq, Data: f})
+	})
+	if err != nil {
+		so.s.lg.Warn("websocket replay failed", "actor", so.id.String(), "err", err)
+		so.end(websocket.CloseInternalServerErr, "replay failed")
+		return false
+	}
+	if so.conn.WantsState() && init.Seq > since {
+		b, _ := json.Marshal(wire.StateFrame{Seq: init.Seq, State: init.State, Type: wire.FrameState})
+		if so.sendFrame(actors.Frame{Seq: init.Seq, Data: b}) != nil {
+			so.end(websocket.CloseAbnormalClosure, "")
+			return false
+		}
+	}
+	return true
 }
 
 // drain writes the frames already delivered.

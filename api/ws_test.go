@@ -1,6 +1,7 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
@@ -14,6 +15,8 @@ import (
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/snapshots"
 	"github.com/gorilla/websocket"
 )
 
@@ -248,10 +251,9 @@ func TestWS_ResumeSince(t *testing.T) {
 	for _, p := range wsPaths {
 		for _, since := range []uint64{0, 1, 20, before - 1, before} {
 			w := s.ws(wsPath(p.format, "counter", "r") + "?since=" + strconv.FormatUint(since, 10))
-			init := w.next()
-			if init.Type != "init" || init.Seq != before || init.Gap {
-				t.Fatalf("%s since=%d: init %s, want seq %d", p.name, since, init.raw, before)
-			}
+			// No state: the client has it at since, and gets each event
+			// after it once.
+			matchJSON(t, "resume frame", w.next().raw, fmt.Sprintf(`{"type":"resume","actor":"counter:r","seq":%d}`, since))
 			for seq := since + 1; seq <= before; seq++ {
 				f := w.next()
 				matchJSON(t, "replayed frame", f.raw, fmt.Sprintf(`{"type":"countUpdated","count":%d,"lastUpdated":"<ts>","seq":%d}`, seq, seq))
@@ -303,9 +305,8 @@ func TestWS_ResumeSince(t *testing.T) {
 		path := wsPath(wsPaths[conns%2].format, "counter", "r") + "?since=" + strconv.FormatUint(last, 10)
 		w := s.ws(path)
 		conns++
-		init := w.next()
-		if init.Type != "init" || init.Seq < last {
-			t.Fatalf("resume since=%d: init %s", last, init.raw)
+		if f := w.next(); f.Type != "resume" || f.Seq != last {
+			t.Fatalf("resume since=%d: first frame %s", last, f.raw)
 		}
 		for n := 1 + rng.IntN(40); n > 0 && last < final; n-- {
 			f := w.next()
@@ -334,6 +335,59 @@ func TestWS_ResumeSince(t *testing.T) {
 	if n := uint64(len(s.history("counter", "r", 1000))); n != final {
 		t.Fatalf("history: %d events, want %d", n, final)
 	}
+}
+
+// TestWS_ResumeState: a resumed socket that asked for state frames gets,
+// after the events it missed, the state they lead to; live events follow.
+// One that resumes where it left off gets neither.
+func TestWS_ResumeState(t *testing.T) {
+	s := newStack(t, "", config{})
+	for i := 0; i < 3; i++ {
+		ok(t, "increment", s.post("/api/counter/rs/increment", ""), nil)
+	}
+	w := s.ws("/ws/counter/rs?since=1&state=1")
+	matchJSON(t, "resume", w.next().raw, `{"type":"resume","actor":"counter:rs","seq":1}`)
+	matchJSON(t, "missed 2", w.next().raw, `{"type":"countUpdated","count":2,"lastUpdated":"<ts>","seq":2}`)
+	matchJSON(t, "missed 3", w.next().raw, `{"type":"countUpdated","count":3,"lastUpdated":"<ts>","seq":3}`)
+	matchJSON(t, "state", w.next().raw, `{"type":"state","seq":3,"state":{"count":3,"lastUpdated":"<ts>"}}`)
+	ok(t, "increment", s.post("/api/counter/rs/increment", ""), nil)
+	matchJSON(t, "live", w.next().raw, `{"type":"countUpdated","count":4,"lastUpdated":"<ts>","seq":4}`)
+
+	w = s.ws("/ws/counter/rs?since=4&state=1")
+	matchJSON(t, "resume at the head", w.next().raw, `{"type":"resume","actor":"counter:rs","seq":4}`)
+	w.send(map[string]any{"type": "ping"})
+	matchJSON(t, "nothing before the pong", w.next().raw, `{"type":"pong"}`)
+}
+
+// TestWS_ResumeGap: when the events after since were erased (retention),
+// the socket starts with the state at the head, marked as a gap, and no
+// resume frame.
+func TestWS_ResumeGap(t *testing.T) {
+	s := newStack(t, "", config{rt: actors.Options{
+		Snapshots: snapshots.Policy{Every: 5},
+		Retention: map[string]actors.Retention{"counter": {KeepEvents: 2}},
+	}})
+	for i := 0; i < 20; i++ {
+		ok(t, "increment", s.post("/api/counter/gap/increment", ""), nil)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		head, err := s.log.Head(context.Background(), eventlog.ID{Type: "counter", Key: "gap"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head.First > 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("retention kept events from %d", head.First)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	w := s.ws("/ws/counter/gap?since=1")
+	matchJSON(t, "init with a gap", w.next().raw, `{"type":"init","actor":"counter:gap","seq":20,"gap":true,"state":{"count":20,"lastUpdated":"<ts>"}}`)
+	ok(t, "increment", s.post("/api/counter/gap/increment", ""), nil)
+	matchJSON(t, "live", w.next().raw, `{"type":"countUpdated","count":21,"lastUpdated":"<ts>","seq":21}`)
 }
 
 var resumeRE = regexp.MustCompile(`since=(\d+)`)
@@ -424,8 +478,8 @@ func TestWS_SlowConsumer(t *testing.T) {
 	}
 	// Resume: nothing is lost.
 	w := s.ws("/ws/blob/slow?since=" + strconv.FormatUint(last, 10))
-	if f := w.next(); f.Type != "init" || f.Seq != head {
-		t.Fatalf("resume init: %.80s, want seq %d", f.raw, head)
+	if f := w.next(); f.Type != "resume" || f.Seq != last {
+		t.Fatalf("resume: first frame %.80s, want resume at seq %d", f.raw, last)
 	}
 	for seq := last + 1; seq <= head; seq++ {
 		if f := w.next(); f.Seq != seq {

@@ -12,7 +12,8 @@ import (
 
 // The WebSocket protocol. The server sends, as text frames of JSON:
 //
-//	{"type":"init","actor":..,"seq":N,"state":{..}}   first, once
+//	{"type":"init","actor":..,"seq":N,"state":{..}}   first: the state at N
+//	{"type":"resume","actor":..,"seq":N}             first instead, with ?since=N
 //	{..event's fields..,"type":"<event type>","seq":N} each committed event
 //	{..fields..,"type":"<name>"}                     an ephemeral broadcast
 //	{"type":"state","seq":N,"state":{..}}            with ?state=1
@@ -21,26 +22,32 @@ import (
 //	{"type":"pong"}
 //
 // and the client sends {"type":"call","id":..,"action":..,"args":..} and
-// {"type":"ping"}. An event's or broadcast's frame carries its fields
-// beside "type" and "seq", so those names, and the server's own frame
-// types, are reserved: CheckRegistry refuses actor definitions that use
-// them.
+// {"type":"ping"}. A connection opened with ?since=N resumes: while the
+// events after N are still stored, its first frame is a resume frame, not
+// the state, and the events after N follow, so that a client applies each
+// event once onto the state it had; if some were erased, its first frame
+// is the init frame with the state at the head and "gap":true.
+//
+// An event's or broadcast's frame carries its fields beside "type" and
+// "seq", so those names, and the server's own frame types, are reserved:
+// CheckRegistry refuses actor definitions that use them.
 
 // The types of the frames the server sends, besides events and
 // broadcasts, and of those a client sends.
 const (
-	FrameInit  = "init"
-	FrameState = "state"
-	FrameReply = "reply"
-	FrameError = "error"
-	FramePong  = "pong"
+	FrameInit   = "init"
+	FrameResume = "resume"
+	FrameState  = "state"
+	FrameReply  = "reply"
+	FrameError  = "error"
+	FramePong   = "pong"
 
 	FrameCall = "call"
 	FramePing = "ping"
 )
 
 // reserved are the frame types an event or broadcast may not take.
-var reserved = map[string]bool{FrameInit: true, FrameReply: true, FrameError: true, FramePong: true, FrameState: true}
+var reserved = map[string]bool{FrameInit: true, FrameResume: true, FrameReply: true, FrameError: true, FramePong: true, FrameState: true}
 
 // Reserved reports whether name is a frame type of the protocol, which an
 // event type or a broadcast may not use.
@@ -55,6 +62,15 @@ type InitFrame struct {
 	Seq   uint64          `json:"seq"`
 	State json.RawMessage `json:"state"`
 	Type  string          `json:"type"`
+}
+
+// ResumeFrame is the first frame of a connection that resumed after
+// sequence Seq (?since=Seq): the events after Seq follow, then live ones.
+// It carries no state: the client keeps the one it had at Seq.
+type ResumeFrame struct {
+	Actor string `json:"actor"`
+	Seq   uint64 `json:"seq"`
+	Type  string `json:"type"`
 }
 
 // StateFrame is the actor's durable state, sent to connections that asked

@@ -328,9 +328,11 @@ export interface ActorSnapshot<A = AnyActor> {
 
 /** What the handle reports each time a socket opens. */
 export interface InitInfo<A = AnyActor> {
+  /** The sequence the state is at (init frame), or the one the socket resumed after (resume frame). */
   seq: number;
+  /** The state: the server's (init frame), or the one the handle kept (resume frame; undefined on a first connection with since). */
   state: StateOf<A>;
-  /** The socket resumed from an earlier sequence (events missed in between follow). */
+  /** The socket resumed after seq: the events missed since then follow, then (with state frames) the state they lead to. */
   resumed: boolean;
   /** Events after the resume point were erased from the log: state is all there is. */
   gap: boolean;
@@ -876,6 +878,9 @@ class HandleImpl {
       case 'init':
         if (typeof f['actor'] === 'string' && seq !== undefined) return this.onInitFrame(f, seq);
         break;
+      case 'resume':
+        if (typeof f['actor'] === 'string' && seq !== undefined) return this.onResumeFrame(seq);
+        break;
       case 'reply':
         if (f['id'] !== undefined) return this.onReply(f, seq);
         break;
@@ -902,18 +907,30 @@ class HandleImpl {
     const gap = f['gap'] === true;
     let reset = this.resetPending;
     this.resetPending = false;
-    if (this.cursor !== undefined && seq < this.cursor) {
-      reset = true; // the log is shorter than what we saw
-      this.cursor = undefined;
-    }
-    // Events after the resume point up to seq follow (they are in the
-    // state already); with no resume point, or a gap, they do not.
-    if (this.cursor === undefined || gap) this.cursor = seq;
+    if (this.cursor !== undefined && seq < this.cursor) reset = true; // the log is shorter than what we saw
+    // The state is at seq: the events up to it are in it, and the live
+    // ones after it follow (a resumed socket gets a resume frame instead,
+    // unless events it missed were erased: a gap).
+    this.cursor = seq;
+    this.opened({ state: f['state'], stateSeq: seq }, { seq, state: f['state'], resumed, gap, reset });
+  }
+
+  /**
+   * The socket resumed after seq: the handle keeps its state, and the
+   * events after seq follow (then, with state frames, the state they lead
+   * to).
+   */
+  private onResumeFrame(seq: number): void {
+    if (this.cursor === undefined) this.cursor = seq;
+    this.opened({}, { seq, state: this.snap.state, resumed: true, gap: false, reset: false });
+  }
+
+  /** A socket opened: status open, and the init listeners told. */
+  private opened(patch: Partial<ActorSnapshot<any>>, info: InitInfo<any>): void {
     this.gotInit = true;
     this.gotInitOnce = true;
     this.attempt = 0;
-    this.update({ state: f['state'], stateSeq: seq, seq: this.cursor, status: 'open', error: undefined });
-    const info: InitInfo<any> = { seq, state: f['state'], resumed, gap, reset };
+    this.update({ ...patch, seq: this.cursor, status: 'open', error: undefined });
     for (const fn of [...this.initListeners]) {
       try { fn(info); } catch (e) { report(e); }
     }
@@ -950,7 +967,9 @@ class HandleImpl {
       this.cursor = seq;
       const patch: { -readonly [K in keyof ActorSnapshot<any>]?: ActorSnapshot<any>[K] } = { seq };
       const reduce = this.opts.reduce;
-      if (reduce && (this.snap.stateSeq === undefined || seq > this.snap.stateSeq)) {
+      // Nothing to fold onto before the first state (a first connection
+      // with since: the state frame after the missed events brings it).
+      if (reduce && this.snap.stateSeq !== undefined && seq > this.snap.stateSeq) {
         try {
           patch.state = reduce(this.snap.state, f as any);
           patch.stateSeq = seq;

@@ -73,7 +73,7 @@ test('duplicates and stale frames are dropped by seq; resume asks for since=<las
       ws.drop(1012, 'actor restarted; resume with since=8');
     } else {
       assert.equal(ws.url.searchParams.get('since'), '8');
-      ws.frame({ type: 'init', actor: 'counter:d', seq: 9, state: { count: 9 } });
+      ws.frame({ type: 'resume', actor: 'counter:d', seq: 8 });
       for (const s of [8, 9, 10]) ws.frame({ type: 'countUpdated', count: s, seq: s });
       ws.frame({ type: 'state', seq: 10, state: { count: 10 } });
       ws.frame({ type: 'state', seq: 9, state: { count: 9 } }); // older: ignored
@@ -94,7 +94,32 @@ test('duplicates and stale frames are dropped by seq; resume asks for since=<las
   assert.equal(broadcasts, 1);
   assert.equal(h.seq, 10);
   assert.deepEqual(statuses, ['open', 'reconnecting', 'open']);
-  assert.deepEqual(inits.map((i) => [i.seq, i.resumed]), [[5, false], [9, true]]);
+  assert.deepEqual(inits.map((i) => [i.seq, i.resumed]), [[5, false], [8, true]]);
+});
+
+test('a resumed socket keeps the state and folds each missed event onto it once', async () => {
+  const c = client();
+  FakeSocket.onOpen = (ws, n) => {
+    if (n === 0) {
+      ws.frame({ type: 'init', actor: 'counter:r', seq: 5, state: { count: 5 } });
+      ws.frame({ type: 'countUpdated', count: 6, seq: 6 });
+      ws.drop(1006);
+    } else {
+      assert.equal(ws.url.searchParams.get('since'), '6');
+      ws.frame({ type: 'resume', actor: 'counter:r', seq: 6 });
+      for (const s of [7, 8]) ws.frame({ type: 'countUpdated', count: s, seq: s });
+      ws.frame({ type: 'state', seq: 8, state: { count: 8 } });
+    }
+  };
+  const folded = [];
+  const h = c.actor('counter', 'r', { reduce: (s, e) => (folded.push(e.seq), { count: s.count + 1 }) });
+  const inits = [];
+  h.onInit((i) => inits.push({ ...i }));
+  await waitFor(() => h.getSnapshot().stateSeq === 8);
+  assert.deepEqual(folded, [6, 7, 8]);
+  assert.equal(h.state.count, 8);
+  assert.deepEqual(inits[1], { seq: 6, state: { count: 6 }, resumed: true, gap: false, reset: false });
+  assert.equal(h.status, 'open');
 });
 
 test('a socket that goes silent is dropped by the heartbeat and replaced', async () => {
