@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/api/wire"
@@ -17,12 +18,10 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// WebSocket close codes beyond the standard ones.
-const (
-	// CloseSlowConsumer: the client did not read its frames fast enough.
-	// Reconnect with ?since=<last seq received>.
-	CloseSlowConsumer = 4008
-)
+// CloseSlowConsumer is the close code of a client that did not read its
+// frames fast enough (wire.CloseSlowConsumer). Reconnect with
+// ?since=<last seq received>.
+const CloseSlowConsumer = wire.CloseSlowConsumer
 
 const writeWait = 10 * time.Second
 
@@ -50,22 +49,34 @@ type socket struct {
 
 // websocket serves GET /ws/{type}/{key} and the upgrade on
 // /actors/{type}/{key}/events. Query: since=N to resume after sequence N;
-// every other parameter goes to OnBeforeConnect.
+// every other parameter but token goes to OnBeforeConnect. A connection
+// it refuses is closed with a code of the refusal (refuse).
 func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-	id := eventlog.ID{Type: p.ByName("type"), Key: p.ByName("key")} // Connect checks it
+	if !websocket.IsWebSocketUpgrade(r) {
+		writeError(w, http.StatusBadRequest, "bad_request", r.URL.Path+" is a WebSocket: send a WebSocket handshake (Connection: Upgrade, Upgrade: websocket)")
+		return
+	}
+	if !s.checkOrigin(r) {
+		s.refuse(w, r, http.StatusForbidden, "forbidden", "origin "+r.Header.Get("Origin")+" is not allowed")
+		return
+	}
+	id, err := s.actorID(p.ByName("type"), p.ByName("key"))
+	if err != nil {
+		s.refuseErr(w, r, err)
+		return
+	}
 	q := r.URL.Query()
 	var since *uint64
 	if q.Has("since") {
 		n, err := uintParam(r, "since", 0)
+		if err == nil {
+			err = s.checkSince(r.Context(), id, n)
+		}
 		if err != nil {
-			s.writeErr(w, r, err)
+			s.refuseErr(w, r, err)
 			return
 		}
 		since = &n
-	}
-	if !s.checkOrigin(r) {
-		writeError(w, http.StatusForbidden, "forbidden", "origin "+r.Header.Get("Origin")+" is not allowed")
-		return
 	}
 	params := map[string]string{}
 	for k, v := range q {
@@ -76,13 +87,12 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.
 	ctx, cancel := s.callContext(r)
 	conn, init, err := s.rt.Connect(ctx, id, params)
 	cancel()
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	if since != nil && *since > init.Seq {
+	if err == nil && since != nil && *since > init.Seq {
 		conn.Close()
-		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("since %d is past the actor's head %d", *since, init.Seq))
+		err = errSincePastHead(*since, init.Seq)
+	}
+	if err != nil {
+		s.refuseErr(w, r, err)
 		return
 	}
 	up := websocket.Upgrader{
@@ -93,6 +103,7 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.
 		// for each message.
 		WriteBufferPool: &s.writeBuffers,
 		CheckOrigin:     func(*http.Request) bool { return true }, // checked above
+		Error:           handshakeError,
 	}
 	ws, err := up.Upgrade(w, r, nil)
 	if err != nil {
@@ -115,6 +126,90 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.
 	s.scope.Go(so.read)
 	s.scope.Go(func() { so.write(init, since) })
 	s.mu.Unlock()
+}
+
+// checkSince refuses a since past the actor's durable head (as the log
+// has it, without waking the actor): the client saw a history longer
+// than the actor's, which was reset.
+func (s *Server) checkSince(ctx context.Context, id eventlog.ID, since uint64) error {
+	st, err := s.log.Head(ctx, id)
+	if err != nil {
+		return err
+	}
+	if since > st.Head {
+		return errSincePastHead(since, st.Head)
+	}
+	return nil
+}
+
+func errSincePastHead(since, head uint64) error {
+	return &httpError{http.StatusConflict, "conflict", fmt.Sprintf("since %d is past the actor's head %d; connect without since", since, head)}
+}
+
+// refuse answers a request the server will not serve with an error. The
+// HTTP reply to a WebSocket handshake is one a browser cannot read, so a
+// handshake is accepted and closed at once, with the close code of the
+// status (wire.RefusedCode) and msg as the reason: no other frame is
+// sent, nothing else runs. Any other request gets the error body.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	if r.Method != http.MethodGet || !websocket.IsWebSocketUpgrade(r) {
+		writeError(w, status, code, msg)
+		return
+	}
+	up := websocket.Upgrader{WriteBufferPool: &s.writeBuffers, CheckOrigin: func(*http.Request) bool { return true }, Error: handshakeError}
+	ws, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return // handshakeError answered
+	}
+	defer ws.Close()
+	ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(wire.RefusedCode(status), closeReason(msg)), time.Now().Add(time.Second))
+	// Wait a moment for the client's close, unanswered (ours is sent),
+	// discarding anything else: closing on unread data would reset the
+	// connection, and the close frame could be lost with it.
+	ws.SetReadLimit(512)
+	ws.SetCloseHandler(func(int, string) error { return nil })
+	ws.SetReadDeadline(time.Now().Add(time.Second))
+	for {
+		if _, _, err := ws.NextReader(); err != nil {
+			return
+		}
+	}
+}
+
+// refuseErr refuses with the status, code and message of err.
+func (s *Server) refuseErr(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := statusOf(err)
+	if status == http.StatusInternalServerError {
+		s.lg.Error("WebSocket refused", "path", r.URL.Path, "err", err)
+	}
+	s.refuse(w, r, status, code, msg)
+}
+
+// closeReason fits msg in a close frame (at most 123 bytes), cut at a
+// character's boundary.
+func closeReason(msg string) string {
+	const limit = 123
+	if len(msg) <= limit {
+		return msg
+	}
+	cut := limit - len("…")
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + "…"
+}
+
+// handshakeError answers a WebSocket handshake that is not one (the
+// Upgrader's Error): a JSON error body, as everywhere else.
+func handshakeError(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+	code := "bad_request"
+	switch {
+	case status == http.StatusMethodNotAllowed:
+		code = "method_not_allowed"
+	case status >= 500:
+		code = "internal"
+	}
+	writeError(w, status, code, "WebSocket handshake: "+reason.Error())
 }
 
 // end closes the socket once, with a close frame of code and reason.

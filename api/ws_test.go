@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/snapshots"
 	"github.com/gorilla/websocket"
@@ -261,13 +263,11 @@ func TestWS_ResumeSince(t *testing.T) {
 			w.c.Close()
 		}
 	}
-	// Since past the head is refused before the upgrade.
+	// Since past the head is refused: the client saw another history.
 	for _, p := range wsPaths {
-		_, r, err := s.dialWS(wsPath(p.format, "counter", "r")+"?since=51", nil)
-		if err == nil {
-			t.Fatalf("%s since past the head: connected", p.name)
+		if code, reason := s.refusedWS(wsPath(p.format, "counter", "r")+"?since=51", nil); code != wire.CloseConflict || !strings.Contains(reason, "head 50") {
+			t.Fatalf("%s since past the head: closed with %d %q, want %d", p.name, code, reason, wire.CloseConflict)
 		}
-		wantError(t, p.name+" since past the head", r, 400, "bad_request")
 	}
 
 	// Writers and resuming readers at once.
@@ -696,4 +696,64 @@ func TestWS_CloseRacesUpgrade(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestWS_Refused: every connection the server refuses is accepted and
+// closed at once with 4000 plus the HTTP status of its error and the
+// error's message, which a browser can read (it cannot read an HTTP
+// reply to a handshake); no frame comes before the close. What is
+// refused before the actor is reached runs none of its code: it stays
+// asleep.
+func TestWS_Refused(t *testing.T) {
+	s := newStack(t, "", config{
+		api: api.Options{Token: "tok"},
+		rt:  actors.Options{MaxConnsPerActor: 1},
+	})
+	port := s.ts.URL[strings.LastIndex(s.ts.URL, ":")+1:]
+	bearer := http.Header{"Authorization": {"Bearer tok"}}
+	cases := []struct {
+		name, path string
+		hdr        http.Header
+		code       int
+		reason     string // in the reason
+	}{
+		{"no token", "/ws/counter/a", nil, wire.CloseUnauthorized, "bearer token"},
+		{"wrong token", "/actors/counter/a/events?token=nope", nil, wire.CloseUnauthorized, "bearer token"},
+		{"disallowed origin", "/ws/counter/a?token=tok", http.Header{"Origin": {"http://evil.example"}}, wire.CloseForbidden, "origin http://evil.example"},
+		{"disallowed Host", "/ws/counter/a?token=tok", http.Header{"Host": {"evil.example:" + port}}, wire.CloseForbidden, "host evil.example"},
+		{"unknown actor type", "/ws/nope/a", bearer, wire.CloseNotFound, `unknown actor type "nope"`},
+		{"bad type", "/ws/9x/a", bearer, wire.CloseBadRequest, "type"},
+		{"bad key", "/actors/counter/%FF/events", bearer, wire.CloseBadRequest, "UTF-8"},
+		{"since not a number", "/ws/counter/a?since=x", bearer, wire.CloseBadRequest, `"since"`},
+		{"long since", "/ws/counter/a?since=" + strings.Repeat("9", 300), bearer, wire.CloseBadRequest, "…"},
+		{"since past the head", "/ws/counter/a?since=3", bearer, wire.CloseConflict, "since 3 is past the actor's head 0"},
+	}
+	for _, c := range cases {
+		code, reason := s.refusedWS(c.path, c.hdr)
+		if code != c.code || !strings.Contains(reason, c.reason) {
+			t.Errorf("%s: closed with %d %q, want %d and a reason with %q", c.name, code, reason, c.code, c.reason)
+		}
+		if len(reason) > 123 {
+			t.Errorf("%s: reason of %d bytes", c.name, len(reason))
+		}
+	}
+	if n := s.rt.Awake(); n != 0 {
+		t.Fatalf("%d actors awake after refusals before the actor", n)
+	}
+	// Refusals of the actor's own: OnBeforeConnect, and too many
+	// connections.
+	if code, reason := s.refusedWS("/ws/alarm/b?deny=1&token=tok", nil); code != wire.CloseForbidden || reason != "the alarm refuses this connection" {
+		t.Errorf("OnBeforeConnect: closed with %d %q", code, reason)
+	}
+	if code, _ := s.refusedWS("/actors/alarm/b/events?user=bob&token=tok", nil); code != wire.CloseForbidden {
+		t.Errorf("OnBeforeConnect with a plain error: closed with %d", code)
+	}
+	first := s.ws("/ws/counter/full?token=tok")
+	first.next()
+	if code, reason := s.refusedWS("/ws/counter/full?token=tok", nil); code != wire.CloseUnavailable || !strings.Contains(reason, "connections") {
+		t.Errorf("too many connections: closed with %d %q", code, reason)
+	}
+	// Without a handshake, a WebSocket route answers with a JSON error.
+	wantError(t, "GET without a handshake", s.get("/ws/counter/a", "Authorization", "Bearer tok"), 400, "bad_request")
+	wantError(t, "GET without a handshake or token", s.get("/ws/counter/a"), 401, "unauthorized")
 }

@@ -52,6 +52,20 @@ export function errorFromResponse(status, body) {
     const text = body.trim().slice(0, 200);
     return new ActorlogError(code, `HTTP ${status}${text ? ': ' + text : ''}`, status);
 }
+/**
+ * The ActorlogError of a socket the server refused, from its close code
+ * and reason: actorlog accepts a handshake it refuses and closes it at
+ * once with 4000 + the HTTP status of the error (4401 unauthorized, 4404
+ * not_found, ...), the error's message as the reason. undefined for any
+ * other close code.
+ */
+export function errorFromClose(code, reason) {
+    const status = code - 4000;
+    if (status < 400 || status > 599)
+        return undefined;
+    const name = codeOfStatus[status] ?? (status >= 500 ? 'internal' : 'bad_request');
+    return new ActorlogError(name, reason || `the server refused the socket (${code})`, status);
+}
 // ---------------------------------------------------------------------------
 // The client.
 const OPEN = 1;
@@ -652,9 +666,17 @@ class HandleImpl {
         this.failPending('lost');
         if (this.snap.status === 'closed')
             return;
+        const refused = errorFromClose(code, reason);
+        if (refused) {
+            this.onRefused(refused);
+            return;
+        }
         if (!this.gotInit) {
-            // The handshake failed: a browser does not say why, so ask over HTTP.
-            void this.probe();
+            // No socket, and no word from the server: it cannot be reached (or
+            // something between refused the handshake).
+            const err = new ActorlogError('network', `the socket to ${this.type}:${this.key} did not open (${code}${reason ? ': ' + reason : ''})`, 0);
+            this.update({ status: this.gotInitOnce ? 'reconnecting' : 'connecting', error: err });
+            this.scheduleRetry();
             return;
         }
         const err = new ActorlogError('unavailable', `connection closed (${code}${reason ? ': ' + reason : ''})`, 0);
@@ -662,36 +684,24 @@ class HandleImpl {
         // Too slow (4008) and actor restarted (1012): come straight back.
         this.scheduleRetry(this.attempt === 0 && (code === 4008 || code === 1012) ? 0 : undefined);
     }
-    async probe() {
-        const gen = this.gen;
-        let why;
-        try {
-            const { body } = await this.client.request('GET', `/actors/${this.client.actorPath(this.type, this.key)}/state`, { timeoutMs: 10000 });
-            if (gen !== this.gen || this.snap.status === 'closed')
-                return;
-            const head = body?.seq;
-            if (typeof head === 'number' && this.cursor !== undefined && head < this.cursor) {
-                // The actor's history is shorter than what we saw (its data was
-                // reset): start again from its state, and say so.
-                this.cursor = undefined;
-                this.resetPending = true;
-                this.update({ status: this.gotInitOnce ? 'reconnecting' : 'connecting' });
-                this.scheduleRetry(0);
-                return;
-            }
-            why = new ActorlogError('unavailable', `the socket to ${this.type}:${this.key} did not open`, 0);
+    /** The server refused the socket, saying why in its close code and reason. */
+    onRefused(err) {
+        if (err.code === 'conflict' && this.sentSince !== undefined) {
+            // since is past the actor's head: its history is shorter than what
+            // we saw (its data was reset). Start again from its state, and say so.
+            this.cursor = undefined;
+            this.resetPending = true;
+            this.update({ status: this.gotInitOnce ? 'reconnecting' : 'connecting', error: err });
+            this.scheduleRetry(0);
+            return;
         }
-        catch (e) {
-            if (gen !== this.gen || this.snap.status === 'closed')
-                return;
-            why = e instanceof ActorlogError ? e : new ActorlogError('network', String(e), 0, { cause: e });
-            if ([400, 401, 404].includes(why.status)) {
-                // Retrying cannot help: a wrong token, an unknown actor type, a bad key.
-                this.shutdown(why);
-                return;
-            }
+        if ([400, 401, 403, 404].includes(err.status)) {
+            // Retrying cannot help: a wrong token, a refused origin or
+            // connection, an unknown actor type, a bad key.
+            this.shutdown(err);
+            return;
         }
-        this.update({ status: this.gotInitOnce ? 'reconnecting' : 'connecting', error: why });
+        this.update({ status: this.gotInitOnce ? 'reconnecting' : 'connecting', error: err });
         this.scheduleRetry();
     }
     scheduleRetry(delay) {

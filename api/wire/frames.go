@@ -46,6 +46,34 @@ const (
 	FramePing = "ping"
 )
 
+// The close codes of the protocol, beside the standard ones the server
+// uses (1001 going away: the server shuts down; 1009: a frame over the
+// limit; 1011: an internal error; 1012: the actor restarted, resume).
+//
+// A connection the server refuses — a bad token, a disallowed origin or
+// Host, OnBeforeConnect refusing, an unknown actor type, a bad key or
+// since, too many connections — is accepted and closed at once, with no
+// other frame, with code 4000 plus the HTTP status of the same error (its
+// message as the reason): a browser cannot read the HTTP reply to a
+// WebSocket handshake, but it can read a close frame.
+const (
+	// CloseSlowConsumer: the client did not read its frames fast enough.
+	// Reconnect with ?since=<the last seq received> (the reason says it).
+	CloseSlowConsumer = 4008
+
+	CloseBadRequest   = 4000 + 400 // bad_request: a malformed key or since
+	CloseUnauthorized = 4000 + 401 // unauthorized: the token is missing or wrong
+	CloseForbidden    = 4000 + 403 // forbidden: origin, Host or OnBeforeConnect
+	CloseNotFound     = 4000 + 404 // not_found: an unknown actor type
+	CloseConflict     = 4000 + 409 // conflict: since is past the actor's head
+	CloseInternal     = 4000 + 500 // internal: a bug or a storage failure
+	CloseUnavailable  = 4000 + 503 // unavailable: too many connections, shutting down
+)
+
+// RefusedCode returns the close code of a connection refused with an
+// HTTP status (400-599): 4000+status.
+func RefusedCode(status int) int { return 4000 + status }
+
 // reserved are the frame types an event or broadcast may not take.
 var reserved = map[string]bool{FrameInit: true, FrameResume: true, FrameReply: true, FrameError: true, FramePong: true, FrameState: true}
 

@@ -2,7 +2,7 @@
 // does (duplicates), and what is hard to make a real one do (silence).
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient, ActorlogError, errorFromResponse } from '../dist/index.js';
+import { createClient, ActorlogError, errorFromResponse, errorFromClose } from '../dist/index.js';
 import { waitFor, sleep } from './helpers.mjs';
 
 class FakeSocket {
@@ -161,35 +161,67 @@ test('socket calls: replies and error frames by id; an error frame gets the HTTP
   await assert.rejects(p, { code: 'aborted' });
 });
 
-test('a handshake that fails: 401 from the probe closes the handle; a network error keeps retrying', async () => {
-  let probes = 0;
-  const c = client({
-    fetch: async (url) => {
-      probes++;
-      assert.match(String(url), /\/actors\/counter\/x\/state$/);
-      return new Response('{"error":{"code":"unauthorized","message":"a valid bearer token is required"}}', { status: 401 });
-    },
-  });
-  FakeSocket.onOpen = (ws) => ws.drop(1006);
-  const h = c.actor('counter', 'x');
-  await assert.rejects(h.ready(), { code: 'unauthorized', status: 401, message: 'a valid bearer token is required' });
-  assert.equal(h.status, 'closed');
-  assert.equal(probes, 1);
+test('a refused socket: its close code says why; what retrying cannot fix closes the handle, the rest is retried', async () => {
+  let fetches = 0;
+  const noFetch = { fetch: async () => { fetches++; throw new Error('no request expected'); } };
+  for (const [code, reason, name, status] of [
+    [4401, 'a valid bearer token is required', 'unauthorized', 401],
+    [4403, 'origin http://evil.example is not allowed', 'forbidden', 403],
+    [4404, 'unknown actor type "nope"', 'not_found', 404],
+    [4400, 'key is not UTF-8', 'bad_request', 400],
+  ]) {
+    const c = client(noFetch);
+    FakeSocket.onOpen = (ws) => ws.drop(code, reason);
+    const h = c.actor('counter', 'x');
+    await assert.rejects(h.ready(), { code: name, status, message: reason });
+    assert.equal(h.status, 'closed');
+    assert.equal(FakeSocket.instances.length, 1, `${code}: not retried`);
+  }
 
-  let fails = 0;
-  const c2 = client({
-    fetch: async () => {
-      fails++;
-      throw new TypeError('fetch failed');
-    },
-  });
+  // Unavailable (too many connections, say): retried, and it says why.
+  const c2 = client(noFetch);
+  FakeSocket.onOpen = (ws, n) => (n < 2 ? ws.drop(4503, 'counter:y has 10000 connections, the limit') : ws.frame({ type: 'init', actor: 'counter:y', seq: 0, state: {} }));
   const h2 = c2.actor('counter', 'y');
-  const statuses = [];
-  h2.onStatus((s, e) => statuses.push(`${s}:${e?.code}`));
-  await waitFor(() => fails >= 3, { what: 'retries' });
-  assert.equal(h2.status, 'connecting');
-  assert.equal(h2.error.code, 'network');
-  assert.ok(statuses.every((s) => s === 'connecting:network'), statuses.join());
+  const errors = [];
+  h2.onStatus((s, e) => errors.push(`${s}:${e?.code}:${e?.status}`));
+  await h2.ready();
+  assert.deepEqual([...new Set(errors)], ['connecting:unavailable:503', 'open:undefined:undefined']);
+  assert.equal(FakeSocket.instances.length, 3);
+
+  // No close code: the server cannot be reached; retried.
+  const c3 = client(noFetch);
+  FakeSocket.onOpen = (ws) => ws.drop(1006);
+  const h3 = c3.actor('counter', 'z');
+  await waitFor(() => FakeSocket.instances.length >= 3, { what: 'retries' });
+  assert.equal(h3.status, 'connecting');
+  assert.equal(h3.error.code, 'network');
+  assert.equal(fetches, 0, 'no HTTP request to learn why');
+});
+
+test('since past the head (4409): the handle starts again without since and says so', async () => {
+  const c = client();
+  FakeSocket.onOpen = (ws, n) => {
+    if (n === 0) {
+      assert.equal(ws.url.searchParams.get('since'), '7');
+      ws.drop(4409, "since 7 is past the actor's head 2; connect without since");
+    } else {
+      assert.equal(ws.url.searchParams.get('since'), null);
+      ws.frame({ type: 'init', actor: 'counter:w', seq: 2, state: { count: 2 } });
+    }
+  };
+  const h = c.actor('counter', 'w', { since: 7 });
+  const inits = [];
+  h.onInit((i) => inits.push(i));
+  await h.ready();
+  assert.deepEqual(inits.map((i) => [i.seq, i.reset]), [[2, true]]);
+  assert.equal(h.seq, 2);
+});
+
+test('errorFromClose: refusal codes and others', () => {
+  const e = errorFromClose(4404, 'unknown actor type "x"');
+  assert.deepEqual([e.code, e.status, e.message], ['not_found', 404, 'unknown actor type "x"']);
+  assert.deepEqual([errorFromClose(4503, '').code, errorFromClose(4500, 'x').status], ['unavailable', 500]);
+  for (const code of [1000, 1001, 1006, 1012, 4000, 4008, 4600]) assert.equal(errorFromClose(code, ''), undefined, String(code));
 });
 
 test('no WebSocket implementation: the handle closes with an error that says what to pass', async () => {
