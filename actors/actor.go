@@ -27,6 +27,7 @@ type callResult struct {
 
 type connectMsg struct {
 	params map[string]string
+	events *Events
 	reply  chan connectResult
 }
 

@@ -437,15 +437,31 @@ func (rt *Runtime) Call(ctx context.Context, id eventlog.ID, action string, args
 	}
 }
 
+// ConnectOptions go with one connection.
+type ConnectOptions struct {
+	// Params are the connection parameters, given to OnBeforeConnect;
+	// params["state"] "1" or "true" asks for state frames.
+	Params map[string]string
+	// Events are the event and broadcast names the connection receives
+	// (Conn.SetEvents changes them later). Default nil: every one.
+	Events *Events
+}
+
 // Connect opens a connection to an actor. OnBeforeConnect may refuse it
 // (CodeForbidden). The Init holds the state and its sequence; the
 // connection's frames carry every event after it.
 func (rt *Runtime) Connect(ctx context.Context, id eventlog.ID, params map[string]string) (*Conn, Init, error) {
+	return rt.ConnectWith(ctx, id, ConnectOptions{Params: params})
+}
+
+// ConnectWith is Connect with options: the connection's frames carry the
+// events after the Init that opts.Events holds.
+func (rt *Runtime) ConnectWith(ctx context.Context, id eventlog.ID, opts ConnectOptions) (*Conn, Init, error) {
 	def, err := rt.reg.Resolve(id)
 	if err != nil {
 		return nil, Init{}, err
 	}
-	m := &connectMsg{params: params, reply: make(chan connectResult, 1)}
+	m := &connectMsg{params: opts.Params, events: opts.Events, reply: make(chan connectResult, 1)}
 	if err := rt.send(ctx, id, def, m); err != nil {
 		return nil, Init{}, err
 	}

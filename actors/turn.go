@@ -18,7 +18,7 @@ type turn struct {
 	events   []eventlog.Event
 	bytes    int
 	ops      []eventlog.Op
-	frames   [][]byte
+	frames   []outItem // broadcasts: name and frame
 	timers   int
 	fired    []byte
 	err      error
@@ -99,7 +99,8 @@ func (a *actor) finishTurn(t *turn, failed error) *entry {
 		a.snap.bytes += int64(e.bytes)
 	}
 	for _, f := range t.frames {
-		a.pend.out = append(a.pend.out, outItem{need: a.tseq, frame: Frame{Data: f}})
+		f.need = a.tseq
+		a.pend.out = append(a.pend.out, f)
 	}
 	if e != nil {
 		a.pend.batch = append(a.pend.batch, e)
@@ -161,7 +162,7 @@ func (t *turn) broadcast(name string, data any) {
 		t.a.logger().Warn("broadcast dropped", "name", name, "err", err)
 		return
 	}
-	t.frames = append(t.frames, f)
+	t.frames = append(t.frames, outItem{name: name, frame: Frame{Data: f}})
 }
 func (t *turn) schedule(at time.Time, action string, args any) (string, error) {
 	if t.noWrites {
