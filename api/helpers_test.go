@@ -77,7 +77,7 @@ func alarm() *actors.Def[alarmState] {
 		if params["deny"] != "" {
 			return actors.Errorf(actors.CodeForbidden, "the alarm refuses this connection")
 		}
-		for _, reserved := range []string{"since", "token"} {
+		for _, reserved := range []string{"since", "token", "events"} {
 			if _, ok := params[reserved]; ok {
 				return actors.Errorf(actors.CodeForbidden, "%s reached OnBeforeConnect", reserved)
 			}

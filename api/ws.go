@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -48,9 +49,10 @@ type socket struct {
 }
 
 // websocket serves GET /ws/{type}/{key} and the upgrade on
-// /actors/{type}/{key}/events. Query: since=N to resume after sequence N;
-// every other parameter but token goes to OnBeforeConnect. A connection
-// it refuses is closed with a code of the refusal (refuse).
+// /actors/{type}/{key}/events. Query: since=N to resume after sequence N,
+// events=a,b for the events and broadcasts to receive; every other
+// parameter but token goes to OnBeforeConnect. A connection it refuses is
+// closed with a code of the refusal (refuse).
 func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
 	if !websocket.IsWebSocketUpgrade(r) {
 		writeError(w, http.StatusBadRequest, "bad_request", r.URL.Path+" is a WebSocket: send a WebSocket handshake (Connection: Upgrade, Upgrade: websocket)")
@@ -78,14 +80,21 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.
 		}
 		since = &n
 	}
+	var events *actors.Events // all
+	if q.Has("events") {
+		if events, err = subscription(actors.OnlyEvents(), strings.Split(q.Get("events"), ","), true); err != nil {
+			s.refuseErr(w, r, err)
+			return
+		}
+	}
 	params := map[string]string{}
 	for k, v := range q {
-		if k != "since" && k != "token" && len(v) > 0 {
+		if k != "since" && k != "token" && k != "events" && len(v) > 0 {
 			params[k] = v[0]
 		}
 	}
 	ctx, cancel := s.callContext(r)
-	conn, init, err := s.rt.Connect(ctx, id, params)
+	conn, init, err := s.rt.ConnectWith(ctx, id, actors.ConnectOptions{Params: params, Events: events})
 	cancel()
 	if err == nil && since != nil && *since > init.Seq {
 		conn.Close()
@@ -335,6 +344,9 @@ func (so *socket) firstFrame(init actors.Init, since *uint64) (any, bool) {
 // ends the socket and returns false on failure.
 func (so *socket) replay(since uint64, init actors.Init) bool {
 	err := so.s.log.ScanStream(so.ctx, so.id, since+1, init.Seq, func(e *eventlog.Event) error {
+		if !so.conn.Events().Has(e.Type) {
+			return nil
+		}
 		f, err := wire.EventFrame(e)
 		if err != nil {
 			return err
@@ -416,11 +428,14 @@ func (so *socket) read() {
 			return // the socket ended meanwhile
 		}
 		ws.SetReadDeadline(time.Now().Add(wait))
-		call, answer := decodeFrame(mt == websocket.TextMessage, data)
-		if call != nil {
-			so.call(*call)
-		} else {
+		f, answer := decodeFrame(mt == websocket.TextMessage, data)
+		switch {
+		case f == nil:
 			so.reply(answer)
+		case f.Type == wire.FrameCall:
+			so.call(*f)
+		default:
+			so.subscribe(*f)
 		}
 	}
 }
@@ -429,8 +444,8 @@ var pong = struct {
 	Type string `json:"type"`
 }{wire.FramePong}
 
-// decodeFrame reads a client's frame: a call to make, or else the answer
-// to send back (a pong or an error frame).
+// decodeFrame reads a client's frame: a call to make or a subscription to
+// change, or else the answer to send back (a pong or an error frame).
 func decodeFrame(text bool, data []byte) (*wire.ClientFrame, any) {
 	if !text {
 		return nil, wire.NewErrorFrame(nil, "bad_request", "send text frames of JSON")
@@ -453,8 +468,55 @@ func decodeFrame(text bool, data []byte) (*wire.ClientFrame, any) {
 			return nil, wire.NewErrorFrame(f.ID, "bad_request", "an idempotency key is at most 255 bytes")
 		}
 		return &f, nil
+	case wire.FrameSubscribe, wire.FrameUnsubscribe:
+		if f.Events == nil {
+			return nil, wire.NewErrorFrame(f.ID, "bad_request", fmt.Sprintf("a %s frame needs \"events\": a list of event names, or [\"*\"] for all", f.Type))
+		}
+		return &f, nil
 	}
-	return nil, wire.NewErrorFrame(f.ID, "bad_request", fmt.Sprintf("unknown frame type %q; send \"call\" or \"ping\"", f.Type))
+	return nil, wire.NewErrorFrame(f.ID, "bad_request", fmt.Sprintf("unknown frame type %q; send \"call\", \"ping\", \"subscribe\" or \"unsubscribe\"", f.Type))
+}
+
+// maxListedEvents bounds the names a socket's subscription lists.
+const maxListedEvents = 256
+
+// subscription returns set with names added (subscribe) or removed
+// (unsubscribe); wire.AllEvents stands for every name, and empty names
+// (of ?events=) for none.
+func subscription(set *actors.Events, names []string, add bool) (*actors.Events, error) {
+	if len(names) > maxListedEvents {
+		return nil, actors.Errorf(actors.CodeBadRequest, "a subscription lists at most %d event names", maxListedEvents)
+	}
+	for _, n := range names {
+		switch {
+		case n == "":
+		case n == wire.AllEvents && add:
+			set = actors.AllEvents()
+		case n == wire.AllEvents:
+			set = actors.OnlyEvents()
+		case add:
+			set = set.With(n)
+		default:
+			set = set.Without(n)
+		}
+	}
+	if set.Listed() > maxListedEvents {
+		return nil, actors.Errorf(actors.CodeBadRequest, "a subscription lists at most %d event names", maxListedEvents)
+	}
+	return set, nil
+}
+
+// subscribe changes the events and broadcasts the socket receives, from
+// the next one the actor delivers. Frames are read in order: a frame
+// after this one is answered once the change is in effect.
+func (so *socket) subscribe(f wire.ClientFrame) {
+	set, err := subscription(so.conn.Events(), f.Events, f.Type == wire.FrameSubscribe)
+	if err != nil {
+		_, code, msg := statusOf(err)
+		so.reply(wire.NewErrorFrame(f.ID, code, msg))
+		return
+	}
+	so.conn.SetEvents(set)
 }
 
 // frameError says why a client's frame does not decode.
@@ -464,7 +526,11 @@ func frameError(err error) string {
 		if te.Field == "" {
 			return "the frame must be a JSON object, not " + te.Value
 		}
-		// Every field a client sets is a string, but for "id" and "args".
+		if te.Field == "events" || strings.HasPrefix(te.Field, "events.") {
+			return fmt.Sprintf("the frame's \"events\" must be a list of event names (strings), not %s", te.Value)
+		}
+		// Every other field a client sets is a string, but for "id" and
+		// "args".
 		return fmt.Sprintf("the frame's %q must be a string, not %s", te.Field, te.Value)
 	}
 	return "the frame is not a JSON object: " + err.Error()

@@ -60,8 +60,9 @@ func TestWS_InitAndEvents(t *testing.T) {
 			matchJSON(t, "frame after a read", w.next().raw, `{"type":"countUpdated","count":1,"lastUpdated":"<ts>","seq":7}`)
 		})
 	}
-	// Query parameters other than since and token go to OnBeforeConnect.
-	for _, q := range []string{"?user=ann", "?token=x&since=0", "?since=0&user=ann&other=1"} {
+	// Query parameters other than since, token and events go to
+	// OnBeforeConnect.
+	for _, q := range []string{"?user=ann", "?token=x&since=0", "?since=0&user=ann&other=1", "?events=armed&user=ann"} {
 		if _, r, err := s.dialWS("/ws/alarm/params"+q, nil); err != nil {
 			t.Errorf("alarm%s: %v %v", q, err, r)
 		}

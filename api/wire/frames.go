@@ -21,8 +21,12 @@ import (
 //	{"type":"error","id":..,"error":{"code":..,"message":..}}
 //	{"type":"pong"}
 //
-// and the client sends {"type":"call","id":..,"action":..,"args":..} and
-// {"type":"ping"}. A connection opened with ?since=N resumes: while the
+// and the client sends {"type":"call","id":..,"action":..,"args":..},
+// {"type":"ping"}, and {"type":"subscribe","events":[..]} and
+// {"type":"unsubscribe","events":[..]} to choose the events and
+// broadcasts it receives, by name ("*": all of them), which ?events=a,b
+// sets at connection (absent: all; empty: none). State frames and
+// replies are not filtered. A connection opened with ?since=N resumes: while the
 // events after N are still stored, its first frame is a resume frame, not
 // the state, and the events after N follow, so that a client applies each
 // event once onto the state it had; if some were erased, its first frame
@@ -42,9 +46,15 @@ const (
 	FrameError  = "error"
 	FramePong   = "pong"
 
-	FrameCall = "call"
-	FramePing = "ping"
+	FrameCall        = "call"
+	FramePing        = "ping"
+	FrameSubscribe   = "subscribe"
+	FrameUnsubscribe = "unsubscribe"
 )
+
+// AllEvents stands for every event and broadcast in a subscription (in
+// ?events= or a subscribe or unsubscribe frame's "events").
+const AllEvents = "*"
 
 // The close codes of the protocol, beside the standard ones the server
 // uses (1001 going away: the server shuts down; 1009: a frame over the
@@ -74,11 +84,12 @@ const (
 // HTTP status (400-599): 4000+status.
 func RefusedCode(status int) int { return 4000 + status }
 
-// reserved are the frame types an event or broadcast may not take.
-var reserved = map[string]bool{FrameInit: true, FrameResume: true, FrameReply: true, FrameError: true, FramePong: true, FrameState: true}
+// reserved are the frame types an event or broadcast may not take, and
+// the name that stands for all of them.
+var reserved = map[string]bool{FrameInit: true, FrameResume: true, FrameReply: true, FrameError: true, FramePong: true, FrameState: true, AllEvents: true}
 
-// Reserved reports whether name is a frame type of the protocol, which an
-// event type or a broadcast may not use.
+// Reserved reports whether name is a frame type of the protocol, or
+// AllEvents, which an event type or a broadcast may not use.
 func Reserved(name string) bool { return reserved[name] }
 
 // InitFrame is the first frame of a connection: the actor's state and the
@@ -132,13 +143,15 @@ func NewErrorFrame(id json.RawMessage, code, msg string) ErrorFrame {
 	return ErrorFrame{Error: ErrorDetail{Code: code, Message: msg}, ID: id, Type: FrameError}
 }
 
-// ClientFrame is a frame a client sends: a call or a ping.
+// ClientFrame is a frame a client sends: a call, a ping, a subscribe or
+// an unsubscribe.
 type ClientFrame struct {
 	Type           string          `json:"type"`
 	ID             json.RawMessage `json:"id"`
 	Action         string          `json:"action"`
 	Args           json.RawMessage `json:"args"`
 	IdempotencyKey string          `json:"idempotencyKey"`
+	Events         []string        `json:"events"` // subscribe and unsubscribe
 }
 
 // EventFrame encodes a committed event as the frame connections receive:
