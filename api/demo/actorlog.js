@@ -245,9 +245,11 @@ class HandleImpl {
     gen = 0; // bumps on every new socket and on close: stale callbacks are ignored
     gotInit = false;
     snap = { state: undefined, stateSeq: undefined, seq: undefined, status: 'connecting', error: undefined };
-    /** Where to resume from: the last event sequence delivered to subscribers. */
+    /** Where to resume from: the last sequence of an event delivered to subscribers, or of a state frame. */
     cursor;
     resetPending = false;
+    /** The events the open socket receives, as the handle asked: null for all. */
+    socketEvents = null;
     attempt = 0;
     retryTimer;
     heartbeat;
@@ -273,11 +275,20 @@ class HandleImpl {
             this.snap = { ...this.snap, status: 'closed' };
             return;
         }
+        try {
+            this.client.webSocket();
+        }
+        catch (e) {
+            this.snap = { ...this.snap, status: 'closed', error: e };
+            return;
+        }
         const g = globalThis;
         if (typeof g.addEventListener === 'function' && typeof globalThis.window !== 'undefined') {
             g.addEventListener('online', this.onOnline);
         }
-        this.connect();
+        // Once the code that made the handle has run: the handlers it adds at
+        // once choose the events of the first socket (?events=).
+        queueMicrotask(() => this.connect());
     }
     get state() { return this.snap.state; }
     get seq() { return this.snap.seq; }
@@ -291,7 +302,51 @@ class HandleImpl {
             this.listeners.set(event, (set = new Set()));
         const fn = (e) => handler(e); // the same handler may subscribe twice
         set.add(fn);
-        return () => { set.delete(fn); };
+        this.syncEvents();
+        return () => {
+            set.delete(fn);
+            this.syncEvents();
+        };
+    }
+    /**
+     * The events and broadcasts the handle needs, by name: those its
+     * handlers listen to; null for all (a '*' handler, or a reducer).
+     */
+    wantedEvents() {
+        if (this.opts.reduce || (this.listeners.get('*')?.size ?? 0) > 0)
+            return null;
+        return [...this.listeners].filter(([, set]) => set.size > 0).map(([name]) => name).sort();
+    }
+    /** Tells an open socket of a change in the events the handle needs. */
+    syncEvents() {
+        const ws = this.ws;
+        if (!ws || ws.readyState !== OPEN)
+            return; // connect() and onopen see to it
+        const want = this.wantedEvents();
+        const have = this.socketEvents;
+        const frames = [];
+        if (want === null) {
+            if (have !== null)
+                frames.push({ type: 'subscribe', events: ['*'] });
+        }
+        else {
+            if (have === null)
+                frames.push({ type: 'unsubscribe', events: ['*'] });
+            const added = want.filter((n) => have === null || !have.includes(n));
+            const removed = have === null ? [] : have.filter((n) => !want.includes(n));
+            if (added.length)
+                frames.push({ type: 'subscribe', events: added });
+            if (removed.length)
+                frames.push({ type: 'unsubscribe', events: removed });
+        }
+        try {
+            for (const f of frames)
+                ws.send(JSON.stringify(f));
+            this.socketEvents = want;
+        }
+        catch {
+            // closing: the next socket asks for them
+        }
     }
     onStatus(handler) {
         const fn = (s, e) => handler(s, e);
@@ -452,6 +507,12 @@ class HandleImpl {
         if (this.cursor !== undefined)
             q['since'] = String(this.cursor);
         this.sentSince = this.cursor;
+        // The events the handlers need (a name with a comma goes by a
+        // subscribe frame once the socket is open).
+        const want = this.wantedEvents()?.filter((n) => !n.includes(',')) ?? null;
+        if (want !== null)
+            q['events'] = want.join(',');
+        this.socketEvents = want;
         let ws;
         try {
             const W = this.client.webSocket();
@@ -472,6 +533,7 @@ class HandleImpl {
             if (gen !== this.gen)
                 return;
             this.startHeartbeat(ws, gen);
+            this.syncEvents();
         };
         ws.onmessage = (ev) => {
             if (gen !== this.gen)
@@ -569,7 +631,11 @@ class HandleImpl {
             case 'state':
                 if (seq !== undefined && 'state' in f) {
                     if (this.snap.stateSeq === undefined || seq >= this.snap.stateSeq) {
-                        this.update({ state: f['state'], stateSeq: seq });
+                        // Every event up to seq that the socket receives came before
+                        // it: resume after it, whichever events the handle chose.
+                        if (this.cursor === undefined || seq > this.cursor)
+                            this.cursor = seq;
+                        this.update({ state: f['state'], stateSeq: seq, seq: this.cursor });
                     }
                     return;
                 }

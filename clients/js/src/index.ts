@@ -333,7 +333,7 @@ export interface ActorSnapshot<A = AnyActor> {
   readonly state: StateOf<A> | undefined;
   /** The sequence number the state reflects. */
   readonly stateSeq: number | undefined;
-  /** The last event sequence number seen (the resume point). */
+  /** The last sequence number seen, of an event or a state frame (the resume point). */
   readonly seq: number | undefined;
   readonly status: ActorStatus;
   /** Why the socket is not open, if it is not; undefined once it opens. */
@@ -371,7 +371,7 @@ export interface ActorHandle<A = AnyActor> {
   readonly key: string;
   /** The actor's state: from the init frame, then state frames (and `reduce`, if given). */
   readonly state: StateOf<A> | undefined;
-  /** The last event sequence number seen. */
+  /** The last sequence number seen, of an event or a state frame. */
   readonly seq: number | undefined;
   readonly status: ActorStatus;
   readonly error: ActorlogError | undefined;
@@ -383,7 +383,7 @@ export interface ActorHandle<A = AnyActor> {
   /** Like call, with the sequence number and the transport used. */
   callWithMeta<K extends ActionName<A>>(action: K, ...params: CallParams<A, K>): Promise<CallResult<ResultOf<A, K>>>;
 
-  /** Subscribes to one event or broadcast by name, or to all with "*". */
+  /** Subscribes to one event or broadcast by name, or to all with "*"; the server sends the handle only the events its handlers listen to. */
   on(event: '*', handler: (event: AnyFrameOf<A>) => void): Unsubscribe;
   on<K extends EventName<A>>(event: K, handler: (event: FrameOf<A, K>) => void): Unsubscribe;
   /** Called on each status change. */
@@ -615,9 +615,11 @@ class HandleImpl {
   private gen = 0; // bumps on every new socket and on close: stale callbacks are ignored
   private gotInit = false;
   private snap: ActorSnapshot<any> = { state: undefined, stateSeq: undefined, seq: undefined, status: 'connecting', error: undefined };
-  /** Where to resume from: the last event sequence delivered to subscribers. */
+  /** Where to resume from: the last sequence of an event delivered to subscribers, or of a state frame. */
   private cursor: number | undefined;
   private resetPending = false;
+  /** The events the open socket receives, as the handle asked: null for all. */
+  private socketEvents: string[] | null = null;
   private attempt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -645,11 +647,19 @@ class HandleImpl {
       this.snap = { ...this.snap, status: 'closed' };
       return;
     }
+    try {
+      this.client.webSocket();
+    } catch (e) {
+      this.snap = { ...this.snap, status: 'closed', error: e as ActorlogError };
+      return;
+    }
     const g = globalThis as { addEventListener?: (t: string, f: () => void) => void };
     if (typeof g.addEventListener === 'function' && typeof (globalThis as { window?: unknown }).window !== 'undefined') {
       g.addEventListener('online', this.onOnline);
     }
-    this.connect();
+    // Once the code that made the handle has run: the handlers it adds at
+    // once choose the events of the first socket (?events=).
+    queueMicrotask(() => this.connect());
   }
 
   get state() { return this.snap.state; }
@@ -665,7 +675,44 @@ class HandleImpl {
     if (!set) this.listeners.set(event, (set = new Set()));
     const fn = (e: any) => handler(e); // the same handler may subscribe twice
     set.add(fn);
-    return () => { set!.delete(fn); };
+    this.syncEvents();
+    return () => {
+      set!.delete(fn);
+      this.syncEvents();
+    };
+  }
+
+  /**
+   * The events and broadcasts the handle needs, by name: those its
+   * handlers listen to; null for all (a '*' handler, or a reducer).
+   */
+  private wantedEvents(): string[] | null {
+    if (this.opts.reduce || (this.listeners.get('*')?.size ?? 0) > 0) return null;
+    return [...this.listeners].filter(([, set]) => set.size > 0).map(([name]) => name).sort();
+  }
+
+  /** Tells an open socket of a change in the events the handle needs. */
+  private syncEvents(): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== OPEN) return; // connect() and onopen see to it
+    const want = this.wantedEvents();
+    const have = this.socketEvents;
+    const frames: { type: 'subscribe' | 'unsubscribe'; events: string[] }[] = [];
+    if (want === null) {
+      if (have !== null) frames.push({ type: 'subscribe', events: ['*'] });
+    } else {
+      if (have === null) frames.push({ type: 'unsubscribe', events: ['*'] });
+      const added = want.filter((n) => have === null || !have.includes(n));
+      const removed = have === null ? [] : have.filter((n) => !want.includes(n));
+      if (added.length) frames.push({ type: 'subscribe', events: added });
+      if (removed.length) frames.push({ type: 'unsubscribe', events: removed });
+    }
+    try {
+      for (const f of frames) ws.send(JSON.stringify(f));
+      this.socketEvents = want;
+    } catch {
+      // closing: the next socket asks for them
+    }
   }
 
   onStatus(handler: (s: ActorStatus, e: ActorlogError | undefined) => void): Unsubscribe {
@@ -810,6 +857,11 @@ class HandleImpl {
     if (this.opts.state !== false) q['state'] = '1';
     if (this.cursor !== undefined) q['since'] = String(this.cursor);
     this.sentSince = this.cursor;
+    // The events the handlers need (a name with a comma goes by a
+    // subscribe frame once the socket is open).
+    const want = this.wantedEvents()?.filter((n) => !n.includes(',')) ?? null;
+    if (want !== null) q['events'] = want.join(',');
+    this.socketEvents = want;
     let ws: WebSocketLike;
     try {
       const W = this.client.webSocket();
@@ -828,6 +880,7 @@ class HandleImpl {
     ws.onopen = () => {
       if (gen !== this.gen) return;
       this.startHeartbeat(ws, gen);
+      this.syncEvents();
     };
     ws.onmessage = (ev) => {
       if (gen !== this.gen) return;
@@ -907,7 +960,10 @@ class HandleImpl {
       case 'state':
         if (seq !== undefined && 'state' in f) {
           if (this.snap.stateSeq === undefined || seq >= this.snap.stateSeq) {
-            this.update({ state: f['state'], stateSeq: seq });
+            // Every event up to seq that the socket receives came before
+            // it: resume after it, whichever events the handle chose.
+            if (this.cursor === undefined || seq > this.cursor) this.cursor = seq;
+            this.update({ state: f['state'], stateSeq: seq, seq: this.cursor });
           }
           return;
         }

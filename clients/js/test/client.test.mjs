@@ -138,6 +138,33 @@ test('since replays the history still in the log, then goes live', async () => {
   h.close();
 });
 
+test('the server sends a handle only the events its handlers listen to', async () => {
+  const received = [];
+  class Recording extends WebSocket {
+    constructor(url) {
+      super(url);
+      this.addEventListener('message', (m) => received.push(JSON.parse(String(m.data)).type));
+    }
+  }
+  const c = client(srv.url, { WebSocket: Recording });
+  const key = uniqueKey('subs');
+  const h = c.actor('chatRoom', key);
+  const messages = [];
+  h.on('newMessage', (m) => messages.push(m.text));
+  await h.ready();
+  await c.call('chatRoom', key, 'join', { username: 'ann' });
+  await c.call('chatRoom', key, 'sendMessage', { username: 'ann', text: 'one' });
+  await waitFor(() => messages.length === 1 && h.state?.messages.length === 1, { what: 'the message and the state' });
+  assert.ok(!received.includes('userJoined'), `no userJoined frame: ${received}`);
+  // A handler added on an open socket: the server sends its events from then on.
+  const left = [];
+  h.on('userLeft', (e) => left.push(e.username));
+  await h.call('leave', { username: 'ann' }); // over the socket: after the subscribe frame
+  await waitFor(() => left.length === 1, { what: 'userLeft' });
+  assert.equal(h.seq, 3);
+  h.close();
+});
+
 test('chat room: typed actions, events and state', async () => {
   const c = client();
   const room = uniqueKey('room');

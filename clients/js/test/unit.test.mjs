@@ -59,8 +59,65 @@ test('URLs: ws base maps to http, the socket URL carries state=1, since, token a
   const u = FakeSocket.instances[0].url;
   assert.equal(u.protocol, 'ws:');
   assert.equal(u.pathname, '/base/ws/chatRoom/a%20b');
-  assert.deepEqual(Object.fromEntries(u.searchParams), { room: 'x', state: '1', since: '3', token: 't o k' });
+  assert.deepEqual(Object.fromEntries(u.searchParams), { room: 'x', state: '1', since: '3', token: 't o k', events: '' });
   h.close();
+});
+
+test('subscriptions follow the handlers: ?events= at connection, subscribe and unsubscribe frames after', async () => {
+  const c = client();
+  FakeSocket.onOpen = (ws) => ws.frame({ type: 'init', actor: 'chatRoom:s', seq: 0, state: {} });
+  const h = c.actor('chatRoom', 's');
+  const offJoined = h.on('userJoined', () => {}); // before the socket: in its URL
+  h.on('newMessage', () => {});
+  await h.ready();
+  const ws = FakeSocket.instances[0];
+  assert.equal(ws.url.searchParams.get('events'), 'newMessage,userJoined');
+  assert.deepEqual(ws.sent, []);
+  const offLeft = h.on('userLeft', () => {});
+  h.on('userLeft', () => {}); // a second handler: no frame
+  offJoined();
+  offLeft();
+  const offAll = h.on('*', () => {});
+  offAll();
+  h.on('a,b', () => {}); // a name with a comma: by frame only
+  assert.deepEqual(ws.sent, [
+    { type: 'subscribe', events: ['userLeft'] },
+    { type: 'unsubscribe', events: ['userJoined'] },
+    { type: 'subscribe', events: ['*'] },
+    { type: 'unsubscribe', events: ['*'] },
+    { type: 'subscribe', events: ['newMessage', 'userLeft'] },
+    { type: 'subscribe', events: ['a,b'] },
+  ]);
+  // The next socket asks for them at once.
+  ws.drop(1012);
+  await waitFor(() => FakeSocket.instances.length === 2 && h.status === 'open');
+  const next = FakeSocket.instances[1];
+  assert.equal(next.url.searchParams.get('events'), 'newMessage,userLeft');
+  assert.deepEqual(next.sent, [{ type: 'subscribe', events: ['a,b'] }]);
+
+  // A reducer folds every event: no ?events=, all of them.
+  const r = c.actor('counter', 'r', { reduce: (s) => s });
+  await waitFor(() => FakeSocket.instances.length === 3);
+  assert.equal(FakeSocket.instances[2].url.searchParams.has('events'), false);
+  r.close();
+});
+
+test('state frames move the resume point: a handle without events resumes after the last state it had', async () => {
+  const c = client();
+  FakeSocket.onOpen = (ws, n) => {
+    if (n === 0) {
+      ws.frame({ type: 'init', actor: 'counter:q', seq: 1, state: { count: 1 } });
+      ws.frame({ type: 'state', seq: 9, state: { count: 9 } });
+      ws.drop(1006);
+    } else {
+      assert.equal(ws.url.searchParams.get('since'), '9');
+      ws.frame({ type: 'resume', actor: 'counter:q', seq: 9 });
+    }
+  };
+  const h = c.actor('counter', 'q');
+  await waitFor(() => FakeSocket.instances.length === 2 && h.status === 'open');
+  assert.equal(h.seq, 9);
+  assert.equal(h.state.count, 9);
 });
 
 test('duplicates and stale frames are dropped by seq; resume asks for since=<last seq>', async () => {
