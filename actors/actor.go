@@ -255,6 +255,11 @@ func (a *actor) handleBarrier(m message) {
 }
 
 func (a *actor) handleCall(m *callMsg) {
+	if c := m.opts.Conn; c != nil && !a.open(c) {
+		a.queueReply(0, m, Reply{}, Errorf(CodeUnavailable, "the connection this call to %s came over is closed", a.id))
+		a.release()
+		return
+	}
 	key := m.opts.IdempotencyKey
 	if key != "" {
 		if e := a.pend.idem[key]; e != nil {
@@ -285,6 +290,7 @@ func (a *actor) handleCall(m *callMsg) {
 	}
 	meta := eventlog.Metadata{CorrelationID: m.opts.CorrelationID, Causation: m.action, IdempotencyKey: key}
 	t := a.newTurn(meta)
+	t.conn = m.opts.Conn
 	if m.timer != nil {
 		t.fired = m.timer.key
 		meta.Causation = "timer:" + m.action

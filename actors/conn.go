@@ -60,6 +60,13 @@ func (c *Conn) Events() *Events { return c.events.Load() }
 // called from any goroutine, as the set is immutable.
 func (c *Conn) SetEvents(e *Events) { c.events.Store(e) }
 
+// open reports whether c is one of the actor's connections, and its
+// client has not closed it.
+func (a *actor) open(c *Conn) bool {
+	_, ok := a.conns.all[c]
+	return ok && !c.closed.Load()
+}
+
 // wants reports whether the connection receives the event or broadcast.
 func (c *Conn) wants(name string) bool { return c.events.Load().Has(name) }
 

@@ -2,6 +2,7 @@ package actors_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"slices"
 	"strings"
 	"sync"
@@ -187,3 +188,44 @@ func TestConn_Events(t *testing.T) {
 }
 
 func fmtList(l []string) string { return "[" + strings.Join(l, " ") + "]" }
+
+// whoami is an actor whose action returns the id of the connection it
+// was called over, 0 for none.
+func whoami() *actors.Def[struct{}] {
+	d := actors.Define("whoami", func() struct{} { return struct{}{} })
+	actors.Action(d, "who", func(c *actors.Ctx[struct{}], _ actors.NoArgs) (uint64, error) {
+		if c.Conn() == nil {
+			return 0, nil
+		}
+		return c.Conn().ID, nil
+	})
+	return d
+}
+
+// TestCtx_Conn: an action called over a connection sees it; over none, nil.
+// A call over a connection that is closed, or is another actor's, fails
+// without running.
+func TestCtx_Conn(t *testing.T) {
+	e := start(t, t.TempDir(), actors.NewRegistry(whoami()), actors.Options{})
+	who := func(id string, c *actors.Conn) (string, error) {
+		r, err := e.rt.Call(bg, mustID(id), "who", actors.Args{}, actors.CallOptions{Conn: c})
+		return string(r.Body), err
+	}
+	if got, err := who("whoami:a", nil); got != "0" || err != nil {
+		t.Fatalf("without a connection: %s %v", got, err)
+	}
+	conn, _, err := e.rt.Connect(bg, mustID("whoami:a"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := who("whoami:a", conn); got != fmt.Sprint(conn.ID) || err != nil {
+		t.Fatalf("over connection %d: %s %v", conn.ID, got, err)
+	}
+	if _, err := who("whoami:b", conn); actors.CodeOf(err) != actors.CodeUnavailable {
+		t.Fatalf("over another actor's connection: %v", err)
+	}
+	conn.Close()
+	if _, err := who("whoami:a", conn); actors.CodeOf(err) != actors.CodeUnavailable {
+		t.Fatalf("over a closed connection: %v", err)
+	}
+}

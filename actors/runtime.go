@@ -193,6 +193,10 @@ type CallOptions struct {
 	CorrelationID string
 	// Format is the format of the reply body. Default JSON.
 	Format Format
+	// Conn is the connection the call came over, if any (the action sees
+	// it as Ctx.Conn). It must be an open connection to the actor called:
+	// once it is closed, the call fails with CodeUnavailable, unrun.
+	Conn *Conn
 }
 
 // Reply is an action's result, encoded in the format asked for, and the

@@ -22,7 +22,8 @@ type turn struct {
 	timers   int
 	fired    []byte
 	err      error
-	noWrites bool // hooks that may not emit or schedule
+	noWrites bool  // hooks that may not emit or schedule
+	conn     *Conn // the connection a call came over
 }
 
 func (a *actor) newTurn(meta eventlog.Metadata) *turn {

@@ -550,7 +550,7 @@ func (so *socket) call(f wire.ClientFrame) {
 		defer func() { <-so.calls }()
 		ctx, cancel := context.WithTimeout(so.ctx, so.s.opts.CallTimeout)
 		defer cancel()
-		r, err := so.s.rt.Call(ctx, so.id, f.Action, actors.JSONArgs(f.Args), actors.CallOptions{IdempotencyKey: f.IdempotencyKey})
+		r, err := so.s.rt.Call(ctx, so.id, f.Action, actors.JSONArgs(f.Args), actors.CallOptions{IdempotencyKey: f.IdempotencyKey, Conn: so.conn})
 		if err != nil {
 			_, code, msg := statusOf(err)
 			so.reply(wire.NewErrorFrame(f.ID, code, msg))
