@@ -189,6 +189,7 @@ func (a *actor) connect(m *connectMsg) {
 	t = a.newTurn(eventlog.Metadata{})
 	a.hookTurn(t, hookConnect, c, nil)
 	a.finishTurn(t, nil)
+	a.maybeFlush()
 }
 
 func (a *actor) disconnect(c *Conn, why error) {
@@ -206,4 +207,5 @@ func (a *actor) disconnect(c *Conn, why error) {
 	t := a.newTurn(eventlog.Metadata{})
 	a.hookTurn(t, hookDisconnect, c, nil)
 	a.finishTurn(t, nil)
+	a.maybeFlush() // what the hook wrote, without waiting for a call
 }

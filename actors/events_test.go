@@ -229,3 +229,40 @@ func TestCtx_Conn(t *testing.T) {
 		t.Fatalf("over a closed connection: %v", err)
 	}
 }
+
+// TestConn_HookWritesFlushed: what OnConnect and OnDisconnect emit is
+// appended at once, not when a call comes next (nor never: the runtime
+// then could not stop).
+func TestConn_HookWritesFlushed(t *testing.T) {
+	d := actors.Define("lobby", func() int { return 0 })
+	actors.On(d, "came", func(n *int, _ struct{}) { *n++ })
+	actors.On(d, "went", func(n *int, _ struct{}) { *n-- })
+	d.OnConnect = func(c *actors.Ctx[int], _ *actors.Conn) { c.Emit("came", struct{}{}) }
+	d.OnDisconnect = func(c *actors.Ctx[int], _ *actors.Conn) { c.Emit("went", struct{}{}) }
+	e := start(t, t.TempDir(), actors.NewRegistry(d), actors.Options{})
+	id := mustID("lobby:x")
+	waitHead := func(want uint64) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			head, err := e.log.Head(bg, id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if head.Head == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("head %d, want %d", head.Head, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	conn, _, err := e.rt.Connect(bg, id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitHead(1)
+	conn.Close()
+	waitHead(2)
+}
