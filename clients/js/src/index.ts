@@ -137,12 +137,18 @@ export interface ChatRoomState {
   /** The last 100 messages. */
   messages: ChatMessage[];
   participants: string[];
+  /** The participants who joined over a socket: each leaves when it closes. */
+  connected?: string[];
 }
 export interface Membership {
   success: boolean;
   participantCount: number;
 }
-/** chatRoom: messages and participants. */
+/**
+ * chatRoom: messages and participants. A participant who joined over a
+ * socket leaves when it closes (join again when a handle reconnects);
+ * one who joined over HTTP stays until they leave.
+ */
 export interface ChatRoomActor {
   state: ChatRoomState;
   actions: {
@@ -154,7 +160,8 @@ export interface ChatRoomActor {
   };
   events: {
     newMessage: ChatMessage;
-    userJoined: { username: string; participantCount: number };
+    /** connected: joined over a socket, and leaves when it closes. */
+    userJoined: { username: string; participantCount: number; connected?: boolean };
     userLeft: { username: string; participantCount: number };
   };
 }
