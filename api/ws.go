@@ -343,6 +343,9 @@ func (so *socket) firstFrame(init actors.Init, since *uint64) (any, bool) {
 // then, to a connection that asked for state frames, the state there. It
 // ends the socket and returns false on failure.
 func (so *socket) replay(since uint64, init actors.Init) bool {
+	if since >= init.Seq {
+		return true // nothing missed (and a scan to 0 would go to the head)
+	}
 	err := so.s.log.ScanStream(so.ctx, so.id, since+1, init.Seq, func(e *eventlog.Event) error {
 		if !so.conn.Events().Has(e.Type) {
 			return nil
@@ -358,7 +361,7 @@ func (so *socket) replay(since uint64, init actors.Init) bool {
 		so.end(websocket.CloseInternalServerErr, "replay failed")
 		return false
 	}
-	if so.conn.WantsState() && init.Seq > since {
+	if so.conn.WantsState() {
 		b, _ := json.Marshal(wire.StateFrame{Seq: init.Seq, State: init.State, Type: wire.FrameState})
 		if so.sendFrame(actors.Frame{Seq: init.Seq, Data: b}) != nil {
 			so.end(websocket.CloseAbnormalClosure, "")

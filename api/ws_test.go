@@ -358,6 +358,30 @@ func TestWS_ResumeState(t *testing.T) {
 	matchJSON(t, "resume at the head", w.next().raw, `{"type":"resume","actor":"counter:rs","seq":4}`)
 	w.send(map[string]any{"type": "ping"})
 	matchJSON(t, "nothing before the pong", w.next().raw, `{"type":"pong"}`)
+
+	// Resuming at the head of an empty actor while it is written to:
+	// each event once (none both from the log and live).
+	for i := range 20 {
+		key := fmt.Sprint("empty", i)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range 3 {
+				s.try("POST", "/api/counter/"+key+"/increment", nil)
+			}
+		}()
+		w := s.ws("/ws/counter/" + key + "?since=0")
+		if f := w.next(); f.Type != "resume" || f.Seq != 0 {
+			t.Fatalf("resume at 0: %s", f.raw)
+		}
+		for seq := uint64(1); seq <= 3; seq++ {
+			if f := w.next(); f.Seq != seq {
+				t.Fatalf("resumed at 0 while written to: got %s, want seq %d", f.raw, seq)
+			}
+		}
+		<-done
+		w.c.Close()
+	}
 }
 
 // TestWS_ResumeGap: when the events after since were erased (retention),
