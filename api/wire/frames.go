@@ -26,11 +26,14 @@ import (
 // {"type":"unsubscribe","events":[..]} to choose the events and
 // broadcasts it receives, by name ("*": all of them), which ?events=a,b
 // sets at connection (absent: all; empty: none). State frames and
-// replies are not filtered. A connection opened with ?since=N resumes: while the
-// events after N are still stored, its first frame is a resume frame, not
-// the state, and the events after N follow, so that a client applies each
-// event once onto the state it had; if some were erased, its first frame
-// is the init frame with the state at the head and "gap":true.
+// replies are not filtered.
+//
+// A connection opened with ?since=N resumes: while the events after N are
+// still stored, its first frame is a resume frame, not the state, and the
+// events after N follow (then, with ?state=1, a state frame at the head),
+// so that a client applies each event once onto the state it had; if
+// some were erased, its first frame is the init frame with the state at
+// the head and "gap":true.
 //
 // An event's or broadcast's frame carries its fields beside "type" and
 // "seq", so those names, and the server's own frame types, are reserved:
