@@ -27,6 +27,7 @@ type callResult struct {
 
 type connectMsg struct {
 	params map[string]string
+	events *Events
 	reply  chan connectResult
 }
 
@@ -256,6 +257,11 @@ func (a *actor) handleBarrier(m message) {
 }
 
 func (a *actor) handleCall(m *callMsg) {
+	if c := m.opts.Conn; c != nil && !a.open(c) {
+		a.queueReply(0, m, Reply{}, Errorf(CodeUnavailable, "the connection this call to %s came over is closed", a.id))
+		a.release()
+		return
+	}
 	key := m.opts.IdempotencyKey
 	var fp []byte
 	if key != "" {
@@ -289,6 +295,7 @@ func (a *actor) handleCall(m *callMsg) {
 	}
 	meta := eventlog.Metadata{CorrelationID: m.opts.CorrelationID, Causation: m.action, IdempotencyKey: key}
 	t := a.newTurn(meta)
+	t.conn = m.opts.Conn
 	if m.timer != nil {
 		t.fired = m.timer.key
 		meta.Causation = "timer:" + m.action

@@ -27,7 +27,8 @@ type Conn struct {
 	ID uint64
 
 	a          *actor
-	wantsState bool // params["state"] asked for state frames
+	wantsState bool                   // params["state"] asked for state frames
+	events     atomic.Pointer[Events] // the events and broadcasts it receives; nil: all
 	frames     chan Frame
 	done       chan struct{}
 	once       sync.Once
@@ -45,6 +46,29 @@ type Init struct {
 // Frames delivers the connection's frames. Each frame is shared: do not
 // modify its Data.
 func (c *Conn) Frames() <-chan Frame { return c.frames }
+
+// WantsState reports whether the connection asked for state frames
+// (params["state"] "1" or "true").
+func (c *Conn) WantsState() bool { return c.wantsState }
+
+// Events returns the set of event and broadcast names the connection
+// receives (nil: every one).
+func (c *Conn) Events() *Events { return c.events.Load() }
+
+// SetEvents sets the event and broadcast names the connection receives
+// from now on (nil: every one); state frames are not concerned. It may be
+// called from any goroutine, as the set is immutable.
+func (c *Conn) SetEvents(e *Events) { c.events.Store(e) }
+
+// open reports whether c is one of the actor's connections, and its
+// client has not closed it.
+func (a *actor) open(c *Conn) bool {
+	_, ok := a.conns.all[c]
+	return ok && !c.closed.Load()
+}
+
+// wants reports whether the connection receives the event or broadcast.
+func (c *Conn) wants(name string) bool { return c.events.Load().Has(name) }
 
 // Done is closed when the runtime dropped the connection.
 func (c *Conn) Done() <-chan struct{} { return c.done }
@@ -152,6 +176,7 @@ func (a *actor) connect(m *connectMsg) {
 		frames: make(chan Frame, a.rt.opts.ConnBuffer),
 		done:   make(chan struct{}),
 	}
+	c.events.Store(m.events)
 	a.conns.all[c] = struct{}{}
 	if c.wantsState = m.params["state"] == "1" || m.params["state"] == "true"; c.wantsState {
 		if a.conns.wantState == 0 {
@@ -164,6 +189,7 @@ func (a *actor) connect(m *connectMsg) {
 	t = a.newTurn(eventlog.Metadata{})
 	a.hookTurn(t, hookConnect, c, nil)
 	a.finishTurn(t, nil)
+	a.maybeFlush()
 }
 
 func (a *actor) disconnect(c *Conn, why error) {
@@ -181,4 +207,5 @@ func (a *actor) disconnect(c *Conn, why error) {
 	t := a.newTurn(eventlog.Metadata{})
 	a.hookTurn(t, hookDisconnect, c, nil)
 	a.finishTurn(t, nil)
+	a.maybeFlush() // what the hook wrote, without waiting for a call
 }

@@ -368,6 +368,11 @@ func (c *Ctx[S]) Every(name string, interval time.Duration, fn func(c *Ctx[S])) 
 // StopEvery stops the interval of that name.
 func (c *Ctx[S]) StopEvery(name string) { c.t.stopEvery(name) }
 
+// Conn returns the connection the call came over (CallOptions.Conn: a
+// call over a WebSocket), nil for a call over HTTP, a timer, or a hook.
+// It stays open for the whole call; OnDisconnect runs when it closes.
+func (c *Ctx[S]) Conn() *Conn { return c.t.conn }
+
 // Conns returns the number of open connections.
 func (c *Ctx[S]) Conns() int { return c.t.a.connCount() }
 

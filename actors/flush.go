@@ -64,7 +64,8 @@ type idemEntry struct {
 type outItem struct {
 	need  uint64
 	wrote uint64
-	frame Frame // broadcast to every connection when set
+	frame Frame  // a broadcast's, when set
+	name  string // the broadcast's name
 	// evType and evData, when evType is set, are a persisted event whose
 	// frame (seq need) is built on release, and only if a connection is
 	// there to receive it.
@@ -194,19 +195,22 @@ func (a *actor) release() {
 			a.rt.opts.Metrics.Action(a.id.Type, it.call.action, codeOf(it.res.err), time.Since(it.call.start))
 			continue
 		}
-		if len(a.conns.all) == 0 {
-			continue
-		}
-		if it.evType != "" {
-			e := eventlog.Event{Actor: a.id, Seq: it.need, Type: it.evType, Data: it.evData}
-			data, err := a.rt.opts.Frames.Event(&e)
-			if err != nil {
-				a.logger().Error("event does not convert to a frame", "seq", it.need, "err", err)
-				continue
-			}
-			it.frame = Frame{Seq: it.need, Data: data}
+		name, built := it.name, it.evType == "" // a broadcast's frame is built
+		if !built {
+			name = it.evType
 		}
 		for c := range a.conns.all {
+			if !c.wants(name) {
+				continue
+			}
+			// An event's frame is built once, for the first connection
+			// that receives it.
+			if !built {
+				if !a.eventFrame(it) {
+					break
+				}
+				built = true
+			}
 			if !c.deliver(it.frame) {
 				slow = append(slow, c)
 			}
@@ -220,6 +224,18 @@ func (a *actor) release() {
 		clear(a.pend.out[:n])
 		a.pend.out = a.pend.out[n:]
 	}
+}
+
+// eventFrame builds the frame of a persisted event's item.
+func (a *actor) eventFrame(it *outItem) bool {
+	e := eventlog.Event{Actor: a.id, Seq: it.need, Type: it.evType, Data: it.evData}
+	data, err := a.rt.opts.Frames.Event(&e)
+	if err != nil {
+		a.logger().Error("event does not convert to a frame", "seq", it.need, "err", err)
+		return false
+	}
+	it.frame = Frame{Seq: it.need, Data: data}
+	return true
 }
 
 func codeOf(err error) Code {

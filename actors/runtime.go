@@ -194,6 +194,10 @@ type CallOptions struct {
 	CorrelationID string
 	// Format is the format of the reply body. Default JSON.
 	Format Format
+	// Conn is the connection the call came over, if any (the action sees
+	// it as Ctx.Conn). It must be an open connection to the actor called:
+	// once it is closed, the call fails with CodeUnavailable, unrun.
+	Conn *Conn
 }
 
 // Reply is an action's result, encoded in the format asked for, and the
@@ -438,15 +442,31 @@ func (rt *Runtime) Call(ctx context.Context, id eventlog.ID, action string, args
 	}
 }
 
+// ConnectOptions go with one connection.
+type ConnectOptions struct {
+	// Params are the connection parameters, given to OnBeforeConnect;
+	// params["state"] "1" or "true" asks for state frames.
+	Params map[string]string
+	// Events are the event and broadcast names the connection receives
+	// (Conn.SetEvents changes them later). Default nil: every one.
+	Events *Events
+}
+
 // Connect opens a connection to an actor. OnBeforeConnect may refuse it
 // (CodeForbidden). The Init holds the state and its sequence; the
 // connection's frames carry every event after it.
 func (rt *Runtime) Connect(ctx context.Context, id eventlog.ID, params map[string]string) (*Conn, Init, error) {
+	return rt.ConnectWith(ctx, id, ConnectOptions{Params: params})
+}
+
+// ConnectWith is Connect with options: the connection's frames carry the
+// events after the Init that opts.Events holds.
+func (rt *Runtime) ConnectWith(ctx context.Context, id eventlog.ID, opts ConnectOptions) (*Conn, Init, error) {
 	def, err := rt.reg.Resolve(id)
 	if err != nil {
 		return nil, Init{}, err
 	}
-	m := &connectMsg{params: params, reply: make(chan connectResult, 1)}
+	m := &connectMsg{params: opts.Params, events: opts.Events, reply: make(chan connectResult, 1)}
 	if err := rt.send(ctx, id, def, m); err != nil {
 		return nil, Init{}, err
 	}

@@ -18,11 +18,12 @@ type turn struct {
 	events   []eventlog.Event
 	bytes    int
 	ops      []eventlog.Op
-	frames   [][]byte
+	frames   []outItem // broadcasts: name and frame
 	timers   int
 	fired    []byte
 	err      error
-	noWrites bool // hooks that may not emit or schedule
+	noWrites bool  // hooks that may not emit or schedule
+	conn     *Conn // the connection a call came over
 }
 
 func (a *actor) newTurn(meta eventlog.Metadata) *turn {
@@ -103,7 +104,8 @@ func (a *actor) finishTurn(t *turn, failed error) *entry {
 		a.snap.bytes += int64(e.bytes)
 	}
 	for _, f := range t.frames {
-		a.pend.out = append(a.pend.out, outItem{need: a.tseq, wrote: a.pend.wrote, frame: Frame{Data: f}})
+		f.need, f.wrote = a.tseq, a.pend.wrote
+		a.pend.out = append(a.pend.out, f)
 	}
 	if e != nil {
 		a.pend.batch = append(a.pend.batch, e)
@@ -165,7 +167,7 @@ func (t *turn) broadcast(name string, data any) {
 		t.a.logger().Warn("broadcast dropped", "name", name, "err", err)
 		return
 	}
-	t.frames = append(t.frames, f)
+	t.frames = append(t.frames, outItem{name: name, frame: Frame{Data: f}})
 }
 func (t *turn) schedule(at time.Time, action string, args any) (string, error) {
 	if t.noWrites {

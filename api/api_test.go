@@ -514,13 +514,10 @@ func TestBadInputs(t *testing.T) {
 		{"list limit 0", "GET", "/actors?limit=0", nil, nil, 400, "bad_request"},
 		{"list bad type", "GET", "/actors?type=9x", nil, nil, 400, "bad_request"},
 		{"list bad after", "GET", "/actors?after=nocolon", nil, nil, 400, "bad_request"},
-		{"WebSocket since past head", "GET", "/ws/counter/good?since=100000", nil, wsUpgrade, 400, "bad_request"},
-		{"WebSocket since abc", "GET", "/ws/counter/good?since=abc", nil, wsUpgrade, 400, "bad_request"},
-		{"WebSocket unknown type", "GET", "/ws/nope/k", nil, wsUpgrade, 404, "not_found"},
-		{"WebSocket bad key", "GET", "/actors/counter/%FF/events", nil, wsUpgrade, 400, "bad_request"},
+		{"WebSocket route without a handshake", "GET", "/ws/counter/good", nil, nil, 400, "bad_request"},
+		{"WebSocket handshake of another version", "GET", "/ws/counter/good", nil, wsHandshake("8"), 400, "bad_request"},
+		{"WebSocket handshake without a key", "GET", "/ws/counter/good", nil, wsHandshake("13")[:6], 400, "bad_request"},
 		{"WebSocket POST", "POST", "/ws/counter/good", nil, nil, 405, "method_not_allowed"},
-		{"WebSocket refused by OnBeforeConnect", "GET", "/ws/alarm/bad?deny=1", nil, wsUpgrade, 403, "forbidden"},
-		{"WebSocket refused by a plain error", "GET", "/actors/alarm/bad/events?user=bob", nil, wsUpgrade, 403, "forbidden"},
 		{"panicking action", "POST", "/rpc/alarm:bad/boom", nil, nil, 500, "internal"},
 		{"unknown route", "GET", "/nope", nil, nil, 404, "not_found"},
 		{"unknown seed route", "POST", "/api/counter/bad/explode", nil, nil, 404, "not_found"},
@@ -558,7 +555,10 @@ func TestBadInputs(t *testing.T) {
 	ok(t, "alarm after panic", s.post("/rpc/alarm:bad/get", ""), nil)
 }
 
-var wsUpgrade = []string{"Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Version", "13", "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}
+// wsHandshake is the headers of a WebSocket handshake of a version.
+func wsHandshake(version string) []string {
+	return []string{"Connection", "Upgrade", "Upgrade", "websocket", "Sec-WebSocket-Version", version, "Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}
+}
 
 func TestToken(t *testing.T) {
 	s := newStack(t, "", config{api: api.Options{Token: "s3cret"}})
@@ -613,15 +613,14 @@ func TestToken(t *testing.T) {
 		{"query token", "/ws/counter/t?token=s3cret", nil, 101},
 		{"header token", "/actors/counter/t/events", http.Header{"Authorization": {"Bearer s3cret"}}, 101},
 	} {
-		w, r, err := s.dialWS(c.path, c.hdr)
 		if c.status != 101 {
-			if err == nil {
-				t.Errorf("WebSocket %s: connected, want %d", c.name, c.status)
-				continue
+			// Closed with 4401, which a browser can read.
+			if code, reason := s.refusedWS(c.path, c.hdr); code != wire.CloseUnauthorized || reason != "a valid bearer token is required" {
+				t.Errorf("WebSocket %s: closed with %d %q, want %d", c.name, code, reason, wire.CloseUnauthorized)
 			}
-			wantError(t, "WebSocket "+c.name, r, c.status, "unauthorized")
 			continue
 		}
+		w, r, err := s.dialWS(c.path, c.hdr)
 		if err != nil {
 			t.Errorf("WebSocket %s: %v (%v)", c.name, err, r)
 			continue
@@ -690,12 +689,10 @@ func TestCORS(t *testing.T) {
 		t.Errorf("POST from evil.example: Allow-Origin %q", got)
 	}
 
-	// WebSocket from a disallowed origin: 403 before the upgrade.
-	_, res, err := s.dialWS("/ws/counter/x?token=tok", http.Header{"Origin": {"http://evil.example"}})
-	if err == nil {
-		t.Fatal("WebSocket from evil.example was accepted")
+	// WebSocket from a disallowed origin: closed with 4403.
+	if code, _ := s.refusedWS("/ws/counter/x?token=tok", http.Header{"Origin": {"http://evil.example"}}); code != wire.CloseForbidden {
+		t.Fatalf("WebSocket from evil.example: closed with %d, want %d", code, wire.CloseForbidden)
 	}
-	wantError(t, "WebSocket from evil.example", res, 403, "forbidden")
 	w, res, err := s.dialWS("/ws/counter/x?token=tok", http.Header{"Origin": {"http://localhost:5173"}})
 	if err != nil {
 		t.Fatalf("WebSocket from localhost:5173: %v %v", err, res)
@@ -712,8 +709,8 @@ func TestCORS(t *testing.T) {
 	if got := preflight(s2, "http://localhost:5173").header.Get("Access-Control-Allow-Origin"); got != "" {
 		t.Errorf("localhost with configured origins: Allow-Origin %q, want none", got)
 	}
-	if _, res, err := s2.dialWS("/ws/counter/x", http.Header{"Origin": {"http://localhost:5173"}}); err == nil || res.status != 403 {
-		t.Errorf("WebSocket from localhost with configured origins: %v %v, want 403", err, res)
+	if code, _ := s2.refusedWS("/ws/counter/x", http.Header{"Origin": {"http://localhost:5173"}}); code != wire.CloseForbidden {
+		t.Errorf("WebSocket from localhost with configured origins: closed with %d, want %d", code, wire.CloseForbidden)
 	}
 	if _, _, err := s2.dialWS("/ws/counter/x", http.Header{"Origin": {"https://app.example"}}); err != nil {
 		t.Errorf("WebSocket from the configured origin: %v", err)
@@ -1117,7 +1114,7 @@ func TestKeysWithSlashes(t *testing.T) {
 		t.Errorf("event frame seq %d, want 4", f.Seq)
 	}
 	w2 := s.ws("/actors/counter/" + esc + "/events?since=2")
-	if f := w2.nextOf("countUpdated", "init"); f.Seq != 3 {
+	if f := w2.nextOf("countUpdated", "resume"); f.Seq != 3 {
 		t.Errorf("resumed from 2: first event %d, want 3", f.Seq)
 	}
 }

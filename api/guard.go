@@ -31,6 +31,9 @@ import (
 // answers to: by default only loopback names (localhost, 127.0.0.1, ::1),
 // else Options.AllowedHosts.
 //
+// A WebSocket handshake a guard refuses is closed with a code instead of
+// an HTTP error, which a browser could not read (Server.refuse).
+//
 // A request body must arrive within Options.ReadTimeout (the headers'
 // time is bounded by the http.Server's ReadHeaderTimeout), or the request
 // fails with 408 and the connection is closed.
@@ -39,7 +42,7 @@ import (
 func (s *Server) hostGuard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.hostAllowed(r.Host) {
-			writeError(w, http.StatusForbidden, "forbidden", "this server does not answer to the host "+r.Host)
+			s.refuse(w, r, http.StatusForbidden, "forbidden", "this server does not answer to the host "+r.Host)
 			return
 		}
 		next.ServeHTTP(w, r)

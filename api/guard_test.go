@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/gorilla/websocket"
 )
 
@@ -87,17 +88,20 @@ func TestGuard_CrossSite(t *testing.T) {
 			t.Errorf("%s: pause a projection: %v", o.name, r)
 		}
 		s.do("POST", "/projections/actors/resume", nil)
-		// A WebSocket from a page that is not allowed is refused.
+		// A WebSocket from a page that is not allowed is refused: closed
+		// at once with 4403.
 		wsHdr := http.Header{}
 		if o.origin != "" {
 			wsHdr.Set("Origin", o.origin)
 		}
-		w, r, err := s.dialWS("/ws/counter/csrf-ws", wsHdr)
-		if o.allowed != (err == nil) {
+		if !o.allowed {
+			if code, _ := s.refusedWS("/ws/counter/csrf-ws", wsHdr); code != wire.CloseForbidden {
+				t.Errorf("%s: WebSocket closed with %d, want %d", o.name, code, wire.CloseForbidden)
+			}
+		} else if w, r, err := s.dialWS("/ws/counter/csrf-ws", wsHdr); err != nil {
 			t.Errorf("%s: WebSocket: %v %v", o.name, err, r)
-		}
-		if w != nil {
-			w.c.Close()
+		} else if f := w.next(); f.Type != "init" {
+			t.Errorf("%s: WebSocket: first frame %s", o.name, f.raw)
 		}
 	}
 	// Reads are not changes: any page may send them (CORS decides what
@@ -167,18 +171,16 @@ func TestGuard_Hosts(t *testing.T) {
 		}
 	}
 	// The DNS-rebinding WebSocket: same-origin for the page, refused for
-	// its host.
+	// its host: closed at once with 4403, without waking the actor.
 	s := stacks[""]
 	port := s.ts.URL[strings.LastIndex(s.ts.URL, ":")+1:]
-	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
-	u := "ws://" + strings.TrimPrefix(s.ts.URL, "http://") + "/ws/counter/h"
-	c, res, err := d.Dial(u, http.Header{"Origin": {"http://evil.example:" + port}, "Host": {"evil.example:" + port}})
-	if err == nil {
-		c.Close()
-		t.Fatal("a WebSocket for Host evil.example was opened")
+	awake := s.rt.Awake()
+	code, reason := s.refusedWS("/ws/counter/h-ws", http.Header{"Origin": {"http://evil.example:" + port}, "Host": {"evil.example:" + port}})
+	if code != wire.CloseForbidden || !strings.Contains(reason, "evil.example") {
+		t.Fatalf("WebSocket for Host evil.example: closed with %d %q, want %d", code, reason, wire.CloseForbidden)
 	}
-	if res == nil || res.StatusCode != 403 {
-		t.Fatalf("WebSocket for Host evil.example: %v %v, want 403", res, err)
+	if s.rt.Awake() != awake {
+		t.Fatal("a refused WebSocket woke its actor")
 	}
 }
 

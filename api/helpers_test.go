@@ -78,7 +78,7 @@ func alarm() *actors.Def[alarmState] {
 		if params["deny"] != "" {
 			return actors.Errorf(actors.CodeForbidden, "the alarm refuses this connection")
 		}
-		for _, reserved := range []string{"since", "token"} {
+		for _, reserved := range []string{"since", "token", "events"} {
 			if _, ok := params[reserved]; ok {
 				return actors.Errorf(actors.CodeForbidden, "%s reached OnBeforeConnect", reserved)
 			}
@@ -604,6 +604,25 @@ func (s *stack) ws(path string) *wsClient {
 		s.t.Fatalf("dial %s: %v (%v)", path, err, r)
 	}
 	return w
+}
+
+// refusedWS opens a WebSocket that the server refuses: the handshake is
+// accepted, and the first thing the socket reads is the server's close.
+// It returns the close code and reason, and fails the test if the
+// handshake fails or a frame comes before the close.
+func (s *stack) refusedWS(path string, hdr http.Header) (int, string) {
+	s.t.Helper()
+	w, r, err := s.dialWS(path, hdr)
+	if err != nil {
+		s.t.Fatalf("%s: %v (%v); want the handshake accepted, then closed", path, err, r)
+	}
+	defer w.c.Close()
+	f, err := w.read()
+	var ce *websocket.CloseError
+	if err == nil || !asCloseError(err, &ce) {
+		s.t.Fatalf("%s: read %s (%v); want the close and nothing before it", path, f.raw, err)
+	}
+	return ce.Code, ce.Text
 }
 
 // read returns the next frame, or an error (a *websocket.CloseError when

@@ -13,7 +13,9 @@
 //	     the application's own (Options.Routes), such as the seed's /api/...
 //
 // Every error is JSON: {"error":{"code":"...","message":"..."}} with the
-// status of its code. The shapes of every reply and frame are in package
+// status of its code; a WebSocket handshake the server refuses is
+// accepted and closed at once with code 4000+status and the message as
+// the reason (wire.RefusedCode), which a browser can read. The shapes of every reply and frame are in package
 // wire (api/wire), the protocol's one home; the api package serves them
 // and owns the WebSocket protocol, giving the runtime its FrameEncoder
 // (wire.Frames). With a token set, every route but /healthz needs
@@ -318,7 +320,7 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		}
 		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="actorlog"`)
-			writeError(w, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
+			s.refuse(w, r, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/api/wire"
@@ -17,12 +19,10 @@ import (
 	"golang.org/x/time/rate"
 )
 
-// WebSocket close codes beyond the standard ones.
-const (
-	// CloseSlowConsumer: the client did not read its frames fast enough.
-	// Reconnect with ?since=<last seq received>.
-	CloseSlowConsumer = 4008
-)
+// CloseSlowConsumer is the close code of a client that did not read its
+// frames fast enough (wire.CloseSlowConsumer). Reconnect with
+// ?since=<last seq received>.
+const CloseSlowConsumer = wire.CloseSlowConsumer
 
 const writeWait = 10 * time.Second
 
@@ -49,40 +49,59 @@ type socket struct {
 }
 
 // websocket serves GET /ws/{type}/{key} and the upgrade on
-// /actors/{type}/{key}/events. Query: since=N to resume after sequence N;
-// every other parameter goes to OnBeforeConnect.
+// /actors/{type}/{key}/events. Query: since=N to resume after sequence N,
+// events=a,b for the events and broadcasts to receive; every other
+// parameter but token goes to OnBeforeConnect. A connection it refuses is
+// closed with a code of the refusal (refuse).
 func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
-	id := eventlog.ID{Type: p.ByName("type"), Key: p.ByName("key")} // Connect checks it
+	if !websocket.IsWebSocketUpgrade(r) {
+		writeError(w, http.StatusBadRequest, "bad_request", r.URL.Path+" is a WebSocket: send a WebSocket handshake (Connection: Upgrade, Upgrade: websocket)")
+		return
+	}
+	if !s.checkOrigin(r) {
+		s.refuse(w, r, http.StatusForbidden, "forbidden", "origin "+r.Header.Get("Origin")+" is not allowed")
+		return
+	}
+	id, err := s.actorID(p.ByName("type"), p.ByName("key"))
+	if err != nil {
+		s.refuseErr(w, r, err)
+		return
+	}
 	q := r.URL.Query()
 	var since *uint64
 	if q.Has("since") {
 		n, err := uintParam(r, "since", 0)
+		if err == nil {
+			err = s.checkSince(r.Context(), id, n)
+		}
 		if err != nil {
-			s.writeErr(w, r, err)
+			s.refuseErr(w, r, err)
 			return
 		}
 		since = &n
 	}
-	if !s.checkOrigin(r) {
-		writeError(w, http.StatusForbidden, "forbidden", "origin "+r.Header.Get("Origin")+" is not allowed")
-		return
+	var events *actors.Events // all
+	if q.Has("events") {
+		if events, err = subscription(actors.OnlyEvents(), strings.Split(q.Get("events"), ","), true); err != nil {
+			s.refuseErr(w, r, err)
+			return
+		}
 	}
 	params := map[string]string{}
 	for k, v := range q {
-		if k != "since" && k != "token" && len(v) > 0 {
+		if k != "since" && k != "token" && k != "events" && len(v) > 0 {
 			params[k] = v[0]
 		}
 	}
 	ctx, cancel := s.callContext(r)
-	conn, init, err := s.rt.Connect(ctx, id, params)
+	conn, init, err := s.rt.ConnectWith(ctx, id, actors.ConnectOptions{Params: params, Events: events})
 	cancel()
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	if since != nil && *since > init.Seq {
+	if err == nil && since != nil && *since > init.Seq {
 		conn.Close()
-		writeError(w, http.StatusBadRequest, "bad_request", fmt.Sprintf("since %d is past the actor's head %d", *since, init.Seq))
+		err = errSincePastHead(*since, init.Seq)
+	}
+	if err != nil {
+		s.refuseErr(w, r, err)
 		return
 	}
 	up := websocket.Upgrader{
@@ -93,6 +112,7 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.
 		// for each message.
 		WriteBufferPool: &s.writeBuffers,
 		CheckOrigin:     func(*http.Request) bool { return true }, // checked above
+		Error:           handshakeError,
 	}
 	ws, err := up.Upgrade(w, r, nil)
 	if err != nil {
@@ -115,6 +135,90 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.
 	s.scope.Go(so.read)
 	s.scope.Go(func() { so.write(init, since) })
 	s.mu.Unlock()
+}
+
+// checkSince refuses a since past the actor's durable head (as the log
+// has it, without waking the actor): the client saw a history longer
+// than the actor's, which was reset.
+func (s *Server) checkSince(ctx context.Context, id eventlog.ID, since uint64) error {
+	st, err := s.log.Head(ctx, id)
+	if err != nil {
+		return err
+	}
+	if since > st.Head {
+		return errSincePastHead(since, st.Head)
+	}
+	return nil
+}
+
+func errSincePastHead(since, head uint64) error {
+	return &httpError{http.StatusConflict, "conflict", fmt.Sprintf("since %d is past the actor's head %d; connect without since", since, head)}
+}
+
+// refuse answers a request the server will not serve with an error. The
+// HTTP reply to a WebSocket handshake is one a browser cannot read, so a
+// handshake is accepted and closed at once, with the close code of the
+// status (wire.RefusedCode) and msg as the reason: no other frame is
+// sent, nothing else runs. Any other request gets the error body.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	if r.Method != http.MethodGet || !websocket.IsWebSocketUpgrade(r) {
+		writeError(w, status, code, msg)
+		return
+	}
+	up := websocket.Upgrader{WriteBufferPool: &s.writeBuffers, CheckOrigin: func(*http.Request) bool { return true }, Error: handshakeError}
+	ws, err := up.Upgrade(w, r, nil)
+	if err != nil {
+		return // handshakeError answered
+	}
+	defer ws.Close()
+	ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(wire.RefusedCode(status), closeReason(msg)), time.Now().Add(time.Second))
+	// Wait a moment for the client's close, unanswered (ours is sent),
+	// discarding anything else: closing on unread data would reset the
+	// connection, and the close frame could be lost with it.
+	ws.SetReadLimit(512)
+	ws.SetCloseHandler(func(int, string) error { return nil })
+	ws.SetReadDeadline(time.Now().Add(time.Second))
+	for {
+		if _, _, err := ws.NextReader(); err != nil {
+			return
+		}
+	}
+}
+
+// refuseErr refuses with the status, code and message of err.
+func (s *Server) refuseErr(w http.ResponseWriter, r *http.Request, err error) {
+	status, code, msg := statusOf(err)
+	if status == http.StatusInternalServerError {
+		s.lg.Error("WebSocket refused", "path", r.URL.Path, "err", err)
+	}
+	s.refuse(w, r, status, code, msg)
+}
+
+// closeReason fits msg in a close frame (at most 123 bytes), cut at a
+// character's boundary.
+func closeReason(msg string) string {
+	const limit = 123
+	if len(msg) <= limit {
+		return msg
+	}
+	cut := limit - len("…")
+	for cut > 0 && !utf8.RuneStart(msg[cut]) {
+		cut--
+	}
+	return msg[:cut] + "…"
+}
+
+// handshakeError answers a WebSocket handshake that is not one (the
+// Upgrader's Error): a JSON error body, as everywhere else.
+func handshakeError(w http.ResponseWriter, _ *http.Request, status int, reason error) {
+	code := "bad_request"
+	switch {
+	case status == http.StatusMethodNotAllowed:
+		code = "method_not_allowed"
+	case status >= 500:
+		code = "internal"
+	}
+	writeError(w, status, code, "WebSocket handshake: "+reason.Error())
 }
 
 // end closes the socket once, with a close frame of code and reason.
@@ -157,40 +261,25 @@ func (so *socket) sendFrame(f actors.Frame) error {
 	return nil
 }
 
-// write sends the init frame, the events a resuming client missed, then
-// the live frames, replies and pings, until the socket ends.
+// write sends the first frame — init, or resume when since is given and
+// the events after it are still stored — and the events a resuming
+// client missed, then the live frames, replies and pings, until the
+// socket ends.
 func (so *socket) write(init actors.Init, since *uint64) {
+	first, replay := so.firstFrame(init, since)
 	so.mu.Lock()
 	so.lastSeq = init.Seq
-	so.mu.Unlock()
-	head := wire.InitFrame{Actor: so.id.String(), Seq: init.Seq, State: init.State, Type: wire.FrameInit}
-	var replay bool
-	if since != nil {
-		st, err := so.s.log.Head(so.ctx, so.id)
-		if err == nil && *since+1 < st.First {
-			head.Gap = true // events after since were erased: rely on state
-		} else {
-			replay = *since < init.Seq
-		}
+	if replay {
+		so.lastSeq = *since
 	}
-	b, _ := json.Marshal(head)
+	so.mu.Unlock()
+	b, _ := json.Marshal(first)
 	if so.send(b) != nil {
 		so.end(websocket.CloseAbnormalClosure, "")
 		return
 	}
-	if replay {
-		err := so.s.log.ScanStream(so.ctx, so.id, *since+1, init.Seq, func(e *eventlog.Event) error {
-			f, err := wire.EventFrame(e)
-			if err != nil {
-				return err
-			}
-			return so.send(f)
-		})
-		if err != nil {
-			so.s.lg.Warn("websocket replay failed", "actor", so.id.String(), "err", err)
-			so.end(websocket.CloseInternalServerErr, "replay failed")
-			return
-		}
+	if replay && !so.replay(*since, init) {
+		return
 	}
 	ping := time.NewTicker(so.s.opts.PingInterval)
 	defer ping.Stop()
@@ -232,6 +321,54 @@ func (so *socket) write(init actors.Init, since *uint64) {
 			return
 		}
 	}
+}
+
+// firstFrame returns the connection's first frame, and whether the
+// events after since are to be sent from the log: a resume frame when
+// since is given and those events are still stored; else the init frame
+// with the state at the head (and gap set if since was given).
+func (so *socket) firstFrame(init actors.Init, since *uint64) (any, bool) {
+	head := wire.InitFrame{Actor: so.id.String(), Seq: init.Seq, State: init.State, Type: wire.FrameInit}
+	if since == nil {
+		return head, false
+	}
+	if st, err := so.s.log.Head(so.ctx, so.id); err == nil && *since+1 < st.First {
+		head.Gap = true // events after since were erased: the client must take the state
+		return head, false
+	}
+	return wire.ResumeFrame{Actor: so.id.String(), Seq: *since, Type: wire.FrameResume}, true
+}
+
+// replay sends the events after since up to the connection's start, and
+// then, to a connection that asked for state frames, the state there. It
+// ends the socket and returns false on failure.
+func (so *socket) replay(since uint64, init actors.Init) bool {
+	if since >= init.Seq {
+		return true // nothing missed (and a scan to 0 would go to the head)
+	}
+	err := so.s.log.ScanStream(so.ctx, so.id, since+1, init.Seq, func(e *eventlog.Event) error {
+		if !so.conn.Events().Has(e.Type) {
+			return nil
+		}
+		f, err := wire.EventFrame(e)
+		if err != nil {
+			return err
+		}
+		return so.sendFrame(actors.Frame{Seq: e.Seq, Data: f})
+	})
+	if err != nil {
+		so.s.lg.Warn("websocket replay failed", "actor", so.id.String(), "err", err)
+		so.end(websocket.CloseInternalServerErr, "replay failed")
+		return false
+	}
+	if so.conn.WantsState() {
+		b, _ := json.Marshal(wire.StateFrame{Seq: init.Seq, State: init.State, Type: wire.FrameState})
+		if so.sendFrame(actors.Frame{Seq: init.Seq, Data: b}) != nil {
+			so.end(websocket.CloseAbnormalClosure, "")
+			return false
+		}
+	}
+	return true
 }
 
 // drain writes the frames already delivered.
@@ -294,11 +431,14 @@ func (so *socket) read() {
 			return // the socket ended meanwhile
 		}
 		ws.SetReadDeadline(time.Now().Add(wait))
-		call, answer := decodeFrame(mt == websocket.TextMessage, data)
-		if call != nil {
-			so.call(*call)
-		} else {
+		f, answer := decodeFrame(mt == websocket.TextMessage, data)
+		switch {
+		case f == nil:
 			so.reply(answer)
+		case f.Type == wire.FrameCall:
+			so.call(*f)
+		default:
+			so.subscribe(*f)
 		}
 	}
 }
@@ -307,8 +447,8 @@ var pong = struct {
 	Type string `json:"type"`
 }{wire.FramePong}
 
-// decodeFrame reads a client's frame: a call to make, or else the answer
-// to send back (a pong or an error frame).
+// decodeFrame reads a client's frame: a call to make or a subscription to
+// change, or else the answer to send back (a pong or an error frame).
 func decodeFrame(text bool, data []byte) (*wire.ClientFrame, any) {
 	if !text {
 		return nil, wire.NewErrorFrame(nil, "bad_request", "send text frames of JSON")
@@ -331,8 +471,55 @@ func decodeFrame(text bool, data []byte) (*wire.ClientFrame, any) {
 			return nil, wire.NewErrorFrame(f.ID, "bad_request", "an idempotency key is at most 255 bytes")
 		}
 		return &f, nil
+	case wire.FrameSubscribe, wire.FrameUnsubscribe:
+		if f.Events == nil {
+			return nil, wire.NewErrorFrame(f.ID, "bad_request", fmt.Sprintf("a %s frame needs \"events\": a list of event names, or [\"*\"] for all", f.Type))
+		}
+		return &f, nil
 	}
-	return nil, wire.NewErrorFrame(f.ID, "bad_request", fmt.Sprintf("unknown frame type %q; send \"call\" or \"ping\"", f.Type))
+	return nil, wire.NewErrorFrame(f.ID, "bad_request", fmt.Sprintf("unknown frame type %q; send \"call\", \"ping\", \"subscribe\" or \"unsubscribe\"", f.Type))
+}
+
+// maxListedEvents bounds the names a socket's subscription lists.
+const maxListedEvents = 256
+
+// subscription returns set with names added (subscribe) or removed
+// (unsubscribe); wire.AllEvents stands for every name, and empty names
+// (of ?events=) for none.
+func subscription(set *actors.Events, names []string, add bool) (*actors.Events, error) {
+	if len(names) > maxListedEvents {
+		return nil, actors.Errorf(actors.CodeBadRequest, "a subscription lists at most %d event names", maxListedEvents)
+	}
+	for _, n := range names {
+		switch {
+		case n == "":
+		case n == wire.AllEvents && add:
+			set = actors.AllEvents()
+		case n == wire.AllEvents:
+			set = actors.OnlyEvents()
+		case add:
+			set = set.With(n)
+		default:
+			set = set.Without(n)
+		}
+	}
+	if set.Listed() > maxListedEvents {
+		return nil, actors.Errorf(actors.CodeBadRequest, "a subscription lists at most %d event names", maxListedEvents)
+	}
+	return set, nil
+}
+
+// subscribe changes the events and broadcasts the socket receives, from
+// the next one the actor delivers. Frames are read in order: a frame
+// after this one is answered once the change is in effect.
+func (so *socket) subscribe(f wire.ClientFrame) {
+	set, err := subscription(so.conn.Events(), f.Events, f.Type == wire.FrameSubscribe)
+	if err != nil {
+		_, code, msg := statusOf(err)
+		so.reply(wire.NewErrorFrame(f.ID, code, msg))
+		return
+	}
+	so.conn.SetEvents(set)
 }
 
 // frameError says why a client's frame does not decode.
@@ -342,7 +529,11 @@ func frameError(err error) string {
 		if te.Field == "" {
 			return "the frame must be a JSON object, not " + te.Value
 		}
-		// Every field a client sets is a string, but for "id" and "args".
+		if te.Field == "events" || strings.HasPrefix(te.Field, "events.") {
+			return fmt.Sprintf("the frame's \"events\" must be a list of event names (strings), not %s", te.Value)
+		}
+		// Every other field a client sets is a string, but for "id" and
+		// "args".
 		return fmt.Sprintf("the frame's %q must be a string, not %s", te.Field, te.Value)
 	}
 	return "the frame is not a JSON object: " + err.Error()
@@ -362,7 +553,7 @@ func (so *socket) call(f wire.ClientFrame) {
 		defer func() { <-so.calls }()
 		ctx, cancel := context.WithTimeout(so.ctx, so.s.opts.CallTimeout)
 		defer cancel()
-		r, err := so.s.rt.Call(ctx, so.id, f.Action, actors.JSONArgs(f.Args), actors.CallOptions{IdempotencyKey: f.IdempotencyKey})
+		r, err := so.s.rt.Call(ctx, so.id, f.Action, actors.JSONArgs(f.Args), actors.CallOptions{IdempotencyKey: f.IdempotencyKey, Conn: so.conn})
 		if err != nil {
 			_, code, msg := statusOf(err)
 			so.reply(wire.NewErrorFrame(f.ID, code, msg))

@@ -1,9 +1,11 @@
 package api_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
@@ -14,6 +16,9 @@ import (
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/api/wire"
+	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/snapshots"
 	"github.com/gorilla/websocket"
 )
 
@@ -55,8 +60,9 @@ func TestWS_InitAndEvents(t *testing.T) {
 			matchJSON(t, "frame after a read", w.next().raw, `{"type":"countUpdated","count":1,"lastUpdated":"<ts>","seq":7}`)
 		})
 	}
-	// Query parameters other than since and token go to OnBeforeConnect.
-	for _, q := range []string{"?user=ann", "?token=x&since=0", "?since=0&user=ann&other=1"} {
+	// Query parameters other than since, token and events go to
+	// OnBeforeConnect.
+	for _, q := range []string{"?user=ann", "?token=x&since=0", "?since=0&user=ann&other=1", "?events=armed&user=ann"} {
 		if _, r, err := s.dialWS("/ws/alarm/params"+q, nil); err != nil {
 			t.Errorf("alarm%s: %v %v", q, err, r)
 		}
@@ -248,10 +254,9 @@ func TestWS_ResumeSince(t *testing.T) {
 	for _, p := range wsPaths {
 		for _, since := range []uint64{0, 1, 20, before - 1, before} {
 			w := s.ws(wsPath(p.format, "counter", "r") + "?since=" + strconv.FormatUint(since, 10))
-			init := w.next()
-			if init.Type != "init" || init.Seq != before || init.Gap {
-				t.Fatalf("%s since=%d: init %s, want seq %d", p.name, since, init.raw, before)
-			}
+			// No state: the client has it at since, and gets each event
+			// after it once.
+			matchJSON(t, "resume frame", w.next().raw, fmt.Sprintf(`{"type":"resume","actor":"counter:r","seq":%d}`, since))
 			for seq := since + 1; seq <= before; seq++ {
 				f := w.next()
 				matchJSON(t, "replayed frame", f.raw, fmt.Sprintf(`{"type":"countUpdated","count":%d,"lastUpdated":"<ts>","seq":%d}`, seq, seq))
@@ -259,13 +264,11 @@ func TestWS_ResumeSince(t *testing.T) {
 			w.c.Close()
 		}
 	}
-	// Since past the head is refused before the upgrade.
+	// Since past the head is refused: the client saw another history.
 	for _, p := range wsPaths {
-		_, r, err := s.dialWS(wsPath(p.format, "counter", "r")+"?since=51", nil)
-		if err == nil {
-			t.Fatalf("%s since past the head: connected", p.name)
+		if code, reason := s.refusedWS(wsPath(p.format, "counter", "r")+"?since=51", nil); code != wire.CloseConflict || !strings.Contains(reason, "head 50") {
+			t.Fatalf("%s since past the head: closed with %d %q, want %d", p.name, code, reason, wire.CloseConflict)
 		}
-		wantError(t, p.name+" since past the head", r, 400, "bad_request")
 	}
 
 	// Writers and resuming readers at once.
@@ -303,9 +306,8 @@ func TestWS_ResumeSince(t *testing.T) {
 		path := wsPath(wsPaths[conns%2].format, "counter", "r") + "?since=" + strconv.FormatUint(last, 10)
 		w := s.ws(path)
 		conns++
-		init := w.next()
-		if init.Type != "init" || init.Seq < last {
-			t.Fatalf("resume since=%d: init %s", last, init.raw)
+		if f := w.next(); f.Type != "resume" || f.Seq != last {
+			t.Fatalf("resume since=%d: first frame %s", last, f.raw)
 		}
 		for n := 1 + rng.IntN(40); n > 0 && last < final; n-- {
 			f := w.next()
@@ -334,6 +336,83 @@ func TestWS_ResumeSince(t *testing.T) {
 	if n := uint64(len(s.history("counter", "r", 1000))); n != final {
 		t.Fatalf("history: %d events, want %d", n, final)
 	}
+}
+
+// TestWS_ResumeState: a resumed socket that asked for state frames gets,
+// after the events it missed, the state they lead to; live events follow.
+// One that resumes where it left off gets neither.
+func TestWS_ResumeState(t *testing.T) {
+	s := newStack(t, "", config{})
+	for i := 0; i < 3; i++ {
+		ok(t, "increment", s.post("/api/counter/rs/increment", ""), nil)
+	}
+	w := s.ws("/ws/counter/rs?since=1&state=1")
+	matchJSON(t, "resume", w.next().raw, `{"type":"resume","actor":"counter:rs","seq":1}`)
+	matchJSON(t, "missed 2", w.next().raw, `{"type":"countUpdated","count":2,"lastUpdated":"<ts>","seq":2}`)
+	matchJSON(t, "missed 3", w.next().raw, `{"type":"countUpdated","count":3,"lastUpdated":"<ts>","seq":3}`)
+	matchJSON(t, "state", w.next().raw, `{"type":"state","seq":3,"state":{"count":3,"lastUpdated":"<ts>"}}`)
+	ok(t, "increment", s.post("/api/counter/rs/increment", ""), nil)
+	matchJSON(t, "live", w.next().raw, `{"type":"countUpdated","count":4,"lastUpdated":"<ts>","seq":4}`)
+
+	w = s.ws("/ws/counter/rs?since=4&state=1")
+	matchJSON(t, "resume at the head", w.next().raw, `{"type":"resume","actor":"counter:rs","seq":4}`)
+	w.send(map[string]any{"type": "ping"})
+	matchJSON(t, "nothing before the pong", w.next().raw, `{"type":"pong"}`)
+
+	// Resuming at the head of an empty actor while it is written to:
+	// each event once (none both from the log and live).
+	for i := range 20 {
+		key := fmt.Sprint("empty", i)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for range 3 {
+				s.try("POST", "/api/counter/"+key+"/increment", nil)
+			}
+		}()
+		w := s.ws("/ws/counter/" + key + "?since=0")
+		if f := w.next(); f.Type != "resume" || f.Seq != 0 {
+			t.Fatalf("resume at 0: %s", f.raw)
+		}
+		for seq := uint64(1); seq <= 3; seq++ {
+			if f := w.next(); f.Seq != seq {
+				t.Fatalf("resumed at 0 while written to: got %s, want seq %d", f.raw, seq)
+			}
+		}
+		<-done
+		w.c.Close()
+	}
+}
+
+// TestWS_ResumeGap: when the events after since were erased (retention),
+// the socket starts with the state at the head, marked as a gap, and no
+// resume frame.
+func TestWS_ResumeGap(t *testing.T) {
+	s := newStack(t, "", config{rt: actors.Options{
+		Snapshots: snapshots.Policy{Every: 5},
+		Retention: map[string]actors.Retention{"counter": {KeepEvents: 2}},
+	}})
+	for i := 0; i < 20; i++ {
+		ok(t, "increment", s.post("/api/counter/gap/increment", ""), nil)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		head, err := s.log.Head(context.Background(), eventlog.ID{Type: "counter", Key: "gap"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if head.First > 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("retention kept events from %d", head.First)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	w := s.ws("/ws/counter/gap?since=1")
+	matchJSON(t, "init with a gap", w.next().raw, `{"type":"init","actor":"counter:gap","seq":20,"gap":true,"state":{"count":20,"lastUpdated":"<ts>"}}`)
+	ok(t, "increment", s.post("/api/counter/gap/increment", ""), nil)
+	matchJSON(t, "live", w.next().raw, `{"type":"countUpdated","count":21,"lastUpdated":"<ts>","seq":21}`)
 }
 
 var resumeRE = regexp.MustCompile(`since=(\d+)`)
@@ -424,8 +503,8 @@ func TestWS_SlowConsumer(t *testing.T) {
 	}
 	// Resume: nothing is lost.
 	w := s.ws("/ws/blob/slow?since=" + strconv.FormatUint(last, 10))
-	if f := w.next(); f.Type != "init" || f.Seq != head {
-		t.Fatalf("resume init: %.80s, want seq %d", f.raw, head)
+	if f := w.next(); f.Type != "resume" || f.Seq != last {
+		t.Fatalf("resume: first frame %.80s, want resume at seq %d", f.raw, last)
 	}
 	for seq := last + 1; seq <= head; seq++ {
 		if f := w.next(); f.Seq != seq {
@@ -642,4 +721,64 @@ func TestWS_CloseRacesUpgrade(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestWS_Refused: every connection the server refuses is accepted and
+// closed at once with 4000 plus the HTTP status of its error and the
+// error's message, which a browser can read (it cannot read an HTTP
+// reply to a handshake); no frame comes before the close. What is
+// refused before the actor is reached runs none of its code: it stays
+// asleep.
+func TestWS_Refused(t *testing.T) {
+	s := newStack(t, "", config{
+		api: api.Options{Token: "tok"},
+		rt:  actors.Options{MaxConnsPerActor: 1},
+	})
+	port := s.ts.URL[strings.LastIndex(s.ts.URL, ":")+1:]
+	bearer := http.Header{"Authorization": {"Bearer tok"}}
+	cases := []struct {
+		name, path string
+		hdr        http.Header
+		code       int
+		reason     string // in the reason
+	}{
+		{"no token", "/ws/counter/a", nil, wire.CloseUnauthorized, "bearer token"},
+		{"wrong token", "/actors/counter/a/events?token=nope", nil, wire.CloseUnauthorized, "bearer token"},
+		{"disallowed origin", "/ws/counter/a?token=tok", http.Header{"Origin": {"http://evil.example"}}, wire.CloseForbidden, "origin http://evil.example"},
+		{"disallowed Host", "/ws/counter/a?token=tok", http.Header{"Host": {"evil.example:" + port}}, wire.CloseForbidden, "host evil.example"},
+		{"unknown actor type", "/ws/nope/a", bearer, wire.CloseNotFound, `unknown actor type "nope"`},
+		{"bad type", "/ws/9x/a", bearer, wire.CloseBadRequest, "type"},
+		{"bad key", "/actors/counter/%FF/events", bearer, wire.CloseBadRequest, "UTF-8"},
+		{"since not a number", "/ws/counter/a?since=x", bearer, wire.CloseBadRequest, `"since"`},
+		{"long since", "/ws/counter/a?since=" + strings.Repeat("9", 300), bearer, wire.CloseBadRequest, "…"},
+		{"since past the head", "/ws/counter/a?since=3", bearer, wire.CloseConflict, "since 3 is past the actor's head 0"},
+	}
+	for _, c := range cases {
+		code, reason := s.refusedWS(c.path, c.hdr)
+		if code != c.code || !strings.Contains(reason, c.reason) {
+			t.Errorf("%s: closed with %d %q, want %d and a reason with %q", c.name, code, reason, c.code, c.reason)
+		}
+		if len(reason) > 123 {
+			t.Errorf("%s: reason of %d bytes", c.name, len(reason))
+		}
+	}
+	if n := s.rt.Awake(); n != 0 {
+		t.Fatalf("%d actors awake after refusals before the actor", n)
+	}
+	// Refusals of the actor's own: OnBeforeConnect, and too many
+	// connections.
+	if code, reason := s.refusedWS("/ws/alarm/b?deny=1&token=tok", nil); code != wire.CloseForbidden || reason != "the alarm refuses this connection" {
+		t.Errorf("OnBeforeConnect: closed with %d %q", code, reason)
+	}
+	if code, _ := s.refusedWS("/actors/alarm/b/events?user=bob&token=tok", nil); code != wire.CloseForbidden {
+		t.Errorf("OnBeforeConnect with a plain error: closed with %d", code)
+	}
+	first := s.ws("/ws/counter/full?token=tok")
+	first.next()
+	if code, reason := s.refusedWS("/ws/counter/full?token=tok", nil); code != wire.CloseUnavailable || !strings.Contains(reason, "connections") {
+		t.Errorf("too many connections: closed with %d %q", code, reason)
+	}
+	// Without a handshake, a WebSocket route answers with a JSON error.
+	wantError(t, "GET without a handshake", s.get("/ws/counter/a", "Authorization", "Bearer tok"), 400, "bad_request")
+	wantError(t, "GET without a handshake or token", s.get("/ws/counter/a"), 401, "unauthorized")
 }

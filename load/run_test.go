@@ -26,6 +26,7 @@ type fakeServer struct {
 	url      string
 	rpcCode  int  // the status of every RPC; 0: 200
 	refuseWS bool // answer every WebSocket with 403
+	closeWS  bool // accept every WebSocket and close it with 4401
 	// timeouts, if set, bound the time a request's headers, then its
 	// body, may take to arrive (a body late is answered 408 and its
 	// connection closed), and the time a connection may idle, as the
@@ -88,6 +89,12 @@ func newFakeServer(t *testing.T, configure func(*fakeServer)) *fakeServer {
 		}
 		c, err := up.Upgrade(w, r, nil)
 		if err != nil {
+			return
+		}
+		if f.closeWS {
+			// As actorlog refuses: accepted, then closed with 4000+status.
+			c.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(4401, "a valid bearer token is required"), time.Now().Add(time.Second))
+			c.Close()
 			return
 		}
 		handlers.Add(1)
@@ -290,6 +297,11 @@ func TestRunErrors(t *testing.T) {
 	if _, err := Run(context.Background(), Config{Server: refusing.url, Scenario: Chat, Subscribers: 2, Requests: 1}); err == nil ||
 		!strings.Contains(err.Error(), "no subscriber could connect") || !strings.Contains(err.Error(), "status 403") {
 		t.Errorf("chat without subscribers: %v", err)
+	}
+	closing := newFakeServer(t, func(f *fakeServer) { f.closeWS = true })
+	if _, err := Run(context.Background(), Config{Server: closing.url, Scenario: Chat, Subscribers: 2, Requests: 1}); err == nil ||
+		!strings.Contains(err.Error(), "no subscriber could connect") || !strings.Contains(err.Error(), "refused (4401): a valid bearer token is required") {
+		t.Errorf("chat with refused subscribers: %v", err)
 	}
 
 	gone := httptest.NewServer(http.NotFoundHandler())

@@ -37,6 +37,11 @@ func (r *runner) dialWSOn(ctx context.Context, d *websocket.Dialer, path string)
 	_, init, err := c.ReadMessage()
 	if err != nil {
 		c.Close()
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) && ce.Code >= 4000 {
+			// A refused connection is closed at once with 4000+status.
+			return nil, fmt.Errorf("%s: refused (%d): %s", path, ce.Code, ce.Text)
+		}
 		return nil, fmt.Errorf("%s: no init frame: %w", path, err)
 	}
 	if !bytes.Contains(init, []byte(`"type":"init"`)) {

@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"unicode/utf8"
 
 	"github.com/actorlog/actorlog/actors"
+	"github.com/actorlog/actorlog/eventlog"
 )
 
 // Limits of the chat room.
@@ -33,12 +35,19 @@ type Message struct {
 type ChatState struct {
 	Messages     []Message `json:"messages"`
 	Participants []string  `json:"participants"`
+	// Connected are the participants who joined over a connection (a
+	// WebSocket): each leaves when it closes, and so when the room
+	// sleeps or the server restarts, which end every connection.
+	Connected []string `json:"connected,omitempty"`
 }
 
 // Presence is the data of userJoined and userLeft.
 type Presence struct {
 	Username         string `json:"username"`
 	ParticipantCount int    `json:"participantCount"`
+	// Connected (userJoined): the user joined over a connection, and
+	// leaves when it closes; else over HTTP, and stays until they leave.
+	Connected bool `json:"connected,omitempty"`
 }
 
 // UserArgs are the arguments of join and leave.
@@ -65,7 +74,10 @@ type MembershipResult struct {
 
 // ChatRoom is a room of messages and participants: sendMessage, getMessages,
 // join, leave and getParticipants; events newMessage, userJoined, userLeft.
+// A participant who joined over a connection (a WebSocket) leaves when it
+// closes, unless they also joined over plain HTTP.
 func ChatRoom() *actors.Def[ChatState] {
+	joined := &joins{rooms: make(map[eventlog.ID]map[*actors.Conn][]string)}
 	d := actors.Define("chatRoom", func() ChatState {
 		return ChatState{Messages: []Message{}, Participants: []string{}}
 	})
@@ -80,9 +92,14 @@ func ChatRoom() *actors.Def[ChatState] {
 		if !slices.Contains(s.Participants, p.Username) {
 			s.Participants = append(s.Participants, p.Username)
 		}
+		s.Connected = without(s.Connected, p.Username)
+		if p.Connected {
+			s.Connected = append(s.Connected, p.Username)
+		}
 	})
 	actors.On(d, "userLeft", func(s *ChatState, p Presence) {
-		s.Participants = slices.DeleteFunc(s.Participants, func(u string) bool { return u == p.Username })
+		s.Participants = without(s.Participants, p.Username)
+		s.Connected = without(s.Connected, p.Username)
 	})
 
 	actors.Action(d, "sendMessage", func(c *actors.Ctx[ChatState], a SendArgs) (map[string]Message, error) {
@@ -122,12 +139,22 @@ func ChatRoom() *actors.Def[ChatState] {
 		if err != nil {
 			return MembershipResult{}, err
 		}
-		n := len(c.State().Participants)
-		if slices.Contains(c.State().Participants, user) {
+		st := c.State()
+		n := len(st.Participants)
+		conn := c.Conn()
+		if conn != nil {
+			joined.add(c.ID(), conn, user)
+		}
+		switch {
+		case !slices.Contains(st.Participants, user):
+			n++
+		case conn == nil && slices.Contains(st.Connected, user):
+			// Joined over a connection, and now over HTTP: stays.
+		default:
 			return MembershipResult{Success: true, ParticipantCount: n}, nil
 		}
-		err = c.Emit("userJoined", Presence{Username: user, ParticipantCount: n + 1})
-		return MembershipResult{Success: err == nil, ParticipantCount: n + 1}, err
+		err = c.Emit("userJoined", Presence{Username: user, ParticipantCount: n, Connected: conn != nil})
+		return MembershipResult{Success: err == nil, ParticipantCount: n}, err
 	})
 	actors.Action(d, "leave", func(c *actors.Ctx[ChatState], a UserArgs) (MembershipResult, error) {
 		user, err := username(a.Username)
@@ -145,7 +172,87 @@ func ChatRoom() *actors.Def[ChatState] {
 		p := c.State().Participants
 		return map[string]any{"participants": p, "count": len(p)}, nil
 	})
+
+	// The users a connection joined leave with it, unless another
+	// connection joined them too. A room with connections sleeps only
+	// when the runtime stops, and its connections end with it: users
+	// still connected in its state then (the runtime stopped before the
+	// sockets, or the server crashed) leave when it wakes, before any
+	// call or connection, as no connection outlives a sleep.
+	d.OnDisconnect = func(c *actors.Ctx[ChatState], conn *actors.Conn) {
+		leave(c, joined.drop(c.ID(), conn))
+	}
+	d.OnSleep = func(c *actors.Ctx[ChatState]) { joined.forget(c.ID()) }
+	d.OnWake = func(c *actors.Ctx[ChatState]) { leave(c, c.State().Connected) }
 	return d
+}
+
+// leave emits userLeft for the users who joined over a connection, of
+// those given.
+func leave(c *actors.Ctx[ChatState], users []string) {
+	n := len(c.State().Participants)
+	for _, u := range slices.Clone(users) {
+		if !slices.Contains(c.State().Connected, u) {
+			continue // left already, or joined over HTTP too
+		}
+		n--
+		if err := c.Emit("userLeft", Presence{Username: u, ParticipantCount: n}); err != nil {
+			c.Logger().Error("userLeft not emitted", "username", u, "err", err)
+			return
+		}
+	}
+}
+
+func without(users []string, user string) []string {
+	return slices.DeleteFunc(users, func(u string) bool { return u == user })
+}
+
+// joins remembers, for the rooms awake in this process, which connection
+// joined which users. It is memory, not state: connections end when their
+// room sleeps.
+type joins struct {
+	mu    sync.Mutex
+	rooms map[eventlog.ID]map[*actors.Conn][]string
+}
+
+func (j *joins) add(room eventlog.ID, c *actors.Conn, user string) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	conns := j.rooms[room]
+	if conns == nil {
+		conns = make(map[*actors.Conn][]string)
+		j.rooms[room] = conns
+	}
+	if !slices.Contains(conns[c], user) {
+		conns[c] = append(conns[c], user)
+	}
+}
+
+// drop forgets c, and returns the users it joined that no other
+// connection to the room joined.
+func (j *joins) drop(room eventlog.ID, c *actors.Conn) []string {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	conns := j.rooms[room]
+	users := conns[c]
+	delete(conns, c)
+	if len(conns) == 0 {
+		delete(j.rooms, room)
+	}
+	return slices.DeleteFunc(users, func(u string) bool {
+		for _, others := range conns {
+			if slices.Contains(others, u) {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+func (j *joins) forget(room eventlog.ID) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	delete(j.rooms, room)
 }
 
 func username(u string) (string, error) {

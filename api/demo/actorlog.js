@@ -52,6 +52,20 @@ export function errorFromResponse(status, body) {
     const text = body.trim().slice(0, 200);
     return new ActorlogError(code, `HTTP ${status}${text ? ': ' + text : ''}`, status);
 }
+/**
+ * The ActorlogError of a socket the server refused, from its close code
+ * and reason: actorlog accepts a handshake it refuses and closes it at
+ * once with 4000 + the HTTP status of the error (4401 unauthorized, 4404
+ * not_found, ...), the error's message as the reason. undefined for any
+ * other close code.
+ */
+export function errorFromClose(code, reason) {
+    const status = code - 4000;
+    if (status < 400 || status > 599)
+        return undefined;
+    const name = codeOfStatus[status] ?? (status >= 500 ? 'internal' : 'bad_request');
+    return new ActorlogError(name, reason || `the server refused the socket (${code})`, status);
+}
 // ---------------------------------------------------------------------------
 // The client.
 const OPEN = 1;
@@ -231,9 +245,11 @@ class HandleImpl {
     gen = 0; // bumps on every new socket and on close: stale callbacks are ignored
     gotInit = false;
     snap = { state: undefined, stateSeq: undefined, seq: undefined, status: 'connecting', error: undefined };
-    /** Where to resume from: the last event sequence delivered to subscribers. */
+    /** Where to resume from: the last sequence of an event delivered to subscribers, or of a state frame. */
     cursor;
     resetPending = false;
+    /** The events the open socket receives, as the handle asked: null for all. */
+    socketEvents = null;
     attempt = 0;
     retryTimer;
     heartbeat;
@@ -259,11 +275,20 @@ class HandleImpl {
             this.snap = { ...this.snap, status: 'closed' };
             return;
         }
+        try {
+            this.client.webSocket();
+        }
+        catch (e) {
+            this.snap = { ...this.snap, status: 'closed', error: e };
+            return;
+        }
         const g = globalThis;
         if (typeof g.addEventListener === 'function' && typeof globalThis.window !== 'undefined') {
             g.addEventListener('online', this.onOnline);
         }
-        this.connect();
+        // Once the code that made the handle has run: the handlers it adds at
+        // once choose the events of the first socket (?events=).
+        queueMicrotask(() => this.connect());
     }
     get state() { return this.snap.state; }
     get seq() { return this.snap.seq; }
@@ -277,7 +302,51 @@ class HandleImpl {
             this.listeners.set(event, (set = new Set()));
         const fn = (e) => handler(e); // the same handler may subscribe twice
         set.add(fn);
-        return () => { set.delete(fn); };
+        this.syncEvents();
+        return () => {
+            set.delete(fn);
+            this.syncEvents();
+        };
+    }
+    /**
+     * The events and broadcasts the handle needs, by name: those its
+     * handlers listen to; null for all (a '*' handler, or a reducer).
+     */
+    wantedEvents() {
+        if (this.opts.reduce || (this.listeners.get('*')?.size ?? 0) > 0)
+            return null;
+        return [...this.listeners].filter(([, set]) => set.size > 0).map(([name]) => name).sort();
+    }
+    /** Tells an open socket of a change in the events the handle needs. */
+    syncEvents() {
+        const ws = this.ws;
+        if (!ws || ws.readyState !== OPEN)
+            return; // connect() and onopen see to it
+        const want = this.wantedEvents();
+        const have = this.socketEvents;
+        const frames = [];
+        if (want === null) {
+            if (have !== null)
+                frames.push({ type: 'subscribe', events: ['*'] });
+        }
+        else {
+            if (have === null)
+                frames.push({ type: 'unsubscribe', events: ['*'] });
+            const added = want.filter((n) => have === null || !have.includes(n));
+            const removed = have === null ? [] : have.filter((n) => !want.includes(n));
+            if (added.length)
+                frames.push({ type: 'subscribe', events: added });
+            if (removed.length)
+                frames.push({ type: 'unsubscribe', events: removed });
+        }
+        try {
+            for (const f of frames)
+                ws.send(JSON.stringify(f));
+            this.socketEvents = want;
+        }
+        catch {
+            // closing: the next socket asks for them
+        }
     }
     onStatus(handler) {
         const fn = (s, e) => handler(s, e);
@@ -438,6 +507,12 @@ class HandleImpl {
         if (this.cursor !== undefined)
             q['since'] = String(this.cursor);
         this.sentSince = this.cursor;
+        // The events the handlers need (a name with a comma goes by a
+        // subscribe frame once the socket is open).
+        const want = this.wantedEvents()?.filter((n) => !n.includes(',')) ?? null;
+        if (want !== null)
+            q['events'] = want.join(',');
+        this.socketEvents = want;
         let ws;
         try {
             const W = this.client.webSocket();
@@ -458,6 +533,7 @@ class HandleImpl {
             if (gen !== this.gen)
                 return;
             this.startHeartbeat(ws, gen);
+            this.syncEvents();
         };
         ws.onmessage = (ev) => {
             if (gen !== this.gen)
@@ -536,6 +612,10 @@ class HandleImpl {
                 if (typeof f['actor'] === 'string' && seq !== undefined)
                     return this.onInitFrame(f, seq);
                 break;
+            case 'resume':
+                if (typeof f['actor'] === 'string' && seq !== undefined)
+                    return this.onResumeFrame(seq);
+                break;
             case 'reply':
                 if (f['id'] !== undefined)
                     return this.onReply(f, seq);
@@ -551,7 +631,11 @@ class HandleImpl {
             case 'state':
                 if (seq !== undefined && 'state' in f) {
                     if (this.snap.stateSeq === undefined || seq >= this.snap.stateSeq) {
-                        this.update({ state: f['state'], stateSeq: seq });
+                        // Every event up to seq that the socket receives came before
+                        // it: resume after it, whichever events the handle chose.
+                        if (this.cursor === undefined || seq > this.cursor)
+                            this.cursor = seq;
+                        this.update({ state: f['state'], stateSeq: seq, seq: this.cursor });
                     }
                     return;
                 }
@@ -564,19 +648,30 @@ class HandleImpl {
         const gap = f['gap'] === true;
         let reset = this.resetPending;
         this.resetPending = false;
-        if (this.cursor !== undefined && seq < this.cursor) {
+        if (this.cursor !== undefined && seq < this.cursor)
             reset = true; // the log is shorter than what we saw
-            this.cursor = undefined;
-        }
-        // Events after the resume point up to seq follow (they are in the
-        // state already); with no resume point, or a gap, they do not.
-        if (this.cursor === undefined || gap)
+        // The state is at seq: the events up to it are in it, and the live
+        // ones after it follow (a resumed socket gets a resume frame instead,
+        // unless events it missed were erased: a gap).
+        this.cursor = seq;
+        this.opened({ state: f['state'], stateSeq: seq }, { seq, state: f['state'], resumed, gap, reset });
+    }
+    /**
+     * The socket resumed after seq: the handle keeps its state, and the
+     * events after seq follow (then, with state frames, the state they lead
+     * to).
+     */
+    onResumeFrame(seq) {
+        if (this.cursor === undefined)
             this.cursor = seq;
+        this.opened({}, { seq, state: this.snap.state, resumed: true, gap: false, reset: false });
+    }
+    /** A socket opened: status open, and the init listeners told. */
+    opened(patch, info) {
         this.gotInit = true;
         this.gotInitOnce = true;
         this.attempt = 0;
-        this.update({ state: f['state'], stateSeq: seq, seq: this.cursor, status: 'open', error: undefined });
-        const info = { seq, state: f['state'], resumed, gap, reset };
+        this.update({ ...patch, seq: this.cursor, status: 'open', error: undefined });
         for (const fn of [...this.initListeners]) {
             try {
                 fn(info);
@@ -616,7 +711,9 @@ class HandleImpl {
             this.cursor = seq;
             const patch = { seq };
             const reduce = this.opts.reduce;
-            if (reduce && (this.snap.stateSeq === undefined || seq > this.snap.stateSeq)) {
+            // Nothing to fold onto before the first state (a first connection
+            // with since: the state frame after the missed events brings it).
+            if (reduce && this.snap.stateSeq !== undefined && seq > this.snap.stateSeq) {
                 try {
                     patch.state = reduce(this.snap.state, f);
                     patch.stateSeq = seq;
@@ -635,9 +732,17 @@ class HandleImpl {
         this.failPending('lost');
         if (this.snap.status === 'closed')
             return;
+        const refused = errorFromClose(code, reason);
+        if (refused) {
+            this.onRefused(refused);
+            return;
+        }
         if (!this.gotInit) {
-            // The handshake failed: a browser does not say why, so ask over HTTP.
-            void this.probe();
+            // No socket, and no word from the server: it cannot be reached (or
+            // something between refused the handshake).
+            const err = new ActorlogError('network', `the socket to ${this.type}:${this.key} did not open (${code}${reason ? ': ' + reason : ''})`, 0);
+            this.update({ status: this.gotInitOnce ? 'reconnecting' : 'connecting', error: err });
+            this.scheduleRetry();
             return;
         }
         const err = new ActorlogError('unavailable', `connection closed (${code}${reason ? ': ' + reason : ''})`, 0);
@@ -645,36 +750,24 @@ class HandleImpl {
         // Too slow (4008) and actor restarted (1012): come straight back.
         this.scheduleRetry(this.attempt === 0 && (code === 4008 || code === 1012) ? 0 : undefined);
     }
-    async probe() {
-        const gen = this.gen;
-        let why;
-        try {
-            const { body } = await this.client.request('GET', `/actors/${this.client.actorPath(this.type, this.key)}/state`, { timeoutMs: 10000 });
-            if (gen !== this.gen || this.snap.status === 'closed')
-                return;
-            const head = body?.seq;
-            if (typeof head === 'number' && this.cursor !== undefined && head < this.cursor) {
-                // The actor's history is shorter than what we saw (its data was
-                // reset): start again from its state, and say so.
-                this.cursor = undefined;
-                this.resetPending = true;
-                this.update({ status: this.gotInitOnce ? 'reconnecting' : 'connecting' });
-                this.scheduleRetry(0);
-                return;
-            }
-            why = new ActorlogError('unavailable', `the socket to ${this.type}:${this.key} did not open`, 0);
+    /** The server refused the socket, saying why in its close code and reason. */
+    onRefused(err) {
+        if (err.code === 'conflict' && this.sentSince !== undefined) {
+            // since is past the actor's head: its history is shorter than what
+            // we saw (its data was reset). Start again from its state, and say so.
+            this.cursor = undefined;
+            this.resetPending = true;
+            this.update({ status: this.gotInitOnce ? 'reconnecting' : 'connecting', error: err });
+            this.scheduleRetry(0);
+            return;
         }
-        catch (e) {
-            if (gen !== this.gen || this.snap.status === 'closed')
-                return;
-            why = e instanceof ActorlogError ? e : new ActorlogError('network', String(e), 0, { cause: e });
-            if ([400, 401, 404].includes(why.status)) {
-                // Retrying cannot help: a wrong token, an unknown actor type, a bad key.
-                this.shutdown(why);
-                return;
-            }
+        if ([400, 401, 403, 404].includes(err.status)) {
+            // Retrying cannot help: a wrong token, a refused origin or
+            // connection, an unknown actor type, a bad key.
+            this.shutdown(err);
+            return;
         }
-        this.update({ status: this.gotInitOnce ? 'reconnecting' : 'connecting', error: why });
+        this.update({ status: this.gotInitOnce ? 'reconnecting' : 'connecting', error: err });
         this.scheduleRetry();
     }
     scheduleRetry(delay) {

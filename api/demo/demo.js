@@ -115,6 +115,11 @@ function renderRoom() {
 room.subscribe(renderRoom);
 room.on('*', (e) => logEvent(`chatRoom:${roomKey}`, e));
 renderRoom();
+// Joined over the socket, we leave the room when it closes: join again
+// when a new one opens.
+room.onInit(() => {
+  if (joined && me) room.call('join', { username: me }).catch(showError);
+});
 
 $('join-form').addEventListener('submit', async (ev) => {
   ev.preventDefault();

@@ -12,7 +12,8 @@ import (
 
 // The WebSocket protocol. The server sends, as text frames of JSON:
 //
-//	{"type":"init","actor":..,"seq":N,"state":{..}}   first, once
+//	{"type":"init","actor":..,"seq":N,"state":{..}}   first: the state at N
+//	{"type":"resume","actor":..,"seq":N}             first instead, with ?since=N
 //	{..event's fields..,"type":"<event type>","seq":N} each committed event
 //	{..fields..,"type":"<name>"}                     an ephemeral broadcast
 //	{"type":"state","seq":N,"state":{..}}            with ?state=1
@@ -20,30 +21,78 @@ import (
 //	{"type":"error","id":..,"error":{"code":..,"message":..}}
 //	{"type":"pong"}
 //
-// and the client sends {"type":"call","id":..,"action":..,"args":..} and
-// {"type":"ping"}. An event's or broadcast's frame carries its fields
-// beside "type" and "seq", so those names, and the server's own frame
-// types, are reserved: CheckRegistry refuses actor definitions that use
-// them.
+// and the client sends {"type":"call","id":..,"action":..,"args":..},
+// {"type":"ping"}, and {"type":"subscribe","events":[..]} and
+// {"type":"unsubscribe","events":[..]} to choose the events and
+// broadcasts it receives, by name ("*": all of them), which ?events=a,b
+// sets at connection (absent: all; empty: none). State frames and
+// replies are not filtered.
+//
+// A connection opened with ?since=N resumes: while the events after N are
+// still stored, its first frame is a resume frame, not the state, and the
+// events after N follow (then, with ?state=1, a state frame at the head),
+// so that a client applies each event once onto the state it had; if
+// some were erased, its first frame is the init frame with the state at
+// the head and "gap":true.
+//
+// An event's or broadcast's frame carries its fields beside "type" and
+// "seq", so those names, and the server's own frame types, are reserved:
+// CheckRegistry refuses actor definitions that use them.
 
 // The types of the frames the server sends, besides events and
 // broadcasts, and of those a client sends.
 const (
-	FrameInit  = "init"
-	FrameState = "state"
-	FrameReply = "reply"
-	FrameError = "error"
-	FramePong  = "pong"
+	FrameInit   = "init"
+	FrameResume = "resume"
+	FrameState  = "state"
+	FrameReply  = "reply"
+	FrameError  = "error"
+	FramePong   = "pong"
 
-	FrameCall = "call"
-	FramePing = "ping"
+	FrameCall        = "call"
+	FramePing        = "ping"
+	FrameSubscribe   = "subscribe"
+	FrameUnsubscribe = "unsubscribe"
 )
 
-// reserved are the frame types an event or broadcast may not take.
-var reserved = map[string]bool{FrameInit: true, FrameReply: true, FrameError: true, FramePong: true, FrameState: true}
+// AllEvents stands for every event and broadcast in a subscription (in
+// ?events= or a subscribe or unsubscribe frame's "events").
+const AllEvents = "*"
 
-// Reserved reports whether name is a frame type of the protocol, which an
-// event type or a broadcast may not use.
+// The close codes of the protocol, beside the standard ones the server
+// uses (1001 going away: the server shuts down; 1009: a frame over the
+// limit; 1011: an internal error; 1012: the actor restarted, resume).
+//
+// A connection the server refuses — a bad token, a disallowed origin or
+// Host, OnBeforeConnect refusing, an unknown actor type, a bad key or
+// since, too many connections — is accepted and closed at once, with no
+// other frame, with code 4000 plus the HTTP status of the same error (its
+// message as the reason): a browser cannot read the HTTP reply to a
+// WebSocket handshake, but it can read a close frame.
+const (
+	// CloseSlowConsumer: the client did not read its frames fast enough.
+	// Reconnect with ?since=<the last seq received> (the reason says it).
+	CloseSlowConsumer = 4008
+
+	CloseBadRequest   = 4000 + 400 // bad_request: a malformed key or since
+	CloseUnauthorized = 4000 + 401 // unauthorized: the token is missing or wrong
+	CloseForbidden    = 4000 + 403 // forbidden: origin, Host or OnBeforeConnect
+	CloseNotFound     = 4000 + 404 // not_found: an unknown actor type
+	CloseConflict     = 4000 + 409 // conflict: since is past the actor's head
+	CloseInternal     = 4000 + 500 // internal: a bug or a storage failure
+	CloseUnavailable  = 4000 + 503 // unavailable: too many connections, shutting down
+)
+
+// RefusedCode returns the close code of a connection refused with an
+// HTTP status (400-599): 4000+status.
+func RefusedCode(status int) int { return 4000 + status }
+
+// reserved are the frame types an event or broadcast may not take, and
+// the name that stands for all of them.
+var reserved = map[string]bool{FrameInit: true, FrameResume: true, FrameReply: true, FrameError: true, FramePong: true, FrameState: true, AllEvents: true}
+
+// Reserved reports whether name is a frame type of the protocol, or
+// AllEvents, which an event type or a broadcast may not use.
 func Reserved(name string) bool { return reserved[name] }
 
 // InitFrame is the first frame of a connection: the actor's state and the
@@ -55,6 +104,15 @@ type InitFrame struct {
 	Seq   uint64          `json:"seq"`
 	State json.RawMessage `json:"state"`
 	Type  string          `json:"type"`
+}
+
+// ResumeFrame is the first frame of a connection that resumed after
+// sequence Seq (?since=Seq): the events after Seq follow, then live ones.
+// It carries no state: the client keeps the one it had at Seq.
+type ResumeFrame struct {
+	Actor string `json:"actor"`
+	Seq   uint64 `json:"seq"`
+	Type  string `json:"type"`
 }
 
 // StateFrame is the actor's durable state, sent to connections that asked
@@ -88,13 +146,15 @@ func NewErrorFrame(id json.RawMessage, code, msg string) ErrorFrame {
 	return ErrorFrame{Error: ErrorDetail{Code: code, Message: msg}, ID: id, Type: FrameError}
 }
 
-// ClientFrame is a frame a client sends: a call or a ping.
+// ClientFrame is a frame a client sends: a call, a ping, a subscribe or
+// an unsubscribe.
 type ClientFrame struct {
 	Type           string          `json:"type"`
 	ID             json.RawMessage `json:"id"`
 	Action         string          `json:"action"`
 	Args           json.RawMessage `json:"args"`
 	IdempotencyKey string          `json:"idempotencyKey"`
+	Events         []string        `json:"events"` // subscribe and unsubscribe
 }
 
 // EventFrame encodes a committed event as the frame connections receive:

@@ -56,6 +56,12 @@ func TestCheckRegistry_RefusesFrameClashes(t *testing.T) {
 		{"reserved event type", func(d *actors.Def[state]) {
 			actors.On(d, "init", func(*state, struct{}) {})
 		}, `"init" is reserved`},
+		{"event type named like the resume frame", func(d *actors.Def[state]) {
+			actors.On(d, "resume", func(*state, struct{}) {})
+		}, `"resume" is reserved`},
+		{"event type named like all events", func(d *actors.Def[state]) {
+			actors.On(d, "*", func(*state, struct{}) {})
+		}, `"*" is reserved`},
 		{"fields that do not clash", func(d *actors.Def[state]) {
 			actors.On(d, "moved", func(*state, struct {
 				Type string `json:"kind"`

@@ -137,12 +137,18 @@ export interface ChatRoomState {
   /** The last 100 messages. */
   messages: ChatMessage[];
   participants: string[];
+  /** The participants who joined over a socket: each leaves when it closes. */
+  connected?: string[];
 }
 export interface Membership {
   success: boolean;
   participantCount: number;
 }
-/** chatRoom: messages and participants. */
+/**
+ * chatRoom: messages and participants. A participant who joined over a
+ * socket leaves when it closes (join again when a handle reconnects);
+ * one who joined over HTTP stays until they leave.
+ */
 export interface ChatRoomActor {
   state: ChatRoomState;
   actions: {
@@ -154,7 +160,8 @@ export interface ChatRoomActor {
   };
   events: {
     newMessage: ChatMessage;
-    userJoined: { username: string; participantCount: number };
+    /** connected: joined over a socket, and leaves when it closes. */
+    userJoined: { username: string; participantCount: number; connected?: boolean };
     userLeft: { username: string; participantCount: number };
   };
 }
@@ -235,6 +242,20 @@ export function errorFromResponse(status: number, body: string): ActorlogError {
   const code = codeOfStatus[status] ?? (status >= 500 ? 'internal' : 'bad_request');
   const text = body.trim().slice(0, 200);
   return new ActorlogError(code, `HTTP ${status}${text ? ': ' + text : ''}`, status);
+}
+
+/**
+ * The ActorlogError of a socket the server refused, from its close code
+ * and reason: actorlog accepts a handshake it refuses and closes it at
+ * once with 4000 + the HTTP status of the error (4401 unauthorized, 4404
+ * not_found, ...), the error's message as the reason. undefined for any
+ * other close code.
+ */
+export function errorFromClose(code: number, reason: string): ActorlogError | undefined {
+  const status = code - 4000;
+  if (status < 400 || status > 599) return undefined;
+  const name = codeOfStatus[status] ?? (status >= 500 ? 'internal' : 'bad_request');
+  return new ActorlogError(name, reason || `the server refused the socket (${code})`, status);
 }
 
 // ---------------------------------------------------------------------------
@@ -319,7 +340,7 @@ export interface ActorSnapshot<A = AnyActor> {
   readonly state: StateOf<A> | undefined;
   /** The sequence number the state reflects. */
   readonly stateSeq: number | undefined;
-  /** The last event sequence number seen (the resume point). */
+  /** The last sequence number seen, of an event or a state frame (the resume point). */
   readonly seq: number | undefined;
   readonly status: ActorStatus;
   /** Why the socket is not open, if it is not; undefined once it opens. */
@@ -328,9 +349,11 @@ export interface ActorSnapshot<A = AnyActor> {
 
 /** What the handle reports each time a socket opens. */
 export interface InitInfo<A = AnyActor> {
+  /** The sequence the state is at (init frame), or the one the socket resumed after (resume frame). */
   seq: number;
+  /** The state: the server's (init frame), or the one the handle kept (resume frame; undefined on a first connection with since). */
   state: StateOf<A>;
-  /** The socket resumed from an earlier sequence (events missed in between follow). */
+  /** The socket resumed after seq: the events missed since then follow, then (with state frames) the state they lead to. */
   resumed: boolean;
   /** Events after the resume point were erased from the log: state is all there is. */
   gap: boolean;
@@ -355,7 +378,7 @@ export interface ActorHandle<A = AnyActor> {
   readonly key: string;
   /** The actor's state: from the init frame, then state frames (and `reduce`, if given). */
   readonly state: StateOf<A> | undefined;
-  /** The last event sequence number seen. */
+  /** The last sequence number seen, of an event or a state frame. */
   readonly seq: number | undefined;
   readonly status: ActorStatus;
   readonly error: ActorlogError | undefined;
@@ -367,7 +390,7 @@ export interface ActorHandle<A = AnyActor> {
   /** Like call, with the sequence number and the transport used. */
   callWithMeta<K extends ActionName<A>>(action: K, ...params: CallParams<A, K>): Promise<CallResult<ResultOf<A, K>>>;
 
-  /** Subscribes to one event or broadcast by name, or to all with "*". */
+  /** Subscribes to one event or broadcast by name, or to all with "*"; the server sends the handle only the events its handlers listen to. */
   on(event: '*', handler: (event: AnyFrameOf<A>) => void): Unsubscribe;
   on<K extends EventName<A>>(event: K, handler: (event: FrameOf<A, K>) => void): Unsubscribe;
   /** Called on each status change. */
@@ -599,9 +622,11 @@ class HandleImpl {
   private gen = 0; // bumps on every new socket and on close: stale callbacks are ignored
   private gotInit = false;
   private snap: ActorSnapshot<any> = { state: undefined, stateSeq: undefined, seq: undefined, status: 'connecting', error: undefined };
-  /** Where to resume from: the last event sequence delivered to subscribers. */
+  /** Where to resume from: the last sequence of an event delivered to subscribers, or of a state frame. */
   private cursor: number | undefined;
   private resetPending = false;
+  /** The events the open socket receives, as the handle asked: null for all. */
+  private socketEvents: string[] | null = null;
   private attempt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private heartbeat: ReturnType<typeof setInterval> | undefined;
@@ -629,11 +654,19 @@ class HandleImpl {
       this.snap = { ...this.snap, status: 'closed' };
       return;
     }
+    try {
+      this.client.webSocket();
+    } catch (e) {
+      this.snap = { ...this.snap, status: 'closed', error: e as ActorlogError };
+      return;
+    }
     const g = globalThis as { addEventListener?: (t: string, f: () => void) => void };
     if (typeof g.addEventListener === 'function' && typeof (globalThis as { window?: unknown }).window !== 'undefined') {
       g.addEventListener('online', this.onOnline);
     }
-    this.connect();
+    // Once the code that made the handle has run: the handlers it adds at
+    // once choose the events of the first socket (?events=).
+    queueMicrotask(() => this.connect());
   }
 
   get state() { return this.snap.state; }
@@ -649,7 +682,44 @@ class HandleImpl {
     if (!set) this.listeners.set(event, (set = new Set()));
     const fn = (e: any) => handler(e); // the same handler may subscribe twice
     set.add(fn);
-    return () => { set!.delete(fn); };
+    this.syncEvents();
+    return () => {
+      set!.delete(fn);
+      this.syncEvents();
+    };
+  }
+
+  /**
+   * The events and broadcasts the handle needs, by name: those its
+   * handlers listen to; null for all (a '*' handler, or a reducer).
+   */
+  private wantedEvents(): string[] | null {
+    if (this.opts.reduce || (this.listeners.get('*')?.size ?? 0) > 0) return null;
+    return [...this.listeners].filter(([, set]) => set.size > 0).map(([name]) => name).sort();
+  }
+
+  /** Tells an open socket of a change in the events the handle needs. */
+  private syncEvents(): void {
+    const ws = this.ws;
+    if (!ws || ws.readyState !== OPEN) return; // connect() and onopen see to it
+    const want = this.wantedEvents();
+    const have = this.socketEvents;
+    const frames: { type: 'subscribe' | 'unsubscribe'; events: string[] }[] = [];
+    if (want === null) {
+      if (have !== null) frames.push({ type: 'subscribe', events: ['*'] });
+    } else {
+      if (have === null) frames.push({ type: 'unsubscribe', events: ['*'] });
+      const added = want.filter((n) => have === null || !have.includes(n));
+      const removed = have === null ? [] : have.filter((n) => !want.includes(n));
+      if (added.length) frames.push({ type: 'subscribe', events: added });
+      if (removed.length) frames.push({ type: 'unsubscribe', events: removed });
+    }
+    try {
+      for (const f of frames) ws.send(JSON.stringify(f));
+      this.socketEvents = want;
+    } catch {
+      // closing: the next socket asks for them
+    }
   }
 
   onStatus(handler: (s: ActorStatus, e: ActorlogError | undefined) => void): Unsubscribe {
@@ -794,6 +864,11 @@ class HandleImpl {
     if (this.opts.state !== false) q['state'] = '1';
     if (this.cursor !== undefined) q['since'] = String(this.cursor);
     this.sentSince = this.cursor;
+    // The events the handlers need (a name with a comma goes by a
+    // subscribe frame once the socket is open).
+    const want = this.wantedEvents()?.filter((n) => !n.includes(',')) ?? null;
+    if (want !== null) q['events'] = want.join(',');
+    this.socketEvents = want;
     let ws: WebSocketLike;
     try {
       const W = this.client.webSocket();
@@ -812,6 +887,7 @@ class HandleImpl {
     ws.onopen = () => {
       if (gen !== this.gen) return;
       this.startHeartbeat(ws, gen);
+      this.syncEvents();
     };
     ws.onmessage = (ev) => {
       if (gen !== this.gen) return;
@@ -876,6 +952,9 @@ class HandleImpl {
       case 'init':
         if (typeof f['actor'] === 'string' && seq !== undefined) return this.onInitFrame(f, seq);
         break;
+      case 'resume':
+        if (typeof f['actor'] === 'string' && seq !== undefined) return this.onResumeFrame(seq);
+        break;
       case 'reply':
         if (f['id'] !== undefined) return this.onReply(f, seq);
         break;
@@ -888,7 +967,10 @@ class HandleImpl {
       case 'state':
         if (seq !== undefined && 'state' in f) {
           if (this.snap.stateSeq === undefined || seq >= this.snap.stateSeq) {
-            this.update({ state: f['state'], stateSeq: seq });
+            // Every event up to seq that the socket receives came before
+            // it: resume after it, whichever events the handle chose.
+            if (this.cursor === undefined || seq > this.cursor) this.cursor = seq;
+            this.update({ state: f['state'], stateSeq: seq, seq: this.cursor });
           }
           return;
         }
@@ -902,18 +984,30 @@ class HandleImpl {
     const gap = f['gap'] === true;
     let reset = this.resetPending;
     this.resetPending = false;
-    if (this.cursor !== undefined && seq < this.cursor) {
-      reset = true; // the log is shorter than what we saw
-      this.cursor = undefined;
-    }
-    // Events after the resume point up to seq follow (they are in the
-    // state already); with no resume point, or a gap, they do not.
-    if (this.cursor === undefined || gap) this.cursor = seq;
+    if (this.cursor !== undefined && seq < this.cursor) reset = true; // the log is shorter than what we saw
+    // The state is at seq: the events up to it are in it, and the live
+    // ones after it follow (a resumed socket gets a resume frame instead,
+    // unless events it missed were erased: a gap).
+    this.cursor = seq;
+    this.opened({ state: f['state'], stateSeq: seq }, { seq, state: f['state'], resumed, gap, reset });
+  }
+
+  /**
+   * The socket resumed after seq: the handle keeps its state, and the
+   * events after seq follow (then, with state frames, the state they lead
+   * to).
+   */
+  private onResumeFrame(seq: number): void {
+    if (this.cursor === undefined) this.cursor = seq;
+    this.opened({}, { seq, state: this.snap.state, resumed: true, gap: false, reset: false });
+  }
+
+  /** A socket opened: status open, and the init listeners told. */
+  private opened(patch: Partial<ActorSnapshot<any>>, info: InitInfo<any>): void {
     this.gotInit = true;
     this.gotInitOnce = true;
     this.attempt = 0;
-    this.update({ state: f['state'], stateSeq: seq, seq: this.cursor, status: 'open', error: undefined });
-    const info: InitInfo<any> = { seq, state: f['state'], resumed, gap, reset };
+    this.update({ ...patch, seq: this.cursor, status: 'open', error: undefined });
     for (const fn of [...this.initListeners]) {
       try { fn(info); } catch (e) { report(e); }
     }
@@ -950,7 +1044,9 @@ class HandleImpl {
       this.cursor = seq;
       const patch: { -readonly [K in keyof ActorSnapshot<any>]?: ActorSnapshot<any>[K] } = { seq };
       const reduce = this.opts.reduce;
-      if (reduce && (this.snap.stateSeq === undefined || seq > this.snap.stateSeq)) {
+      // Nothing to fold onto before the first state (a first connection
+      // with since: the state frame after the missed events brings it).
+      if (reduce && this.snap.stateSeq !== undefined && seq > this.snap.stateSeq) {
         try {
           patch.state = reduce(this.snap.state, f as any);
           patch.stateSeq = seq;
@@ -968,9 +1064,17 @@ class HandleImpl {
     this.stopHeartbeat();
     this.failPending('lost');
     if (this.snap.status === 'closed') return;
+    const refused = errorFromClose(code, reason);
+    if (refused) {
+      this.onRefused(refused);
+      return;
+    }
     if (!this.gotInit) {
-      // The handshake failed: a browser does not say why, so ask over HTTP.
-      void this.probe();
+      // No socket, and no word from the server: it cannot be reached (or
+      // something between refused the handshake).
+      const err = new ActorlogError('network', `the socket to ${this.type}:${this.key} did not open (${code}${reason ? ': ' + reason : ''})`, 0);
+      this.update({ status: this.gotInitOnce ? 'reconnecting' : 'connecting', error: err });
+      this.scheduleRetry();
       return;
     }
     const err = new ActorlogError('unavailable', `connection closed (${code}${reason ? ': ' + reason : ''})`, 0);
@@ -979,33 +1083,24 @@ class HandleImpl {
     this.scheduleRetry(this.attempt === 0 && (code === 4008 || code === 1012) ? 0 : undefined);
   }
 
-  private async probe(): Promise<void> {
-    const gen = this.gen;
-    let why: ActorlogError;
-    try {
-      const { body } = await this.client.request('GET', `/actors/${this.client.actorPath(this.type, this.key)}/state`, { timeoutMs: 10000 });
-      if (gen !== this.gen || this.snap.status === 'closed') return;
-      const head = (body as { seq?: unknown })?.seq;
-      if (typeof head === 'number' && this.cursor !== undefined && head < this.cursor) {
-        // The actor's history is shorter than what we saw (its data was
-        // reset): start again from its state, and say so.
-        this.cursor = undefined;
-        this.resetPending = true;
-        this.update({ status: this.gotInitOnce ? 'reconnecting' : 'connecting' });
-        this.scheduleRetry(0);
-        return;
-      }
-      why = new ActorlogError('unavailable', `the socket to ${this.type}:${this.key} did not open`, 0);
-    } catch (e) {
-      if (gen !== this.gen || this.snap.status === 'closed') return;
-      why = e instanceof ActorlogError ? e : new ActorlogError('network', String(e), 0, { cause: e });
-      if ([400, 401, 404].includes(why.status)) {
-        // Retrying cannot help: a wrong token, an unknown actor type, a bad key.
-        this.shutdown(why);
-        return;
-      }
+  /** The server refused the socket, saying why in its close code and reason. */
+  private onRefused(err: ActorlogError): void {
+    if (err.code === 'conflict' && this.sentSince !== undefined) {
+      // since is past the actor's head: its history is shorter than what
+      // we saw (its data was reset). Start again from its state, and say so.
+      this.cursor = undefined;
+      this.resetPending = true;
+      this.update({ status: this.gotInitOnce ? 'reconnecting' : 'connecting', error: err });
+      this.scheduleRetry(0);
+      return;
     }
-    this.update({ status: this.gotInitOnce ? 'reconnecting' : 'connecting', error: why });
+    if ([400, 401, 403, 404].includes(err.status)) {
+      // Retrying cannot help: a wrong token, a refused origin or
+      // connection, an unknown actor type, a bad key.
+      this.shutdown(err);
+      return;
+    }
+    this.update({ status: this.gotInitOnce ? 'reconnecting' : 'connecting', error: err });
     this.scheduleRetry();
   }
 

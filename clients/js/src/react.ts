@@ -53,7 +53,7 @@ export interface UseActorResult<A = AnyActor> {
   status: ActorStatus;
   /** The connection's error, else the last call's error (cleared by the next call that succeeds). */
   error: ActorlogError | undefined;
-  /** The last event sequence number seen. */
+  /** The last sequence number seen, of an event or a state frame. */
   seq: number | undefined;
   /** The handle itself, for on(...) and the like; null before the first effect runs. */
   handle: ActorHandle<A> | null;

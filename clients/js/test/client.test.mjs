@@ -132,7 +132,36 @@ test('since replays the history still in the log, then goes live', async () => {
   await waitFor(() => seqs.length === 4, { what: 'replay and live event' });
   assert.deepEqual(seqs, [3, 4, 5, 6]);
   assert.equal(info.resumed, true);
-  assert.equal(info.seq, 5);
+  assert.equal(info.seq, 2);
+  // No state to start from: the state frame after the replay brings it.
+  await waitFor(() => h.state?.count === 6, { what: 'state after the replay' });
+  h.close();
+});
+
+test('the server sends a handle only the events its handlers listen to', async () => {
+  const received = [];
+  class Recording extends WebSocket {
+    constructor(url) {
+      super(url);
+      this.addEventListener('message', (m) => received.push(JSON.parse(String(m.data)).type));
+    }
+  }
+  const c = client(srv.url, { WebSocket: Recording });
+  const key = uniqueKey('subs');
+  const h = c.actor('chatRoom', key);
+  const messages = [];
+  h.on('newMessage', (m) => messages.push(m.text));
+  await h.ready();
+  await c.call('chatRoom', key, 'join', { username: 'ann' });
+  await c.call('chatRoom', key, 'sendMessage', { username: 'ann', text: 'one' });
+  await waitFor(() => messages.length === 1 && h.state?.messages.length === 1, { what: 'the message and the state' });
+  assert.ok(!received.includes('userJoined'), `no userJoined frame: ${received}`);
+  // A handler added on an open socket: the server sends its events from then on.
+  const left = [];
+  h.on('userLeft', (e) => left.push(e.username));
+  await h.call('leave', { username: 'ann' }); // over the socket: after the subscribe frame
+  await waitFor(() => left.length === 1, { what: 'userLeft' });
+  assert.equal(h.seq, 3);
   h.close();
 });
 
@@ -235,12 +264,17 @@ test('a network drop: the handle reconnects and resumes with since, missing noth
     const seqs = [];
     const counts = [];
     const inits = [];
-    h.onInit((i) => inits.push(i));
-    let replayed = 0; // events that came as the catch-up after a resumed init
+    let written = 0; // increments acknowledged
+    const writtenAtInit = [];
+    h.onInit((i) => {
+      inits.push(i);
+      writtenAtInit.push(written);
+    });
+    let replayed = 0; // events written before a resume that came after it: missed, then replayed
     h.on('countUpdated', (e) => {
       seqs.push(e.seq);
       counts.push(e.count);
-      if (inits.length > 1 && e.seq <= inits.at(-1).seq) replayed++;
+      if (inits.length > 1 && e.seq <= writtenAtInit.at(-1) && e.seq > inits.at(-1).seq) replayed++;
     });
     const statuses = [];
     h.onStatus((s) => statuses.push(s));
@@ -250,6 +284,7 @@ test('a network drop: the handle reconnects and resumes with since, missing noth
     const cuts = new Set([60, 120, 121, 200, 260]);
     for (let i = 1; i <= n; i++) {
       await direct.call('counter', key, 'increment');
+      written = i;
       if (cuts.has(i)) proxy.cut();
       if (i % 50 === 0) await sleep(30); // let some reconnects finish mid-stream
     }
@@ -302,11 +337,16 @@ test('server restarts (crash and graceful) on the same data while a writer write
   const h = c.actor('counter', key);
   const seqs = [];
   const inits = [];
-  h.onInit((i) => inits.push(i));
+  let written = 0;
+  const writtenAtInit = [];
+  h.onInit((i) => {
+    inits.push(i);
+    writtenAtInit.push(written);
+  });
   let replayed = 0;
   h.on('countUpdated', (e) => {
     seqs.push(e.seq);
-    if (inits.length > 1 && e.seq <= inits.at(-1).seq) replayed++;
+    if (inits.length > 1 && e.seq <= writtenAtInit.at(-1) && e.seq > inits.at(-1).seq) replayed++;
   });
   await h.ready();
   try {
@@ -318,6 +358,7 @@ test('server restarts (crash and graceful) on the same data while a writer write
       for (;;) {
         try {
           await c.call('counter', key, 'increment', undefined, { idempotencyKey: `${key}-${i}`, timeoutMs: 5000 });
+          written = i;
           break;
         } catch (e) {
           if (!(e instanceof ActorlogError) || !['network', 'unavailable', 'timeout'].includes(e.code)) throw e;

@@ -2,7 +2,7 @@
 // does (duplicates), and what is hard to make a real one do (silence).
 import { test, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { createClient, ActorlogError, errorFromResponse } from '../dist/index.js';
+import { createClient, ActorlogError, errorFromResponse, errorFromClose } from '../dist/index.js';
 import { waitFor, sleep } from './helpers.mjs';
 
 class FakeSocket {
@@ -59,8 +59,65 @@ test('URLs: ws base maps to http, the socket URL carries state=1, since, token a
   const u = FakeSocket.instances[0].url;
   assert.equal(u.protocol, 'ws:');
   assert.equal(u.pathname, '/base/ws/chatRoom/a%20b');
-  assert.deepEqual(Object.fromEntries(u.searchParams), { room: 'x', state: '1', since: '3', token: 't o k' });
+  assert.deepEqual(Object.fromEntries(u.searchParams), { room: 'x', state: '1', since: '3', token: 't o k', events: '' });
   h.close();
+});
+
+test('subscriptions follow the handlers: ?events= at connection, subscribe and unsubscribe frames after', async () => {
+  const c = client();
+  FakeSocket.onOpen = (ws) => ws.frame({ type: 'init', actor: 'chatRoom:s', seq: 0, state: {} });
+  const h = c.actor('chatRoom', 's');
+  const offJoined = h.on('userJoined', () => {}); // before the socket: in its URL
+  h.on('newMessage', () => {});
+  await h.ready();
+  const ws = FakeSocket.instances[0];
+  assert.equal(ws.url.searchParams.get('events'), 'newMessage,userJoined');
+  assert.deepEqual(ws.sent, []);
+  const offLeft = h.on('userLeft', () => {});
+  h.on('userLeft', () => {}); // a second handler: no frame
+  offJoined();
+  offLeft();
+  const offAll = h.on('*', () => {});
+  offAll();
+  h.on('a,b', () => {}); // a name with a comma: by frame only
+  assert.deepEqual(ws.sent, [
+    { type: 'subscribe', events: ['userLeft'] },
+    { type: 'unsubscribe', events: ['userJoined'] },
+    { type: 'subscribe', events: ['*'] },
+    { type: 'unsubscribe', events: ['*'] },
+    { type: 'subscribe', events: ['newMessage', 'userLeft'] },
+    { type: 'subscribe', events: ['a,b'] },
+  ]);
+  // The next socket asks for them at once.
+  ws.drop(1012);
+  await waitFor(() => FakeSocket.instances.length === 2 && h.status === 'open');
+  const next = FakeSocket.instances[1];
+  assert.equal(next.url.searchParams.get('events'), 'newMessage,userLeft');
+  assert.deepEqual(next.sent, [{ type: 'subscribe', events: ['a,b'] }]);
+
+  // A reducer folds every event: no ?events=, all of them.
+  const r = c.actor('counter', 'r', { reduce: (s) => s });
+  await waitFor(() => FakeSocket.instances.length === 3);
+  assert.equal(FakeSocket.instances[2].url.searchParams.has('events'), false);
+  r.close();
+});
+
+test('state frames move the resume point: a handle without events resumes after the last state it had', async () => {
+  const c = client();
+  FakeSocket.onOpen = (ws, n) => {
+    if (n === 0) {
+      ws.frame({ type: 'init', actor: 'counter:q', seq: 1, state: { count: 1 } });
+      ws.frame({ type: 'state', seq: 9, state: { count: 9 } });
+      ws.drop(1006);
+    } else {
+      assert.equal(ws.url.searchParams.get('since'), '9');
+      ws.frame({ type: 'resume', actor: 'counter:q', seq: 9 });
+    }
+  };
+  const h = c.actor('counter', 'q');
+  await waitFor(() => FakeSocket.instances.length === 2 && h.status === 'open');
+  assert.equal(h.seq, 9);
+  assert.equal(h.state.count, 9);
 });
 
 test('duplicates and stale frames are dropped by seq; resume asks for since=<last seq>', async () => {
@@ -73,7 +130,7 @@ test('duplicates and stale frames are dropped by seq; resume asks for since=<las
       ws.drop(1012, 'actor restarted; resume with since=8');
     } else {
       assert.equal(ws.url.searchParams.get('since'), '8');
-      ws.frame({ type: 'init', actor: 'counter:d', seq: 9, state: { count: 9 } });
+      ws.frame({ type: 'resume', actor: 'counter:d', seq: 8 });
       for (const s of [8, 9, 10]) ws.frame({ type: 'countUpdated', count: s, seq: s });
       ws.frame({ type: 'state', seq: 10, state: { count: 10 } });
       ws.frame({ type: 'state', seq: 9, state: { count: 9 } }); // older: ignored
@@ -94,7 +151,32 @@ test('duplicates and stale frames are dropped by seq; resume asks for since=<las
   assert.equal(broadcasts, 1);
   assert.equal(h.seq, 10);
   assert.deepEqual(statuses, ['open', 'reconnecting', 'open']);
-  assert.deepEqual(inits.map((i) => [i.seq, i.resumed]), [[5, false], [9, true]]);
+  assert.deepEqual(inits.map((i) => [i.seq, i.resumed]), [[5, false], [8, true]]);
+});
+
+test('a resumed socket keeps the state and folds each missed event onto it once', async () => {
+  const c = client();
+  FakeSocket.onOpen = (ws, n) => {
+    if (n === 0) {
+      ws.frame({ type: 'init', actor: 'counter:r', seq: 5, state: { count: 5 } });
+      ws.frame({ type: 'countUpdated', count: 6, seq: 6 });
+      ws.drop(1006);
+    } else {
+      assert.equal(ws.url.searchParams.get('since'), '6');
+      ws.frame({ type: 'resume', actor: 'counter:r', seq: 6 });
+      for (const s of [7, 8]) ws.frame({ type: 'countUpdated', count: s, seq: s });
+      ws.frame({ type: 'state', seq: 8, state: { count: 8 } });
+    }
+  };
+  const folded = [];
+  const h = c.actor('counter', 'r', { reduce: (s, e) => (folded.push(e.seq), { count: s.count + 1 }) });
+  const inits = [];
+  h.onInit((i) => inits.push({ ...i }));
+  await waitFor(() => h.getSnapshot().stateSeq === 8);
+  assert.deepEqual(folded, [6, 7, 8]);
+  assert.equal(h.state.count, 8);
+  assert.deepEqual(inits[1], { seq: 6, state: { count: 6 }, resumed: true, gap: false, reset: false });
+  assert.equal(h.status, 'open');
 });
 
 test('a socket that goes silent is dropped by the heartbeat and replaced', async () => {
@@ -136,35 +218,67 @@ test('socket calls: replies and error frames by id; an error frame gets the HTTP
   await assert.rejects(p, { code: 'aborted' });
 });
 
-test('a handshake that fails: 401 from the probe closes the handle; a network error keeps retrying', async () => {
-  let probes = 0;
-  const c = client({
-    fetch: async (url) => {
-      probes++;
-      assert.match(String(url), /\/actors\/counter\/x\/state$/);
-      return new Response('{"error":{"code":"unauthorized","message":"a valid bearer token is required"}}', { status: 401 });
-    },
-  });
-  FakeSocket.onOpen = (ws) => ws.drop(1006);
-  const h = c.actor('counter', 'x');
-  await assert.rejects(h.ready(), { code: 'unauthorized', status: 401, message: 'a valid bearer token is required' });
-  assert.equal(h.status, 'closed');
-  assert.equal(probes, 1);
+test('a refused socket: its close code says why; what retrying cannot fix closes the handle, the rest is retried', async () => {
+  let fetches = 0;
+  const noFetch = { fetch: async () => { fetches++; throw new Error('no request expected'); } };
+  for (const [code, reason, name, status] of [
+    [4401, 'a valid bearer token is required', 'unauthorized', 401],
+    [4403, 'origin http://evil.example is not allowed', 'forbidden', 403],
+    [4404, 'unknown actor type "nope"', 'not_found', 404],
+    [4400, 'key is not UTF-8', 'bad_request', 400],
+  ]) {
+    const c = client(noFetch);
+    FakeSocket.onOpen = (ws) => ws.drop(code, reason);
+    const h = c.actor('counter', 'x');
+    await assert.rejects(h.ready(), { code: name, status, message: reason });
+    assert.equal(h.status, 'closed');
+    assert.equal(FakeSocket.instances.length, 1, `${code}: not retried`);
+  }
 
-  let fails = 0;
-  const c2 = client({
-    fetch: async () => {
-      fails++;
-      throw new TypeError('fetch failed');
-    },
-  });
+  // Unavailable (too many connections, say): retried, and it says why.
+  const c2 = client(noFetch);
+  FakeSocket.onOpen = (ws, n) => (n < 2 ? ws.drop(4503, 'counter:y has 10000 connections, the limit') : ws.frame({ type: 'init', actor: 'counter:y', seq: 0, state: {} }));
   const h2 = c2.actor('counter', 'y');
-  const statuses = [];
-  h2.onStatus((s, e) => statuses.push(`${s}:${e?.code}`));
-  await waitFor(() => fails >= 3, { what: 'retries' });
-  assert.equal(h2.status, 'connecting');
-  assert.equal(h2.error.code, 'network');
-  assert.ok(statuses.every((s) => s === 'connecting:network'), statuses.join());
+  const errors = [];
+  h2.onStatus((s, e) => errors.push(`${s}:${e?.code}:${e?.status}`));
+  await h2.ready();
+  assert.deepEqual([...new Set(errors)], ['connecting:unavailable:503', 'open:undefined:undefined']);
+  assert.equal(FakeSocket.instances.length, 3);
+
+  // No close code: the server cannot be reached; retried.
+  const c3 = client(noFetch);
+  FakeSocket.onOpen = (ws) => ws.drop(1006);
+  const h3 = c3.actor('counter', 'z');
+  await waitFor(() => FakeSocket.instances.length >= 3, { what: 'retries' });
+  assert.equal(h3.status, 'connecting');
+  assert.equal(h3.error.code, 'network');
+  assert.equal(fetches, 0, 'no HTTP request to learn why');
+});
+
+test('since past the head (4409): the handle starts again without since and says so', async () => {
+  const c = client();
+  FakeSocket.onOpen = (ws, n) => {
+    if (n === 0) {
+      assert.equal(ws.url.searchParams.get('since'), '7');
+      ws.drop(4409, "since 7 is past the actor's head 2; connect without since");
+    } else {
+      assert.equal(ws.url.searchParams.get('since'), null);
+      ws.frame({ type: 'init', actor: 'counter:w', seq: 2, state: { count: 2 } });
+    }
+  };
+  const h = c.actor('counter', 'w', { since: 7 });
+  const inits = [];
+  h.onInit((i) => inits.push(i));
+  await h.ready();
+  assert.deepEqual(inits.map((i) => [i.seq, i.reset]), [[2, true]]);
+  assert.equal(h.seq, 2);
+});
+
+test('errorFromClose: refusal codes and others', () => {
+  const e = errorFromClose(4404, 'unknown actor type "x"');
+  assert.deepEqual([e.code, e.status, e.message], ['not_found', 404, 'unknown actor type "x"']);
+  assert.deepEqual([errorFromClose(4503, '').code, errorFromClose(4500, 'x').status], ['unavailable', 500]);
+  for (const code of [1000, 1001, 1006, 1012, 4000, 4008, 4600]) assert.equal(errorFromClose(code, ''), undefined, String(code));
 });
 
 test('no WebSocket implementation: the handle closes with an error that says what to pass', async () => {

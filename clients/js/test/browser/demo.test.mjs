@@ -119,6 +119,9 @@ test('two tabs of the demo: clicks in one show in the other, chat messages too, 
   await tab1.click('#inc');
   await tab1.click('#inc');
   await countIs(tab2, 42);
+  // They joined over their sockets, so they left when the server stopped,
+  // and the page joined again on reconnecting.
+  await tab1.locator('#participants', { hasText: /^(alice, bob|bob, alice)$/ }).waitFor();
 
   const shot = path.join(artifacts, 'demo.png');
   await tab2.screenshot({ path: shot, fullPage: true });
@@ -128,6 +131,9 @@ test('two tabs of the demo: clicks in one show in the other, chat messages too, 
   // The restart itself logs failed socket attempts in the console; nothing else may.
   const unexpected = problems.filter((p) => !/WebSocket connection to .* failed|Failed to load resource|ERR_CONNECTION_REFUSED/.test(p));
   assert.deepEqual(unexpected, []);
-  await tab1.close();
+  // Closing a tab: its user leaves the room (its socket closes, and the
+  // page also leaves on pagehide).
   await tab2.close();
+  await tab1.locator('#participants', { hasText: /^alice$/ }).waitFor();
+  await tab1.close();
 });
