@@ -104,11 +104,22 @@ func (a *actor) sleep() {
 	if e := a.turnEntry(t); e != nil {
 		// OnSleep wrote something (a timer, say): write it before going.
 		req := eventlog.Request{Actor: a.id, Expected: eventlog.ExpectSeq(a.dseq), Events: e.events, Ops: e.ops}
-		if res, err := a.rt.log.Write(a.rt.ctx(), req); err != nil {
+		res, err := a.rt.log.Write(a.rt.ctx(), req)
+		if err != nil {
 			a.logger().Error("OnSleep writes lost", "err", err)
 		} else if len(e.events) > 0 {
+			// Fold what OnSleep emitted, so that the snapshot below holds it.
+			for i := range e.events {
+				ev := &e.events[i]
+				ev.Actor, ev.Seq = a.id, res.First+uint64(i)
+				if err := a.inst.apply(ev); err != nil {
+					a.logger().Error("applier failed on an event OnSleep emitted; no snapshot at sleep", "err", err)
+					a.snap.events = 0 // the state is not the log's: keep it out of a snapshot
+					break
+				}
+				a.snap.events++
+			}
 			a.dseq, a.tseq = res.Last, res.Last
-			a.snap.events += len(e.events)
 		}
 	}
 	if a.rt.opts.SnapshotOnSleep > 0 && a.snap.events >= a.rt.opts.SnapshotOnSleep && a.rt.snaps != nil {

@@ -589,3 +589,36 @@ func TestRuntime_IdempotencyTTL(t *testing.T) {
 	}
 	t.Fatal("the idempotency record outlived its TTL by seconds")
 }
+
+type sleeperState struct {
+	Slept int `json:"slept"`
+}
+
+// TestRuntime_SleepEventsInSnapshot has OnSleep emit an event and a
+// snapshot taken at every sleep: the snapshot holds the event, so that the
+// actor wakes with it folded in, once.
+func TestRuntime_SleepEventsInSnapshot(t *testing.T) {
+	d := actors.Define("sleeper", func() sleeperState { return sleeperState{} })
+	actors.On(d, "slept", func(s *sleeperState, _ actors.NoArgs) { s.Slept++ })
+	actors.Action(d, "get", func(c *actors.Ctx[sleeperState], _ actors.NoArgs) (sleeperState, error) {
+		return *c.State(), nil
+	})
+	d.OnSleep = func(c *actors.Ctx[sleeperState]) { c.Emit("slept", actors.NoArgs{}) }
+	e := start(t, t.TempDir(), actors.NewRegistry(d), actors.Options{IdleTimeout: 20 * time.Millisecond, SnapshotOnSleep: 1})
+	for want := 0; want < 3; want++ {
+		if got := call(t, e.rt, "sleeper:s", "get", "")["slept"]; got != float64(want) {
+			t.Fatalf("wake %d: slept = %v, want %d", want, got, want)
+		}
+		deadline := time.Now().Add(5 * time.Second)
+		for e.rt.Awake() != 0 {
+			if time.Now().After(deadline) {
+				t.Fatal("the actor did not sleep")
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	infos, err := e.snaps.List(bg, mustID("sleeper:s"))
+	if err != nil || len(infos) == 0 || infos[len(infos)-1].Seq != 3 {
+		t.Fatalf("snapshots: %+v, %v; want the latest at seq 3, after the third sleep", infos, err)
+	}
+}
