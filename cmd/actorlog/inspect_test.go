@@ -269,6 +269,8 @@ var inspCases = []inspCase{
 	{"log_meta_json", "log counter:other --json", false},
 	{"state", "state counter:default", false},
 	{"state_at", "state counter:default --at 4", false},
+	{"state_at_zero", "state counter:default --at 0", false},
+	{"state_at_zero_json", "state chatRoom:lobby --at 0 --json", false},
 	{"state_at_time", "state counter:default --at-time 2024-05-01T12:00:05.500Z", false},
 	{"state_at_time_before", "state counter:default --at-time 2024-04-30T00:00:00Z", false},
 	{"state_chat_json", "state chatRoom:lobby --json", false},
@@ -574,6 +576,32 @@ func TestInspect_TailFollows(t *testing.T) {
 		checkGolden(t, "tail_follow_all", r.all)
 	case <-time.After(20 * time.Second):
 		t.Fatal("tail did not return after the events were appended")
+	}
+}
+
+// TestInspect_StateAtZeroErased: once an actor's first events are
+// erased, its initial state cannot be rebuilt: --at 0 is out of range,
+// offline and online alike.
+func TestInspect_StateAtZeroErased(t *testing.T) {
+	dir := fixtureDir(t)
+	l, err := eventlog.Open(dir, eventlog.Options{NoSync: true, Logger: inspQuiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Delete(inspBG, eventlog.ID{Type: "counter", Key: "other"}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := "actorlog state: --at 0 is out of range: counter:other has seqs 2 to 2\n[exit 1]\n"
+	args := []string{"state", "counter:other", "--at", "0"}
+	if got := runInsp(append(slices.Clone(args), "--data", dir), dir, ""); !strings.HasSuffix(got, want) {
+		t.Errorf("offline:\n%s", got)
+	}
+	url, _ := inspServer(t, dir, "")
+	if got := runInsp(append(slices.Clone(args), "--server", url), "", url); !strings.HasSuffix(got, want) {
+		t.Errorf("online:\n%s", got)
 	}
 }
 
