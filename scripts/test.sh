@@ -27,6 +27,7 @@ if [ "$fuzztime" != "0" ]; then
 		./eventlog:FuzzParseID
 		./api:FuzzDecodeFrame
 		./api:FuzzRPC
+		./api:FuzzRPCMsgpack
 		./jsondiff:FuzzDiff
 		./cmd/actorlog:FuzzEscape
 	)
