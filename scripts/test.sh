@@ -28,6 +28,8 @@ if [ "$fuzztime" != "0" ]; then
 		./api:FuzzDecodeFrame
 		./api:FuzzRPC
 		./api:FuzzRPCMsgpack
+		./api:FuzzQuery
+		./api:FuzzCallHeaders
 		./jsondiff:FuzzDiff
 		./cmd/actorlog:FuzzEscape
 	)
