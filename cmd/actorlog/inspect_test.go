@@ -586,9 +586,13 @@ func appendCounts(t *testing.T, l *eventlog.Log, id eventlog.ID, count, n int64)
 // tailOnline runs a tail command line against a server on dir: once
 // tail has printed backlog lines (and so follows), add appends to the
 // server's log. It returns what tail printed as runInsp does, with
-// $SERVER for the server's URL.
+// $SERVER for the server's URL. Without a backlog, nothing would tell
+// when tail follows.
 func tailOnline(t *testing.T, dir string, args []string, backlog int, add func(*eventlog.Log)) string {
 	t.Helper()
+	if backlog < 1 {
+		t.Fatalf("%q: a tail with no backlog to print", args)
+	}
 	url, l := inspServer(t, dir, "")
 	args = append(slices.Clone(args), "--server", url)
 	var stdout, stderr serveOutput
