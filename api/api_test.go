@@ -299,13 +299,13 @@ func TestHistoryAndTimeTravel(t *testing.T) {
 		}
 	}
 
-	// State now and folded to a sequence.
+	// State now, and folded to a sequence: 0 is the initial state.
 	for _, c := range []struct {
 		query string
 		seq   uint64
 		count int64
 	}{
-		{"", 30, 24}, {"?at=0", 30, 24}, {"?at=1", 1, 1}, {"?at=4", 4, 13}, {"?at=6", 6, 0}, {"?at=29", 29, 23}, {"?at=30", 30, 24},
+		{"", 30, 24}, {"?at=", 30, 24}, {"?at=0", 0, 0}, {"?at=1", 1, 1}, {"?at=4", 4, 13}, {"?at=6", 6, 0}, {"?at=29", 29, 23}, {"?at=30", 30, 24},
 	} {
 		var st struct {
 			Actor string `json:"actor"`
@@ -317,15 +317,31 @@ func TestHistoryAndTimeTravel(t *testing.T) {
 		}
 		r := s.get("/actors/counter/h/state" + c.query)
 		ok(t, "state"+c.query, r, &st)
-		if st.Actor != "counter:h" || st.Seq != c.seq || st.State.Count != c.count || st.State.LastUpdated != all[c.seq-1].Time {
+		lastUpdated := int64(0)
+		if c.seq > 0 {
+			lastUpdated = all[c.seq-1].Time
+		}
+		if st.Actor != "counter:h" || st.Seq != c.seq || st.State.Count != c.count || st.State.LastUpdated != lastUpdated {
 			t.Errorf("state%s: got %s, want seq %d count %d", c.query, r.body, c.seq, c.count)
 		}
 	}
-	var fresh map[string]any
-	ok(t, "state of a new actor", s.get("/actors/counter/fresh/state"), &fresh)
-	if err := match(fresh, map[string]any{"actor": "counter:fresh", "seq": 0.0, "state": map[string]any{"count": 0.0, "lastUpdated": 0.0}}); err != nil {
-		t.Fatalf("state of a new actor: %v", err)
+	initial := map[string]any{"actor": "counter:fresh", "seq": 0.0, "state": map[string]any{"count": 0.0, "lastUpdated": 0.0}}
+	for _, q := range []string{"", "?at=0"} {
+		var fresh map[string]any
+		ok(t, "state of a new actor"+q, s.get("/actors/counter/fresh/state"+q), &fresh)
+		if err := match(fresh, initial); err != nil {
+			t.Fatalf("state%s of a new actor: %v", q, err)
+		}
 	}
+	// Once the first events are erased, sequence 0 is out of range, as
+	// any sequence that cannot be rebuilt.
+	if err := s.log.Delete(context.Background(), eventlog.ID{Type: "counter", Key: "h"}, 3); err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{"?at=0", "?at=1"} {
+		wantError(t, "state"+q+" after erasure", s.get("/actors/counter/h/state"+q), http.StatusNotFound, "not_found")
+	}
+	ok(t, "state now after erasure", s.get("/actors/counter/h/state"), nil)
 }
 
 func TestListActors(t *testing.T) {

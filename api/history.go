@@ -89,18 +89,12 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p httprouter.Par
 	writeJSON(w, http.StatusOK, page)
 }
 
-// state serves GET /actors/{type}/{key}/state?at=N: the live actor's
-// state, or one folded from the log up to N (the actor is not woken).
+// state serves GET /actors/{type}/{key}/state?at=N: without at, the
+// live actor's state; with it, the state folded from the log up to N, 0
+// being the initial state (the actor is not woken).
 func (s *Server) state(w http.ResponseWriter, r *http.Request, p httprouter.Params) {
 	id := eventlog.ID{Type: p.ByName("type"), Key: p.ByName("key")}
-	at, err := uintParam(r, "at", 0)
-	if err != nil {
-		s.writeErr(w, r, err)
-		return
-	}
-	var state []byte
-	var seq uint64
-	if at == 0 {
+	if r.URL.Query().Get("at") == "" {
 		ctx, cancel := s.callContext(r)
 		defer cancel()
 		init, err := s.rt.State(ctx, id)
@@ -108,20 +102,44 @@ func (s *Server) state(w http.ResponseWriter, r *http.Request, p httprouter.Para
 			s.writeErr(w, r, err)
 			return
 		}
-		state, seq = init.State, init.Seq
-	} else {
-		def, err := s.rt.Registry().Resolve(id)
-		if err != nil {
-			s.writeErr(w, r, err)
-			return
-		}
-		state, seq, err = actors.StateAt(r.Context(), s.log, s.snaps, def, id, at)
-		if err != nil {
-			s.writeErr(w, r, err)
-			return
-		}
+		writeJSON(w, http.StatusOK, wire.State{Actor: id.String(), Seq: init.Seq, State: init.State})
+		return
+	}
+	at, err := uintParam(r, "at", 0)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
+	}
+	state, seq, err := s.stateAt(r, id, at)
+	if err != nil {
+		s.writeErr(w, r, err)
+		return
 	}
 	writeJSON(w, http.StatusOK, wire.State{Actor: id.String(), Seq: seq, State: state})
+}
+
+// stateAt folds the actor's state from the log up to sequence at; at 0,
+// the initial state, which exists while the events from seq 1 do.
+func (s *Server) stateAt(r *http.Request, id eventlog.ID, at uint64) ([]byte, uint64, error) {
+	def, err := s.rt.Registry().Resolve(id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if at > 0 {
+		return actors.StateAt(r.Context(), s.log, s.snaps, def, id, at)
+	}
+	head, err := s.log.Head(r.Context(), id)
+	if err != nil {
+		return nil, 0, &actors.Error{Code: actors.CodeInternal, Message: "the actor's head could not be read", Err: err}
+	}
+	if head.First > 1 {
+		return nil, 0, actors.Errorf(actors.CodeNotFound, "%s has no state at sequence 0: its events before %d were erased", id, head.First)
+	}
+	state, err := actors.NewFolder(def, id).StateJSON()
+	if err != nil {
+		return nil, 0, &actors.Error{Code: actors.CodeInternal, Message: "the initial state does not encode as JSON", Err: err}
+	}
+	return state, 0, nil
 }
 
 // listOptions reads the query of an actor listing: type=, after=type:key

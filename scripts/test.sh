@@ -27,6 +27,9 @@ if [ "$fuzztime" != "0" ]; then
 		./eventlog:FuzzParseID
 		./api:FuzzDecodeFrame
 		./api:FuzzRPC
+		./api:FuzzRPCMsgpack
+		./api:FuzzQuery
+		./api:FuzzCallHeaders
 		./jsondiff:FuzzDiff
 		./cmd/actorlog:FuzzEscape
 	)

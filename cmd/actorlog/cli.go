@@ -38,7 +38,8 @@ type source interface {
 	// events calls fn for the stored events of the actor from from to to
 	// (0: the end), or of the global feed when id is zero.
 	events(ctx context.Context, id eventlog.ID, from, to uint64, fn func(*eventlog.Event) error) error
-	// stateAt returns the actor's state as JSON at sequence at (1 or more).
+	// stateAt returns the actor's state as JSON at sequence at, 0 being
+	// the initial state (checkStateSeq says which sequences have one).
 	stateAt(ctx context.Context, id eventlog.ID, at uint64) ([]byte, error)
 	// durable returns the last position of the global feed.
 	durable(ctx context.Context) (uint64, error)
@@ -323,6 +324,16 @@ func checkSeq(st eventlog.StreamInfo, what string, seq uint64) error {
 		return fmt.Errorf("%s %d is out of range: %s has seqs %d to %d", what, seq, st.Actor, st.First, st.Head)
 	}
 	return nil
+}
+
+// checkStateSeq reports a sequence at which the actor's state cannot be
+// rebuilt: one outside its stored events, except 0, the initial state,
+// while the events from seq 1 are stored.
+func checkStateSeq(st eventlog.StreamInfo, what string, seq uint64) error {
+	if seq == 0 && st.First <= 1 {
+		return nil
+	}
+	return checkSeq(st, what, seq)
 }
 
 // parseSeq parses a sequence argument.

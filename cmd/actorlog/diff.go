@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/jsondiff"
 )
 
@@ -30,13 +29,7 @@ func diffCmd(args []string, stdout, stderr io.Writer) error {
 	id, st := t.id, t.st
 	// Sequence 0 is the initial state, before any event.
 	stateAt := func(what string, seq uint64) ([]byte, error) {
-		if seq == 0 {
-			if st.First > 1 {
-				return nil, fmt.Errorf("%s 0 is out of range: %s has seqs %d to %d", what, id, st.First, st.Head)
-			}
-			return actors.NewFolder(t.def, id).StateJSON()
-		}
-		if err := checkSeq(st, what, seq); err != nil {
+		if err := checkStateSeq(st, what, seq); err != nil {
 			return nil, err
 		}
 		return t.src.stateAt(c.ctx, id, seq)

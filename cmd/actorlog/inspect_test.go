@@ -197,10 +197,16 @@ func inspectRoutesWired(t testing.TB, url string) bool {
 func runInsp(args []string, data, server string) string {
 	var stdout, stderr bytes.Buffer
 	code := run(args, &stdout, &stderr)
+	return inspOutput(args, stdout.String(), stderr.String(), code, data, server)
+}
+
+// inspOutput is what runInsp returns for a command line that printed
+// stdout and stderr and exited with code.
+func inspOutput(args []string, stdout, stderr string, code int, data, server string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "$ actorlog %s\n%s", showArgs(args), stdout.String())
-	if stderr.Len() > 0 {
-		fmt.Fprintf(&b, "[stderr]\n%s", stderr.String())
+	fmt.Fprintf(&b, "$ actorlog %s\n%s", showArgs(args), stdout)
+	if stderr != "" {
+		fmt.Fprintf(&b, "[stderr]\n%s", stderr)
 	}
 	fmt.Fprintf(&b, "[exit %d]\n", code)
 	s := b.String()
@@ -269,6 +275,8 @@ var inspCases = []inspCase{
 	{"log_meta_json", "log counter:other --json", false},
 	{"state", "state counter:default", false},
 	{"state_at", "state counter:default --at 4", false},
+	{"state_at_zero", "state counter:default --at 0", false},
+	{"state_at_zero_json", "state chatRoom:lobby --at 0 --json", false},
 	{"state_at_time", "state counter:default --at-time 2024-05-01T12:00:05.500Z", false},
 	{"state_at_time_before", "state counter:default --at-time 2024-04-30T00:00:00Z", false},
 	{"state_chat_json", "state chatRoom:lobby --json", false},
@@ -325,6 +333,10 @@ func TestInspect_Online(t *testing.T) {
 	wired := inspectRoutesWired(t, url)
 	for _, c := range inspCases {
 		t.Run(c.golden, func(t *testing.T) {
+			if args := strings.Fields(c.args); follows(args) {
+				checkTailOnline(t, c.golden, fixtureDir(t), args)
+				return
+			}
 			if c.inspect && !wired {
 				t.Skip("api.New does not register the /inspect routes (inspectRoutes) yet")
 			}
@@ -539,41 +551,159 @@ func TestInspect_Token(t *testing.T) {
 	checkGolden(t, "err_bad_url", runInsp([]string{"log", "counter:other", "--server", "localhost:3001"}, "", ""))
 }
 
-// TestInspect_TailFollows follows an actor and the feed on a live server
-// while events are appended.
+// TestInspect_TailFollows: online, tail prints its backlog, then
+// follows the events committed after it started, until --max of them:
+// the backlog does not count.
 func TestInspect_TailFollows(t *testing.T) {
-	url, l := inspServer(t, fixtureDir(t), "")
-	if !inspectRoutesWired(t, url) {
-		t.Skip("api.New does not register the /inspect routes (inspectRoutes) yet")
+	for _, c := range []struct {
+		golden, args string
+		backlog      int
+	}{
+		{"tail_follow", "tail counter:other -n 1 --max 2", 1},
+		{"tail_follow_all", "tail --all -n 1 --max 2 --json", 1},
+	} {
+		t.Run(c.golden, func(t *testing.T) {
+			got := tailOnline(t, fixtureDir(t), strings.Fields(c.args), c.backlog, func(l *eventlog.Log) {
+				appendCounts(t, l, eventlog.ID{Type: "counter", Key: "other"}, 3, 2)
+			})
+			checkGolden(t, c.golden, got)
+		})
 	}
-	counter := eventlog.ID{Type: "counter", Key: "other"}
-	type result struct{ one, all string }
-	done := make(chan result)
-	go func() {
-		var r result
-		ch := make(chan string)
-		go func() {
-			ch <- runInsp([]string{"tail", "counter:other", "-n", "1", "--max", "3", "--server", url}, "", url)
-		}()
-		r.all = runInsp([]string{"tail", "--all", "-n", "0", "--max", "2", "--json", "--server", url}, "", url)
-		r.one = <-ch
-		done <- r
-	}()
-	// Append once both are waiting; a tail that started late still
-	// catches up, from where it started.
-	time.Sleep(200 * time.Millisecond)
-	for i := int64(0); i < 2; i++ {
-		e := eventlog.Event{Type: "countUpdated", Data: inspMsgpack(t, seed.CountUpdated{Count: 3 + i, LastUpdated: t0 + 30000 + i}), Time: t0 + 30000 + i}
-		if _, err := l.Append(inspBG, counter, eventlog.Any, e); err != nil {
+}
+
+// appendCounts appends n countUpdated events to id, counting from
+// count, at t0 + 30 s and on, a millisecond apart.
+func appendCounts(t *testing.T, l *eventlog.Log, id eventlog.ID, count, n int64) {
+	t.Helper()
+	for i := range n {
+		e := eventlog.Event{Type: "countUpdated", Data: inspMsgpack(t, seed.CountUpdated{Count: count + i, LastUpdated: t0 + 30000 + i}), Time: t0 + 30000 + i}
+		if _, err := l.Append(inspBG, id, eventlog.Any, e); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// tailOnline runs a tail command line against a server on dir: once
+// tail has printed backlog lines (and so follows), add appends to the
+// server's log. It returns what tail printed as runInsp does, with
+// $SERVER for the server's URL. Without a backlog, nothing would tell
+// when tail follows.
+func tailOnline(t *testing.T, dir string, args []string, backlog int, add func(*eventlog.Log)) string {
+	t.Helper()
+	if backlog < 1 {
+		t.Fatalf("%q: a tail with no backlog to print", args)
+	}
+	url, l := inspServer(t, dir, "")
+	args = append(slices.Clone(args), "--server", url)
+	var stdout, stderr serveOutput
+	exit := make(chan int, 1)
+	go func() { exit <- run(args, &stdout, &stderr) }()
+	printed := func() string {
+		return inspOutput(args, stdout.String(), stderr.String(), -1, "", url)
+	}
+	// Generous deadlines: a busy machine is slow, and a test that passes
+	// waits no longer than it takes.
+	deadline := time.Now().Add(30 * time.Second)
+	for strings.Count(stdout.String(), "\n") < backlog {
+		select {
+		case code := <-exit:
+			t.Fatalf("tail exited before it followed:\n%s", strings.Replace(printed(), "[exit -1]", fmt.Sprintf("[exit %d]", code), 1))
+		case <-time.After(10 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tail did not print its backlog of %d lines:\n%s", backlog, printed())
+		}
+	}
+	add(l)
+	select {
+	case code := <-exit:
+		return inspOutput(args, stdout.String(), stderr.String(), code, "", url)
+	case <-time.After(30 * time.Second):
+		t.Fatalf("tail did not return after the events were appended:\n%s", printed())
+		return ""
+	}
+}
+
+// follows reports whether a tail command line of the golden loops
+// follows online: those with --max, which end after that many new events.
+func follows(args []string) bool {
+	return args[0] == "tail" && slices.Contains(args, "--max")
+}
+
+// checkTailOnline runs a tail case of a golden loop online, on a copy of
+// dir (which no server may hold): it must print the backlog of the
+// offline golden file (which ends saying tail cannot follow offline),
+// then --max new events appended meanwhile, and exit 0.
+func checkTailOnline(t *testing.T, golden, dir string, args []string) {
+	t.Helper()
+	if *update {
+		t.Skip("the golden files are written offline")
+	}
+	want, err := os.ReadFile(filepath.Join("testdata", golden+".golden"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	backlog, _, ok := strings.Cut(string(want), "[stderr]\nactorlog tail: not following: ")
+	if !ok {
+		t.Fatalf("%s.golden does not end saying tail does not follow offline:\n%s", golden, want)
+	}
+	backlog = strings.Replace(backlog, "--data $DATA", "--server $SERVER", 1)
+	n, err := strconv.ParseInt(args[slices.Index(args, "--max")+1], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// New events go to the actor followed, or with --all to a new one.
+	id := eventlog.ID{Type: "counter", Key: "tail-new"}
+	if !strings.HasPrefix(args[1], "-") {
+		if id, err = eventlog.ParseID(args[1]); err != nil {
 			t.Fatal(err)
 		}
 	}
-	select {
-	case r := <-done:
-		checkGolden(t, "tail_follow", r.one)
-		checkGolden(t, "tail_follow_all", r.all)
-	case <-time.After(20 * time.Second):
-		t.Fatal("tail did not return after the events were appended")
+	cp := filepath.Join(t.TempDir(), "data")
+	if err := os.CopyFS(cp, os.DirFS(dir)); err != nil {
+		t.Fatal(err)
+	}
+	got := tailOnline(t, cp, args, strings.Count(backlog, "\n")-1, func(l *eventlog.Log) {
+		appendCounts(t, l, id, 1000, n)
+	})
+	news, ok := strings.CutPrefix(got, backlog)
+	if !ok {
+		t.Fatalf("online, tail did not print the backlog of %s.golden first:\n%s", golden, got)
+	}
+	lines := strings.SplitAfter(news, "\n")
+	if len(lines) != int(n)+2 || lines[n] != "[exit 0]\n" {
+		t.Fatalf("online, after the backlog, want %d new events and exit 0:\n%s", n, got)
+	}
+	for i, line := range lines[:n] {
+		if !strings.Contains(line, fmt.Sprintf(`{"count":%d,`, 1000+i)) {
+			t.Errorf("new event %d is not the one appended: %q", i, line)
+		}
+	}
+}
+
+// TestInspect_StateAtZeroErased: once an actor's first events are
+// erased, its initial state cannot be rebuilt: --at 0 is out of range,
+// offline and online alike.
+func TestInspect_StateAtZeroErased(t *testing.T) {
+	dir := fixtureDir(t)
+	l, err := eventlog.Open(dir, eventlog.Options{NoSync: true, Logger: inspQuiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Delete(inspBG, eventlog.ID{Type: "counter", Key: "other"}, 2); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	want := "actorlog state: --at 0 is out of range: counter:other has seqs 2 to 2\n[exit 1]\n"
+	args := []string{"state", "counter:other", "--at", "0"}
+	if got := runInsp(append(slices.Clone(args), "--data", dir), dir, ""); !strings.HasSuffix(got, want) {
+		t.Errorf("offline:\n%s", got)
+	}
+	url, _ := inspServer(t, dir, "")
+	if got := runInsp(append(slices.Clone(args), "--server", url), "", url); !strings.HasSuffix(got, want) {
+		t.Errorf("online:\n%s", got)
 	}
 }
 

@@ -213,14 +213,20 @@ func TestLoadScenarios(t *testing.T) {
 // TestLoadProjectionLag: against a server that runs projections, the
 // report gives each one's lag while the load ran and the time it took to
 // reach the head after; against one that runs none, no projection part.
+// How many samples a run takes depends on how fast a busy machine
+// answers: the test asks for more than the first of each, not for a
+// count that a slow second would miss.
 func TestLoadProjectionLag(t *testing.T) {
 	srv := startLoadServerWith(t, time.Minute, "", true)
-	rep := runLoadJSON(t, "--server", srv, "--scenario", "distinct", "--conns", "8", "--duration", "1s", "--sample-every", "200ms")
+	// Paced, so that the server keeps up and the projections have few
+	// events to catch up with, on any machine.
+	rep := runLoadJSON(t, "--server", srv, "--scenario", "distinct", "--conns", "8", "--rate", "200", "--duration", "2s", "--sample-every", "200ms")
 	checkRequests(t, rep)
-	if n := len(rep.ServerSamples); n < 3 {
-		t.Errorf("%d samples of /metrics in 1s at one per 200ms", n)
+	ss := rep.ServerSamples
+	if len(ss) < 2 {
+		t.Errorf("%d samples of /metrics in a run of 2s at one per 200ms", len(ss))
 	}
-	for _, s := range rep.ServerSamples {
+	for _, s := range ss {
 		if s.Goroutines <= 0 || s.HeapInuse <= 0 || s.RSS <= 0 {
 			t.Errorf("a sample of /metrics without figures: %+v", s)
 		}
@@ -228,11 +234,11 @@ func TestLoadProjectionLag(t *testing.T) {
 	names := []string{}
 	for _, p := range rep.Projections {
 		names = append(names, p.Name)
-		if p.Samples < 5 {
-			t.Errorf("%s: %d samples in 1s at one per 50ms", p.Name, p.Samples)
+		if p.Samples < 2 {
+			t.Errorf("%s: %d samples of its lag in a run of 2s at one per 50ms", p.Name, p.Samples)
 		}
 		if p.CatchUpMs < 0 {
-			t.Errorf("%s: not at the head after the load", p.Name)
+			t.Errorf("%s: not at the head 10s after the load", p.Name)
 		}
 		if l := p.LagEvents; !(l.P50 <= l.P99 && l.P99 <= l.Max) || l.Max > float64(rep.Requests) {
 			t.Errorf("%s: lag in events out of order or beyond the %d requests: %+v", p.Name, rep.Requests, l)
@@ -241,9 +247,14 @@ func TestLoadProjectionLag(t *testing.T) {
 	if want := []string{projection.DirectoryName, seed.RoomsName}; !slices.Equal(names, want) {
 		t.Fatalf("projections in the report: %v, want %v", names, want)
 	}
-	var stdout, stderr bytes.Buffer
-	if code := run([]string{"load", "--server", srv, "--requests", "10", "--conns", "1"}, &stdout, &stderr); code != 0 || !strings.Contains(stdout.String(), "projection  actors: lag p50/p99/max") {
-		t.Errorf("text report, exit %d, lacks the projection lines:\n%s%s", code, stdout.String(), stderr.String())
+	// The text of this report (as load without --json prints it; the
+	// command's own text output is TestLoadTextReport's).
+	var text bytes.Buffer
+	rep.Print(&text)
+	for _, name := range names {
+		if want := "projection  " + name + ": lag p50/p99/max"; !strings.Contains(text.String(), want) {
+			t.Errorf("the text report lacks %q:\n%s", want, text.String())
+		}
 	}
 
 	plain := startLoadServer(t, time.Minute, "")
@@ -280,21 +291,42 @@ func TestLoadTextReport(t *testing.T) {
 	}
 }
 
+// TestLoadInterrupt: a run of 1m whose context ends once it is under way
+// returns soon, with its report marked interrupted, the requests it did,
+// and no errors (a request cut short by the interrupt is not one).
 func TestLoadInterrupt(t *testing.T) {
 	srv := startLoadServer(t, time.Minute, "")
-	cfg := load.Config{Server: srv, Scenario: load.Hot, Duration: time.Minute, Conns: 2, Prefix: "i", Timeout: 5 * time.Second}
-	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	cfg := load.Config{Server: srv, Scenario: load.Hot, Duration: time.Minute, Conns: 2, Prefix: "i", Timeout: 30 * time.Second}
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	t0 := time.Now()
-	rep, err := load.Run(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
+	type result struct {
+		rep *load.Report
+		err error
 	}
-	if d := time.Since(t0); d > 5*time.Second {
-		t.Fatalf("an interrupted run of --duration 1m took %v", d)
+	done := make(chan result, 1)
+	go func() {
+		rep, err := load.Run(ctx, cfg)
+		done <- result{rep, err}
+	}()
+	waitFor(t, 30*time.Second, func() bool { return counterValue(t, srv, "i-hot") >= 10 }, "the run's first increments")
+	cancel()
+	var res result
+	select {
+	case res = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("a run of 1m, interrupted, did not return within 30s")
+	}
+	rep := res.rep
+	if res.err != nil {
+		t.Fatal(res.err)
 	}
 	if !rep.Interrupted || rep.Requests == 0 || rep.Errors != 0 {
 		t.Fatalf("interrupted %v, requests %d, errors %d %v", rep.Interrupted, rep.Requests, rep.Errors, rep.FirstErrors)
+	}
+	// Every increment the report counts is in the counter (which may
+	// also hold those whose replies the interrupt cut short).
+	if n := counterValue(t, srv, "i-hot"); n < rep.OK {
+		t.Fatalf("the counter is %d; the report says %d increments succeeded", n, rep.OK)
 	}
 }
 

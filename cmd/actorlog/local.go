@@ -66,6 +66,9 @@ func (l *local) stateAt(ctx context.Context, id eventlog.ID, at uint64) ([]byte,
 	if err != nil {
 		return nil, err
 	}
+	if at == 0 {
+		return actors.NewFolder(def, id).StateJSON()
+	}
 	state, _, err := actors.StateAt(ctx, l.log, l.snaps, def, id, at)
 	return state, err
 }

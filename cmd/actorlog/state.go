@@ -16,7 +16,7 @@ import (
 func stateCmd(args []string, stdout, stderr io.Writer) error {
 	c := newCommon("state", stdout, stderr)
 	var until int64 // --at-time, parsed
-	at := c.fs.Uint64("at", 0, "sequence to show the state at (default: the head)")
+	at := c.fs.Uint64("at", 0, "sequence to show the state at, 0 being the initial state (default: the head)")
 	atTime := c.fs.String("at-time", "", "show the state after the last event at or before this time (RFC 3339 or Unix ms)")
 	t, err := c.openActor(args, actorArgs{
 		usage: "<type:key> [--at N | --at-time T] [--data DIR | --server URL] [--json]",
@@ -63,7 +63,7 @@ func stateCmd(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s has no event at or before %s; its first is at %s", id, formatTime(until), formatTime(first.Time))
 		}
 	case c.isSet("at"):
-		if err := checkSeq(st, "--at", *at); err != nil {
+		if err := checkStateSeq(st, "--at", *at); err != nil {
 			return err
 		}
 		seq = *at
@@ -74,7 +74,7 @@ func stateCmd(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *atTime == "" {
+	if *atTime == "" && seq > 0 {
 		if when, err = eventTime(ctx, src, id, seq); err != nil {
 			return err
 		}
@@ -88,7 +88,11 @@ func stateCmd(args []string, stdout, stderr io.Writer) error {
 			State json.RawMessage `json:"state"`
 		}{id.String(), seq, when, state})
 	}
-	o.printf("%s at seq %s %s\n", o.paint(cyan, escape(id.String())), o.paint(bold, fmt.Sprint(seq)), o.paint(dim, "("+formatTime(when)+")"))
+	label := "(the initial state)"
+	if seq > 0 {
+		label = "(" + formatTime(when) + ")"
+	}
+	o.printf("%s at seq %s %s\n", o.paint(cyan, escape(id.String())), o.paint(bold, fmt.Sprint(seq)), o.paint(dim, label))
 	return printIndented(o.w, state)
 }
 

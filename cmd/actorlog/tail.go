@@ -17,7 +17,7 @@ func tailCmd(args []string, stdout, stderr io.Writer) error {
 	c := newCommon("tail", stdout, stderr)
 	from := c.fs.Uint64("from", 0, "start at this sequence (or, with --all, this feed position) instead of the last -n events")
 	last := c.fs.Uint64("n", 10, "print the last n events first")
-	maxEvents := c.fs.Uint64("max", 0, "stop after printing this many events (default: follow until interrupted)")
+	maxEvents := c.fs.Uint64("max", 0, "stop after this many new events, those committed after tail started following; the events printed first (-n, --from) do not count (default: follow until interrupted)")
 	// A new actor may be followed; an unknown type may not.
 	t, err := c.openActor(args, actorArgs{
 		usage: "[<type:key> | --all] [--from N] [-n K] [--max M] [--data DIR | --server URL] [--json]",
@@ -32,7 +32,8 @@ func tailCmd(args []string, stdout, stderr io.Writer) error {
 	defer stop()
 	id, src, all := t.id, t.src, t.all
 
-	// Where to start, and the width of the sequence column.
+	// Where to start, where the backlog ends (the events after it are new,
+	// and counted by --max), and the width of the sequence column.
 	var start, end uint64
 	if all {
 		if end, err = src.durable(ctx); err != nil {
@@ -64,6 +65,13 @@ func tailCmd(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		line.print(ej)
+		at := e.Seq
+		if all {
+			at = e.Pos
+		}
+		if at <= end {
+			return nil
+		}
 		if n++; *maxEvents > 0 && n >= *maxEvents {
 			return errDone
 		}

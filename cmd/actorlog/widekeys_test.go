@@ -189,11 +189,21 @@ func checkModes(t *testing.T, dir string, cases []modeCase, check func(t *testin
 	if *update {
 		return
 	}
+	// Tail cases follow online on a copy of dir, made before the server
+	// below holds it.
+	for _, c := range cases {
+		if follows(c.args) {
+			t.Run(c.golden+"_online", func(t *testing.T) { checkTailOnline(t, c.golden, dir, c.args) })
+		}
+	}
 	url, _ := inspServer(t, dir, "")
 	if !inspectRoutesWired(t, url) {
 		t.Skip("api.New does not register the /inspect routes (inspectRoutes) yet")
 	}
 	for _, c := range cases {
+		if follows(c.args) {
+			continue
+		}
 		t.Run(c.golden+"_online", func(t *testing.T) {
 			got := runInsp(append(slices.Clone(c.args), "--server", url), "", url)
 			checkGolden(t, c.golden, strings.Replace(got, "--server $SERVER", "--data $DATA", 1))
