@@ -31,7 +31,7 @@ if [ "$fuzztime" != "0" ]; then
 		./api:FuzzQuery
 		./api:FuzzCallHeaders
 		./jsondiff:FuzzDiff
-		./cmd/actorlog:FuzzEscape
+		./cmd/cli:FuzzEscape
 	)
 	found=$(grep -rhoE '^func (Fuzz[A-Za-z0-9_]+)' --include='*_test.go' . | sed 's/^func //' | sort)
 	listed=$(printf '%s\n' "${targets[@]}" | sed 's/.*://' | sort)

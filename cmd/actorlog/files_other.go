@@ -1,6 +1,0 @@
-//go:build !unix
-
-package main
-
-// openFilesLimit returns 0: the limit of open files is not known here.
-func openFilesLimit() int { return 0 }
