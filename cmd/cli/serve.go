@@ -22,9 +22,9 @@ import (
 	"github.com/actorlog/actorlog/api"
 	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/internal/connlimit"
 	"github.com/actorlog/actorlog/projection"
 	"github.com/actorlog/actorlog/snapshots"
-	"golang.org/x/net/netutil"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -114,7 +114,7 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 		maxBody     = fs.Int64("max-body", api.DefaultMaxBodyBytes, "largest request body in bytes")
 		readTimeout = fs.Duration("read-timeout", api.DefaultReadTimeout, "longest time a request's headers, and then its body, may take to arrive (408 past it)")
 		keepAlive   = fs.Duration("keepalive-timeout", defaultKeepAlive, "how long an idle keep-alive connection stays open")
-		maxConns    = fs.Int("max-conns", defaultMaxConns, "most connections open at once (WebSockets included); more wait to be accepted. Capped below the open-files limit, so that the store always has files")
+		maxConns    = fs.Int("max-conns", defaultMaxConns, "most connections open at once (WebSockets included); past it a new one takes the place of the connection idle the longest (a keep-alive one between requests, or one silent for a second since it connected), or else waits to be accepted. Capped below the open-files limit, so that the store always has files")
 		wsRate      = fs.Int64("ws-rate", api.DefaultSocketRate, "bytes per second one WebSocket may send (each frame counts at least 256); a faster client is slowed")
 		maxFrame    = fs.Int64("max-frame", api.DefaultMaxFrameBytes, "largest WebSocket frame from a client, in bytes")
 		connBuffer  = fs.Int("conn-buffer", actors.DefaultConnBuffer, "frames a WebSocket may fall behind before it is dropped as too slow")
@@ -224,8 +224,9 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	conns := connLimit(*maxConns)
-	ln = netutil.LimitListener(ln, conns)
-	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: *readTimeout, IdleTimeout: *keepAlive}
+	limited := connlimit.New(ln, conns, connlimit.Options{})
+	ln = limited
+	httpSrv := &http.Server{Handler: srv, ConnState: limited.ConnState, ReadHeaderTimeout: *readTimeout, IdleTimeout: *keepAlive}
 	where := "http://" + net.JoinHostPort(*host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	if !loopback(*host) {
 		where += " (every interface)"
