@@ -6,7 +6,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -276,5 +278,57 @@ func TestGuard_SocketRate(t *testing.T) {
 	want := time.Duration(float64(frames*frame-rate) / rate * float64(time.Second))
 	if d := time.Since(start); d < want*8/10 {
 		t.Fatalf("%d frames of %d bytes answered in %v; at %d bytes/s they take at least %v", frames, frame, d, rate, want)
+	}
+}
+
+// TestGuard_ThrottledSocketsHoldNoFrame: sockets held back by their
+// budget wait before their frame is read, not after: many of them, each
+// with a large frame sent and waiting to be paid for, do not each hold
+// that frame in the server's memory.
+func TestGuard_ThrottledSocketsHoldNoFrame(t *testing.T) {
+	const sockets, frame, rate = 16, 256 << 10, 64 << 10
+	s := newStack(t, "", config{api: api.Options{SocketRate: rate, MaxFrameBytes: frame}})
+	big := []byte(`{"type":"ping","pad":"` + strings.Repeat("x", frame-24) + `"}`)
+	// A write buffer as large as the frame: the client sends it whole,
+	// in one WebSocket frame, as a browser does.
+	d := &websocket.Dialer{HandshakeTimeout: 10 * time.Second, WriteBufferSize: frame + 64}
+	var ws []*wsClient
+	for i := range sockets {
+		w, r, err := s.dialWSWith(d, fmt.Sprintf("/ws/counter/held-%d", i), nil)
+		if err != nil {
+			t.Fatalf("dial: %v %v", err, r)
+		}
+		w.next()
+		// The first frame spends the socket's burst: the next one waits
+		// 4s (frame/rate) for its budget.
+		w.sendRaw(websocket.TextMessage, big)
+		w.nextOf("pong")
+		ws = append(ws, w)
+	}
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		wg.Go(func() {
+			w.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			w.c.WriteMessage(websocket.TextMessage, big) // ends with the socket
+		})
+	}
+	// On loopback the frames arrive in milliseconds; the server, had it
+	// read them before waiting, would now hold them all.
+	time.Sleep(time.Second)
+	held := int64(heap()) - int64(before)
+	for _, w := range ws {
+		w.c.Close()
+	}
+	wg.Wait()
+	t.Logf("%d sockets, each waiting to pay for a frame of %d KiB: the heap grew by %d KiB", sockets, frame>>10, held>>10)
+	if held > sockets*frame/4 {
+		t.Errorf("the heap grew by %d KiB while %d sockets waited for their budget, over a quarter of their %d KiB frames", held>>10, sockets, sockets*frame>>10)
 	}
 }

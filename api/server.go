@@ -94,12 +94,14 @@ type Options struct {
 	// Default DefaultMaxCallsPerSocket (64).
 	MaxCallsPerSocket int
 	// SocketRate bounds what one WebSocket may send, in bytes a second,
-	// each frame counting at least 256 bytes (so 4,096 small frames a
-	// second at the default): past it the server reads the socket's
-	// frames no faster, so that one client cannot take the server's or
-	// an actor's time from the others. Bursts of MaxFrameBytes (or of a
-	// second's worth, if more) pass at once. Default DefaultSocketRate
-	// (1 MiB/s).
+	// each frame (control frames too) counting at least 256 bytes (so
+	// 4,096 small frames a second at the default): past it the server
+	// reads the socket's frames no faster, so that one client cannot take
+	// the server's or an actor's time from the others. A frame is paid
+	// for, by the length its header declares, before its payload is
+	// read, so that a socket held back does not hold its frame meanwhile.
+	// Bursts of MaxFrameBytes (or of a second's worth, if more) pass at
+	// once. Default DefaultSocketRate (1 MiB/s).
 	SocketRate int64
 	// Projections, if set, serves /projections, and GET /actors from the
 	// actor directory.
