@@ -114,7 +114,7 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 		maxBody     = fs.Int64("max-body", api.DefaultMaxBodyBytes, "largest request body in bytes")
 		readTimeout = fs.Duration("read-timeout", api.DefaultReadTimeout, "longest time a request's headers, and then its body, may take to arrive (408 past it)")
 		keepAlive   = fs.Duration("keepalive-timeout", defaultKeepAlive, "how long an idle keep-alive connection stays open")
-		maxConns    = fs.Int("max-conns", defaultMaxConns, "most connections open at once (WebSockets included); past it a new one takes the place of the connection idle the longest (a keep-alive one between requests, or one silent for a second since it connected), or else waits to be accepted. Capped below the open-files limit, so that the store always has files")
+		maxConns    = fs.Int("max-conns", defaultMaxConns, "most connections open at once (WebSockets included); past it a new one takes the place of the connection idle the longest (a keep-alive one quiet for half a second since its last reply, or a new one silent for half a second), or else waits to be accepted. Capped below the open-files limit, so that the store always has files")
 		wsRate      = fs.Int64("ws-rate", api.DefaultSocketRate, "bytes per second one WebSocket may send (each frame counts at least 256); a faster client is slowed")
 		maxFrame    = fs.Int64("max-frame", api.DefaultMaxFrameBytes, "largest WebSocket frame from a client, in bytes")
 		connBuffer  = fs.Int("conn-buffer", actors.DefaultConnBuffer, "frames a WebSocket may fall behind before it is dropped as too slow")
