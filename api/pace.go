@@ -14,21 +14,26 @@ import (
 
 // The pacing of what WebSocket clients send.
 //
-// A socket's frames are paid for from its budget (Options.SocketRate)
-// before their payload is read: the connection under the WebSocket reader
-// finds each frame's header in the bytes it reads, and returns none of
-// them until the budget has paid for the frame's declared length (at
-// least minFrameCost, at most MaxFrameBytes). A socket held back thus
-// waits holding the bytes of one read at most (readAhead), in the read
-// buffer it has anyway, not a frame of up to MaxFrameBytes. A message
-// sent in fragments is paid for fragment by fragment, so a socket held
-// back between two fragments holds the fragments already read.
+// A socket's frames are paid for before their payload is read: the
+// connection under the WebSocket reader finds each frame's header in the
+// bytes it reads, and returns none of them until the frame's declared
+// length (at least minFrameCost, at most MaxFrameBytes) is paid for, from
+// the socket's budget (Options.SocketRate) and then from the budget all
+// sockets share (Options.TotalSocketRate), in turns of at most maxTurn. A
+// socket held back thus waits holding the bytes of one read at most
+// (readAhead), in the read buffer it has anyway, not a frame of up to
+// MaxFrameBytes. A message sent in fragments is paid for fragment by
+// fragment, so a socket held back between two fragments holds the
+// fragments already read.
 //
 // Control frames (ping, pong, close) are paid for like the others.
 
 // readAhead is the most a socket reads beyond the frames it has paid for:
 // the size of its read buffer.
 const readAhead = 4096
+
+// maxTurn is the most a socket takes of the shared budget at once.
+const maxTurn = 64 << 10
 
 // maxHeaderBytes is the length of the longest WebSocket frame header: 2
 // bytes, an 8-byte length and a 4-byte mask.
@@ -41,6 +46,7 @@ type pacedConn struct {
 	net.Conn
 	ctx     context.Context // ends the waits: the socket's
 	budget  *rate.Limiter   // the socket's
+	shared  *rate.Limiter   // all sockets'; nil if none
 	maxCost int64           // the most a frame costs: MaxFrameBytes
 
 	hdr      [maxHeaderBytes]byte // the frame header being read
@@ -142,19 +148,34 @@ func payloadLen(h []byte) int64 {
 	}
 }
 
-// pay waits until the budget has paid for cost bytes. The time it waits
-// is added to the read deadline: the client is not to blame for it.
+// pay waits until the socket's budget, then the shared one, have paid
+// for cost bytes. The time it waits is added to the read deadline: the
+// client is not to blame for it.
 func (c *pacedConn) pay(cost int64) error {
 	start := time.Now()
-	for cost > 0 {
-		n := min(cost, int64(c.budget.Burst()))
-		if err := c.budget.WaitN(c.ctx, int(n)); err != nil {
+	if err := waitN(c.ctx, c.budget, cost); err != nil {
+		return err
+	}
+	if c.shared != nil {
+		if err := waitN(c.ctx, c.shared, cost); err != nil {
 			return err
 		}
-		cost -= n
 	}
 	if waited := time.Since(start); waited >= time.Millisecond && !c.deadline.IsZero() {
 		c.SetReadDeadline(c.deadline.Add(waited))
+	}
+	return nil
+}
+
+// waitN waits until l allows n events, asking for at most its burst at
+// a time: the waits of other callers take turns with these.
+func waitN(ctx context.Context, l *rate.Limiter, n int64) error {
+	for n > 0 {
+		k := min(n, int64(l.Burst()))
+		if err := l.WaitN(ctx, int(k)); err != nil {
+			return err
+		}
+		n -= k
 	}
 	return nil
 }

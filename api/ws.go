@@ -120,7 +120,7 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.
 	// The socket's frames are paid for before they are read (pace.go).
 	burst := int(max(s.opts.MaxFrameBytes, s.opts.SocketRate))
 	pace := func(c net.Conn) net.Conn {
-		return &pacedConn{Conn: c, ctx: so.ctx, budget: rate.NewLimiter(rate.Limit(s.opts.SocketRate), burst), maxCost: s.opts.MaxFrameBytes}
+		return &pacedConn{Conn: c, ctx: so.ctx, budget: rate.NewLimiter(rate.Limit(s.opts.SocketRate), burst), shared: s.socketsBudget, maxCost: s.opts.MaxFrameBytes}
 	}
 	ws, err := up.Upgrade(hijacker{ResponseWriter: w, wrap: pace}, r, nil)
 	if err != nil {

@@ -116,6 +116,7 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 		keepAlive   = fs.Duration("keepalive-timeout", defaultKeepAlive, "how long an idle keep-alive connection stays open")
 		maxConns    = fs.Int("max-conns", defaultMaxConns, "most connections open at once (WebSockets included); past it a new one takes the place of the connection idle the longest (a keep-alive one quiet for half a second since its last reply, or a new one silent for half a second), or else waits to be accepted. Capped below the open-files limit, so that the store always has files")
 		wsRate      = fs.Int64("ws-rate", api.DefaultSocketRate, "bytes per second one WebSocket may send (each frame counts at least 256); a faster client is slowed")
+		wsTotalRate = fs.Int64("ws-total-rate", api.DefaultTotalSocketRate, "bytes per second all WebSockets together may send, counted as for --ws-rate; past it each socket waits its turn (0: no bound)")
 		maxFrame    = fs.Int64("max-frame", api.DefaultMaxFrameBytes, "largest WebSocket frame from a client, in bytes")
 		connBuffer  = fs.Int("conn-buffer", actors.DefaultConnBuffer, "frames a WebSocket may fall behind before it is dropped as too slow")
 		actorConns  = fs.Int("max-conns-per-actor", actors.DefaultMaxConnsPerActor, "most WebSocket connections to one actor")
@@ -151,6 +152,13 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 	}
 	if *maxEvents <= 0 || *maxEvents > actors.MaxEventsPerActionLimit {
 		return fmt.Errorf("--max-events-per-action must be between 1 and %d", actors.MaxEventsPerActionLimit)
+	}
+	if *wsTotalRate < 0 {
+		return fmt.Errorf("--ws-total-rate must be 0 (no bound) or more")
+	}
+	totalRate := *wsTotalRate
+	if totalRate == 0 {
+		totalRate = -1 // api's "no bound"
 	}
 	if *maxEvent <= 0 || *maxEvent > 64<<20 {
 		return fmt.Errorf("--max-event-bytes must be between 1 and %d", 64<<20)
@@ -197,17 +205,18 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 		allowedHosts = []string{"*"}
 	}
 	srv, err := api.New(rt, l, snaps, api.Options{
-		Token:          *token,
-		AllowedOrigins: list(*origins),
-		AllowedHosts:   allowedHosts,
-		ReadTimeout:    *readTimeout,
-		MaxBodyBytes:   *maxBody,
-		MaxFrameBytes:  *maxFrame,
-		SocketRate:     *wsRate,
-		PingInterval:   *pingEvery,
-		Projections:    projections,
-		Routes:         ap.routes,
-		Logger:         lg,
+		Token:           *token,
+		AllowedOrigins:  list(*origins),
+		AllowedHosts:    allowedHosts,
+		ReadTimeout:     *readTimeout,
+		MaxBodyBytes:    *maxBody,
+		MaxFrameBytes:   *maxFrame,
+		SocketRate:      *wsRate,
+		TotalSocketRate: totalRate,
+		PingInterval:    *pingEvery,
+		Projections:     projections,
+		Routes:          ap.routes,
+		Logger:          lg,
 	})
 	if err != nil {
 		rt.Close(context.Background())
@@ -235,7 +244,7 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stdout, "actorlog listening on %s (data %s)\n", where, escape(*data))
-	lg.Info("limits", "max_conns", conns, "read_timeout", *readTimeout, "keepalive_timeout", *keepAlive, "ws_rate", *wsRate)
+	lg.Info("limits", "max_conns", conns, "read_timeout", *readTimeout, "keepalive_timeout", *keepAlive, "ws_rate", *wsRate, "ws_total_rate", *wsTotalRate)
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
