@@ -17,7 +17,10 @@
 // A connection that has begun a request, or has been hijacked (a
 // WebSocket), is never closed by the listener; nor is one that has been
 // quiet for less than Options.Quiet, so that a client between two quick
-// requests keeps its connection. When no connection is idle, the new one
+// requests keeps its connection. Quiet means that the server has read
+// nothing; on Unix, where the listener peeks at a connection before it
+// closes it, also that nothing waits to be read, so that a request the
+// server was too busy to read yet is not lost. When no connection is idle, the new one
 // waits, as with LimitListener, until a place frees or a connection
 // becomes idle; meanwhile the listener holds it, one connection beyond the
 // cap for each caller of Accept.
@@ -225,9 +228,10 @@ func (l *Listener) idlest(now time.Time) (*conn, time.Duration) {
 			return nil, wait
 		}
 		l.unlist(c)
-		// A Read may have passed on bytes since front looked: then the
-		// connection is no longer idle.
-		if c.phase.CompareAndSwap(phaseQuiet, phaseClosing) {
+		// A request may wait unread, or a Read have passed on bytes since
+		// front looked: then the connection is no longer idle (and will
+		// not be until the server says so).
+		if !unread(c.Conn) && c.phase.CompareAndSwap(phaseQuiet, phaseClosing) {
 			return c, 0
 		}
 	}

@@ -8,8 +8,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -47,6 +49,12 @@ type countedConn struct {
 func (c *countedConn) Close() error {
 	c.once.Do(func() { c.l.open.Add(-1) })
 	return c.Conn.Close()
+}
+
+// SyscallConn lets the Listener peek at the connection, as it does at a
+// *net.TCPConn.
+func (c *countedConn) SyscallConn() (syscall.RawConn, error) {
+	return c.Conn.(syscall.Conn).SyscallConn()
 }
 
 // testServer serves h on a loopback port behind a Listener of n places,
@@ -274,6 +282,65 @@ func TestListener_QuietNewConns(t *testing.T) {
 	}
 	if got := s.ln.Evicted(); got < 2 {
 		t.Errorf("Evicted() = %d, want at least 2", got)
+	}
+}
+
+// TestListener_UnreadRequestKeepsPlace: a connection whose request the
+// server has not read yet (a busy server) is not closed for a newcomer,
+// however long it waits.
+func TestListener_UnreadRequestKeepsPlace(t *testing.T) {
+	if runtime.GOOS == "windows" || runtime.GOOS == "plan9" {
+		t.Skip("no peek at a socket here")
+	}
+	const quiet = 50 * time.Millisecond
+	tcp, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln := connlimit.New(tcp, 1, connlimit.Options{Quiet: quiet})
+	defer ln.Close()
+	first, err := net.Dial("tcp", tcp.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Close()
+	io.WriteString(first, "GET / HTTP/1.1\r\nHost: test\r\n\r\n")
+	c1, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c1.Close()
+	second, err := net.Dial("tcp", tcp.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer second.Close()
+	accepted := make(chan error, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			c.Close()
+		}
+		accepted <- err
+	}()
+	select {
+	case err := <-accepted:
+		t.Fatalf("Accept returned (%v) in the place of a connection with a request unread", err)
+	case <-time.After(10 * quiet):
+	}
+	// The request is still there for the server to read.
+	c1.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c1.Read(make([]byte, 1)); err != nil {
+		t.Errorf("reading the request kept: %v", err)
+	}
+	c1.Close()
+	select {
+	case err := <-accepted:
+		if err != nil {
+			t.Errorf("Accept once the place freed: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Accept still waits after the place freed")
 	}
 }
 
