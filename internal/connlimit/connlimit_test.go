@@ -169,7 +169,11 @@ func TestListener_EvictsIdlest(t *testing.T) {
 		c.mustGet("/")
 		cs = append(cs, c)
 	}
-	// cs[0] is now the one idle the longest.
+	// cs[0] is now the one idle the longest. The server marks a
+	// connection idle just after its reply leaves, so give it a moment to
+	// do so for cs[0] before the others' requests, which on a busy
+	// machine could otherwise go first.
+	time.Sleep(50 * time.Millisecond)
 	for _, c := range cs[1:] {
 		c.mustGet("/")
 	}
