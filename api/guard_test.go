@@ -6,7 +6,10 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -276,5 +279,121 @@ func TestGuard_SocketRate(t *testing.T) {
 	want := time.Duration(float64(frames*frame-rate) / rate * float64(time.Second))
 	if d := time.Since(start); d < want*8/10 {
 		t.Fatalf("%d frames of %d bytes answered in %v; at %d bytes/s they take at least %v", frames, frame, d, rate, want)
+	}
+}
+
+// TestGuard_ThrottledSocketsHoldNoFrame: sockets held back by their
+// budget wait before their frame is read, not after: many of them, each
+// with a large frame sent and waiting to be paid for, do not each hold
+// that frame in the server's memory.
+func TestGuard_ThrottledSocketsHoldNoFrame(t *testing.T) {
+	const sockets, frame, rate = 16, 256 << 10, 64 << 10
+	s := newStack(t, "", config{api: api.Options{SocketRate: rate, MaxFrameBytes: frame}})
+	big := []byte(`{"type":"ping","pad":"` + strings.Repeat("x", frame-24) + `"}`)
+	// A write buffer as large as the frame: the client sends it whole,
+	// in one WebSocket frame, as a browser does.
+	d := &websocket.Dialer{HandshakeTimeout: 10 * time.Second, WriteBufferSize: frame + 64}
+	var ws []*wsClient
+	for i := range sockets {
+		w, r, err := s.dialWSWith(d, fmt.Sprintf("/ws/counter/held-%d", i), nil)
+		if err != nil {
+			t.Fatalf("dial: %v %v", err, r)
+		}
+		w.next()
+		// The first frame spends the socket's burst: the next one waits
+		// 4s (frame/rate) for its budget.
+		w.sendRaw(websocket.TextMessage, big)
+		w.nextOf("pong")
+		ws = append(ws, w)
+	}
+	heap := func() uint64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return m.HeapAlloc
+	}
+	before := heap()
+	var wg sync.WaitGroup
+	for _, w := range ws {
+		wg.Go(func() {
+			w.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			w.c.WriteMessage(websocket.TextMessage, big) // ends with the socket
+		})
+	}
+	// On loopback the frames arrive in milliseconds; the server, had it
+	// read them before waiting, would now hold them all.
+	time.Sleep(time.Second)
+	held := int64(heap()) - int64(before)
+	for _, w := range ws {
+		w.c.Close()
+	}
+	wg.Wait()
+	t.Logf("%d sockets, each waiting to pay for a frame of %d KiB: the heap grew by %d KiB", sockets, frame>>10, held>>10)
+	if held > sockets*frame/4 {
+		t.Errorf("the heap grew by %d KiB while %d sockets waited for their budget, over a quarter of their %d KiB frames", held>>10, sockets, sockets*frame>>10)
+	}
+}
+
+// TestGuard_TotalSocketRate: sockets each well within their own budget
+// are read together no faster than the budget they share, taking turns:
+// none finishes long before the others, and a socket that sends little
+// is not held back behind the others' backlog.
+func TestGuard_TotalSocketRate(t *testing.T) {
+	const total, frame, frames, sockets = 128 << 10, 16 << 10, 8, 4
+	s := newStack(t, "", config{api: api.Options{SocketRate: 16 << 20, TotalSocketRate: total, MaxFrameBytes: 32 << 10}})
+	big := []byte(`{"type":"ping","pad":"` + strings.Repeat("x", frame-24) + `"}`)
+	var flood []*wsClient
+	for i := range sockets {
+		flood = append(flood, s.ws(fmt.Sprintf("/ws/counter/shared-%d", i)))
+		flood[i].next()
+	}
+	calm := s.ws("/ws/counter/shared-calm")
+	calm.next()
+	start := time.Now()
+	took := make([]time.Duration, sockets)
+	var wg sync.WaitGroup
+	for i, w := range flood {
+		wg.Go(func() {
+			for range frames {
+				w.c.SetWriteDeadline(time.Now().Add(30 * time.Second))
+				if w.c.WriteMessage(websocket.TextMessage, big) != nil {
+					return
+				}
+			}
+		})
+		wg.Go(func() {
+			for range frames {
+				w.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+				if _, _, err := w.c.ReadMessage(); err != nil {
+					t.Errorf("socket %d: %v", i, err)
+					return
+				}
+			}
+			took[i] = time.Since(start)
+		})
+	}
+	// The calm socket waits for the turns already asked for, not for
+	// all that the others have to send (4s).
+	time.Sleep(200 * time.Millisecond)
+	for range 3 {
+		t0 := time.Now()
+		calm.send(map[string]any{"type": "ping"})
+		calm.nextOf("pong")
+		if d := time.Since(t0); d > 2*time.Second {
+			t.Errorf("a ping on a calm socket took %v during the others' flood", d)
+		}
+	}
+	wg.Wait()
+	all := time.Since(start)
+	// The shared budget passes a turn (a tenth of a second's worth) at
+	// once, then total a second.
+	want := time.Duration(sockets*frames*frame-total/10) * time.Second / total
+	if all < want*8/10 {
+		t.Fatalf("%d sockets' %d frames of %d bytes answered in %v; at %d bytes/s in all they take at least %v", sockets, frames, frame, all, total, want)
+	}
+	first, last := slices.Min(took), slices.Max(took)
+	t.Logf("all read in %v (at least %v at the shared rate); the sockets finished between %v and %v", all, want, first, last)
+	if first < last/2 {
+		t.Errorf("a socket finished after %v, another after %v: they did not take turns", first, last)
 	}
 }

@@ -45,6 +45,7 @@ import (
 	"github.com/julienschmidt/httprouter"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/cors"
+	"golang.org/x/time/rate"
 )
 
 // The defaults of Options.
@@ -56,6 +57,7 @@ const (
 	DefaultMaxFrameBytes     = 1 << 20
 	DefaultMaxCallsPerSocket = 64
 	DefaultSocketRate        = 1 << 20
+	DefaultTotalSocketRate   = 32 << 20
 )
 
 // Options configure a Server. The zero value gives the defaults.
@@ -94,13 +96,24 @@ type Options struct {
 	// Default DefaultMaxCallsPerSocket (64).
 	MaxCallsPerSocket int
 	// SocketRate bounds what one WebSocket may send, in bytes a second,
-	// each frame counting at least 256 bytes (so 4,096 small frames a
-	// second at the default): past it the server reads the socket's
-	// frames no faster, so that one client cannot take the server's or
-	// an actor's time from the others. Bursts of MaxFrameBytes (or of a
-	// second's worth, if more) pass at once. Default DefaultSocketRate
-	// (1 MiB/s).
+	// each frame (control frames too) counting at least 256 bytes (so
+	// 4,096 small frames a second at the default): past it the server
+	// reads the socket's frames no faster, so that one client cannot take
+	// the server's or an actor's time from the others. A frame is paid
+	// for, by the length its header declares, before its payload is
+	// read, so that a socket held back does not hold its frame meanwhile.
+	// Bursts of MaxFrameBytes (or of a second's worth, if more) pass at
+	// once. Default DefaultSocketRate (1 MiB/s).
 	SocketRate int64
+	// TotalSocketRate bounds what all WebSockets together may send, in
+	// bytes a second, counted as for SocketRate: past it every socket's
+	// frames wait their turn too, so that many sockets, each within its
+	// own rate, cannot together take the server's time from its other
+	// clients. Sockets take turns of at most 64 KiB (or a tenth of a
+	// second's worth, if less) in the order they ask, so that one
+	// socket's large frame does not hold the others back for long.
+	// Default DefaultTotalSocketRate (32 MiB/s); negative: no bound.
+	TotalSocketRate int64
 	// Projections, if set, serves /projections, and GET /actors from the
 	// actor directory.
 	Projections *projection.Runner
@@ -138,6 +151,10 @@ type Server struct {
 	lg      *slog.Logger
 
 	writeBuffers sync.Pool // WebSocket write buffers, shared by sockets
+
+	// socketsBudget is Options.TotalSocketRate, which every socket's
+	// frames are paid from too; nil if there is no bound.
+	socketsBudget *rate.Limiter
 
 	// scope owns the sockets' goroutines (a reader and a writer each, and
 	// one per call in flight); its context is the root of their work.
@@ -178,6 +195,9 @@ func New(rt *actors.Runtime, log Log, snaps *snapshots.Store, opts Options) (*Se
 	if opts.SocketRate <= 0 {
 		opts.SocketRate = DefaultSocketRate
 	}
+	if opts.TotalSocketRate == 0 {
+		opts.TotalSocketRate = DefaultTotalSocketRate
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -186,6 +206,10 @@ func New(rt *actors.Runtime, log Log, snaps *snapshots.Store, opts Options) (*Se
 		m = NewMetrics(opts.Metrics)
 	}
 	s := &Server{rt: rt, log: log, snaps: snaps, opts: opts, metrics: m, lg: opts.Logger, scope: lifetime.New(), sockets: make(map[*socket]struct{})}
+	if opts.TotalSocketRate > 0 {
+		turn := min(max(opts.TotalSocketRate/10, minFrameCost), maxTurn)
+		s.socketsBudget = rate.NewLimiter(rate.Limit(opts.TotalSocketRate), int(turn))
+	}
 	m.watch(s)
 
 	r := httprouter.New()

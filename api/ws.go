@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -114,13 +115,20 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.
 		CheckOrigin:     func(*http.Request) bool { return true }, // checked above
 		Error:           handshakeError,
 	}
-	ws, err := up.Upgrade(w, r, nil)
+	so := &socket{s: s, conn: conn, id: id, out: make(chan []byte, 64), done: make(chan struct{}), calls: make(chan struct{}, s.opts.MaxCallsPerSocket)}
+	so.ctx, so.cancel = context.WithCancel(s.scope.Context())
+	// The socket's frames are paid for before they are read (pace.go).
+	burst := int(max(s.opts.MaxFrameBytes, s.opts.SocketRate))
+	pace := func(c net.Conn) net.Conn {
+		return &pacedConn{Conn: c, ctx: so.ctx, budget: rate.NewLimiter(rate.Limit(s.opts.SocketRate), burst), shared: s.socketsBudget, maxCost: s.opts.MaxFrameBytes}
+	}
+	ws, err := up.Upgrade(hijacker{ResponseWriter: w, wrap: pace}, r, nil)
 	if err != nil {
+		so.cancel()
 		conn.Close()
 		return
 	}
-	so := &socket{s: s, ws: ws, conn: conn, id: id, out: make(chan []byte, 64), done: make(chan struct{}), calls: make(chan struct{}, s.opts.MaxCallsPerSocket)}
-	so.ctx, so.cancel = context.WithCancel(s.scope.Context())
+	so.ws = ws
 	s.mu.Lock()
 	if s.closed {
 		// Close ran while this socket was being upgraded (http.Server
@@ -410,8 +418,6 @@ func (so *socket) read() {
 		ws.SetReadDeadline(time.Now().Add(wait))
 		return nil
 	})
-	burst := int(max(so.s.opts.MaxFrameBytes, so.s.opts.SocketRate))
-	budget := rate.NewLimiter(rate.Limit(so.s.opts.SocketRate), burst)
 	for {
 		mt, data, err := ws.ReadMessage()
 		if err != nil {
@@ -424,11 +430,6 @@ func (so *socket) read() {
 				so.end(websocket.CloseNormalClosure, "")
 			}
 			return
-		}
-		// Over its budget, the socket waits before its frame is handled:
-		// its client is slowed (TCP backpressure), the others are not.
-		if err := budget.WaitN(so.ctx, min(max(len(data), minFrameCost), burst)); err != nil {
-			return // the socket ended meanwhile
 		}
 		ws.SetReadDeadline(time.Now().Add(wait))
 		f, answer := decodeFrame(mt == websocket.TextMessage, data)

@@ -22,9 +22,9 @@ import (
 	"github.com/actorlog/actorlog/api"
 	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/internal/connlimit"
 	"github.com/actorlog/actorlog/projection"
 	"github.com/actorlog/actorlog/snapshots"
-	"golang.org/x/net/netutil"
 )
 
 func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
@@ -114,8 +114,9 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 		maxBody     = fs.Int64("max-body", api.DefaultMaxBodyBytes, "largest request body in bytes")
 		readTimeout = fs.Duration("read-timeout", api.DefaultReadTimeout, "longest time a request's headers, and then its body, may take to arrive (408 past it)")
 		keepAlive   = fs.Duration("keepalive-timeout", defaultKeepAlive, "how long an idle keep-alive connection stays open")
-		maxConns    = fs.Int("max-conns", defaultMaxConns, "most connections open at once (WebSockets included); more wait to be accepted. Capped below the open-files limit, so that the store always has files")
+		maxConns    = fs.Int("max-conns", defaultMaxConns, "most connections open at once (WebSockets included); past it a new one takes the place of the connection idle the longest (a keep-alive one quiet for half a second since its last reply, or a new one silent for half a second), or else waits to be accepted. Capped below the open-files limit, so that the store always has files")
 		wsRate      = fs.Int64("ws-rate", api.DefaultSocketRate, "bytes per second one WebSocket may send (each frame counts at least 256); a faster client is slowed")
+		wsTotalRate = fs.Int64("ws-total-rate", api.DefaultTotalSocketRate, "bytes per second all WebSockets together may send, counted as for --ws-rate; past it each socket waits its turn (0: no bound)")
 		maxFrame    = fs.Int64("max-frame", api.DefaultMaxFrameBytes, "largest WebSocket frame from a client, in bytes")
 		connBuffer  = fs.Int("conn-buffer", actors.DefaultConnBuffer, "frames a WebSocket may fall behind before it is dropped as too slow")
 		actorConns  = fs.Int("max-conns-per-actor", actors.DefaultMaxConnsPerActor, "most WebSocket connections to one actor")
@@ -151,6 +152,13 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 	}
 	if *maxEvents <= 0 || *maxEvents > actors.MaxEventsPerActionLimit {
 		return fmt.Errorf("--max-events-per-action must be between 1 and %d", actors.MaxEventsPerActionLimit)
+	}
+	if *wsTotalRate < 0 {
+		return fmt.Errorf("--ws-total-rate must be 0 (no bound) or more")
+	}
+	totalRate := *wsTotalRate
+	if totalRate == 0 {
+		totalRate = -1 // api's "no bound"
 	}
 	if *maxEvent <= 0 || *maxEvent > 64<<20 {
 		return fmt.Errorf("--max-event-bytes must be between 1 and %d", 64<<20)
@@ -197,17 +205,18 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 		allowedHosts = []string{"*"}
 	}
 	srv, err := api.New(rt, l, snaps, api.Options{
-		Token:          *token,
-		AllowedOrigins: list(*origins),
-		AllowedHosts:   allowedHosts,
-		ReadTimeout:    *readTimeout,
-		MaxBodyBytes:   *maxBody,
-		MaxFrameBytes:  *maxFrame,
-		SocketRate:     *wsRate,
-		PingInterval:   *pingEvery,
-		Projections:    projections,
-		Routes:         ap.routes,
-		Logger:         lg,
+		Token:           *token,
+		AllowedOrigins:  list(*origins),
+		AllowedHosts:    allowedHosts,
+		ReadTimeout:     *readTimeout,
+		MaxBodyBytes:    *maxBody,
+		MaxFrameBytes:   *maxFrame,
+		SocketRate:      *wsRate,
+		TotalSocketRate: totalRate,
+		PingInterval:    *pingEvery,
+		Projections:     projections,
+		Routes:          ap.routes,
+		Logger:          lg,
 	})
 	if err != nil {
 		rt.Close(context.Background())
@@ -224,8 +233,9 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	conns := connLimit(*maxConns)
-	ln = netutil.LimitListener(ln, conns)
-	httpSrv := &http.Server{Handler: srv, ReadHeaderTimeout: *readTimeout, IdleTimeout: *keepAlive}
+	limited := connlimit.New(ln, conns, connlimit.Options{})
+	ln = limited
+	httpSrv := &http.Server{Handler: srv, ConnState: limited.ConnState, ReadHeaderTimeout: *readTimeout, IdleTimeout: *keepAlive}
 	where := "http://" + net.JoinHostPort(*host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	if !loopback(*host) {
 		where += " (every interface)"
@@ -234,7 +244,7 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	fmt.Fprintf(stdout, "actorlog listening on %s (data %s)\n", where, escape(*data))
-	lg.Info("limits", "max_conns", conns, "read_timeout", *readTimeout, "keepalive_timeout", *keepAlive, "ws_rate", *wsRate)
+	lg.Info("limits", "max_conns", conns, "read_timeout", *readTimeout, "keepalive_timeout", *keepAlive, "ws_rate", *wsRate, "ws_total_rate", *wsTotalRate)
 
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)

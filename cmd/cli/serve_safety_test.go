@@ -3,6 +3,7 @@ package cli
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -146,21 +147,30 @@ func serveTestSlowClients(t *testing.T, bin string) {
 	}
 }
 
-// serveTestConnCap: past --max-conns, a new connection waits to be
-// served; the connections open go on working meanwhile.
+// serveTestConnCap: past --max-conns, a new connection is served at once
+// in the place of the connection idle the longest (between requests, or
+// silent since it connected), rather than wait for --keepalive-timeout or
+// --read-timeout to free a place; a connection with a request in
+// progress keeps its place, and the new one waits for it.
 func serveTestConnCap(t *testing.T, bin string) {
 	const cap = 6
-	p := serveStart(t, bin, t.TempDir(), "--max-conns", strconv.Itoa(cap), "--keepalive-timeout", "2s")
+	p := serveStart(t, bin, t.TempDir(), "--max-conns", strconv.Itoa(cap), "--keepalive-timeout", "20s", "--read-timeout", "20s")
 	addr := strings.TrimPrefix(p.url, "http://")
-	// Fill the cap with keep-alive connections that have each been
-	// served once (serveStart's client may hold one: wait it out).
-	time.Sleep(2500 * time.Millisecond)
 	type kept struct {
 		c  net.Conn
 		br *bufio.Reader
 	}
-	get := func(k kept) error {
-		io.WriteString(k.c, "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+	dial := func() kept {
+		c, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(30 * time.Second))
+		return kept{c, bufio.NewReader(c)}
+	}
+	get := func(k kept, path string) error {
+		io.WriteString(k.c, "GET "+path+" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
 		res, err := http.ReadResponse(k.br, nil)
 		if err != nil {
 			return err
@@ -172,55 +182,93 @@ func serveTestConnCap(t *testing.T, bin string) {
 		}
 		return nil
 	}
+	// newConn times a request on a new connection, from its dial.
+	newConn := func() <-chan time.Duration {
+		took := make(chan time.Duration, 1)
+		go func() {
+			start := time.Now()
+			c, err := net.Dial("tcp", addr)
+			if err != nil {
+				took <- -1
+				return
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			if get(kept{c, bufio.NewReader(c)}, "/healthz") != nil {
+				took <- -1
+				return
+			}
+			took <- time.Since(start)
+		}()
+		return took
+	}
+	closedWithin := func(k kept, d time.Duration) bool {
+		k.c.SetReadDeadline(time.Now().Add(d))
+		_, err := k.br.ReadByte()
+		return errors.Is(err, io.EOF)
+	}
+
+	// Fill the cap with keep-alive connections that have each been
+	// served; open[0] is then the one idle the longest.
 	var open []kept
 	for range cap {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(30 * time.Second))
-		k := kept{c, bufio.NewReader(c)}
-		if err := get(k); err != nil {
+		k := dial()
+		if err := get(k, "/healthz"); err != nil {
 			t.Fatalf("connection %d: %v", len(open), err)
 		}
 		open = append(open, k)
 	}
-	// One more: it waits until an idle connection is closed.
-	start := time.Now()
-	extra := make(chan time.Duration, 1)
-	go func() {
-		c, err := net.Dial("tcp", addr)
-		if err != nil {
-			extra <- -1
-			return
+	for i, k := range open[1:] {
+		if err := get(k, "/healthz"); err != nil {
+			t.Fatalf("connection %d: %v", i+1, err)
 		}
-		defer c.Close()
-		c.SetDeadline(time.Now().Add(30 * time.Second))
-		if get(kept{c, bufio.NewReader(c)}) != nil {
-			extra <- -1
-			return
-		}
-		extra <- time.Since(start)
-	}()
-	// Meanwhile a connection in the cap is served at once, again and
-	// again (which keeps it from idling out).
-	for i := range 5 {
-		t0 := time.Now()
-		if err := get(open[0]); err != nil {
-			t.Fatalf("a connection in the cap, request %d: %v", i, err)
-		}
-		if d := time.Since(t0); d > time.Second {
-			t.Errorf("a connection in the cap waited %v", d)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
-	d := <-extra
-	if d < 0 {
-		t.Fatal("the connection past the cap failed")
+	if d := <-newConn(); d < 0 || d > time.Second {
+		t.Errorf("a new connection past the cap of idle ones: served after %v (-1: failed), want within 1s (the keep-alive timeout is 20s)", d)
 	}
-	if d < time.Second {
-		t.Errorf("the connection past the cap was served after %v, before any idle one closed", d)
+	if !closedWithin(open[0], 5*time.Second) {
+		t.Errorf("the connection idle the longest was not closed for the new one")
+	}
+	for i, k := range open[1:] {
+		if err := get(k, "/healthz"); err != nil {
+			t.Errorf("connection %d after the new one came: %v", i+1, err)
+		}
+	}
+	for _, k := range open {
+		k.c.Close()
+	}
+
+	// Connections that connect and send nothing: a new one takes the
+	// place of one silent for a second.
+	var silent []kept
+	for range cap {
+		silent = append(silent, dial())
+	}
+	time.Sleep(100 * time.Millisecond) // accepted, or held by the server's Accept
+	if d := <-newConn(); d < 0 || d > 3*time.Second {
+		t.Errorf("a new connection past the cap of silent ones: served after %v (-1: failed), want within 3s (the read timeout is 20s)", d)
+	}
+	for _, k := range silent {
+		k.c.Close()
+	}
+
+	// Requests in progress (long polls of 2s) keep their places: the new
+	// connection waits for one to end.
+	time.Sleep(100 * time.Millisecond) // the server has seen the closes
+	polls := make(chan error, cap)
+	for i := range cap {
+		k := dial()
+		go func() { polls <- get(k, "/inspect/events?actor=counter:cap-"+strconv.Itoa(i)+"&wait=2") }()
+	}
+	time.Sleep(300 * time.Millisecond) // the polls are in
+	extra := newConn()
+	for range cap {
+		if err := <-polls; err != nil {
+			t.Errorf("a long poll with the cap reached: %v", err)
+		}
+	}
+	if d := <-extra; d < 0 || d < time.Second {
+		t.Errorf("a new connection past the cap of requests in progress: served after %v (-1: failed), want after the polls ended", d)
 	}
 }
 

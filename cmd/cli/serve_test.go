@@ -567,6 +567,9 @@ func serveTestFlags(t *testing.T, bin string) {
 	if code, msg := run(nil, "serve", "--data", t.TempDir(), "--log-level", "loud"); code != 1 || !strings.Contains(msg, "log-level") {
 		t.Errorf("bad --log-level: exit %d %q, want 1", code, msg)
 	}
+	if code, msg := run(nil, "serve", "--data", t.TempDir(), "--ws-total-rate", "-1"); code != 1 || !strings.Contains(msg, "ws-total-rate") {
+		t.Errorf("negative --ws-total-rate: exit %d %q, want 1", code, msg)
+	}
 	// A port in use: the error is reported and the store is left closed
 	// (a second server may open the directory).
 	p := serveStart(t, bin, t.TempDir())
