@@ -38,7 +38,9 @@
 // command does; cancelling ctx stops the server too. App may also carry
 // projections (read models the server keeps up to date) and routes of
 // the program's own (a REST face for its actions). actorlog's own command,
-// cmd/actorlog, is this package called with the seed actors.
+// cmd/actorlog, is this package called with the seed actors. A program
+// that has an HTTP server of its own runs the server part inside it with
+// package api/node, which serve runs too.
 package cli
 
 import (

@@ -2,12 +2,10 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/signal"
@@ -20,10 +18,8 @@ import (
 	"github.com/KimMachineGun/automemlimit/memlimit"
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/api"
-	"github.com/actorlog/actorlog/api/wire"
+	"github.com/actorlog/actorlog/api/node"
 	"github.com/actorlog/actorlog/eventlog"
-	"github.com/actorlog/actorlog/internal/connlimit"
-	"github.com/actorlog/actorlog/projection"
 	"github.com/actorlog/actorlog/snapshots"
 )
 
@@ -174,68 +170,53 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 	}
 	debug.SetMemoryLimit(goMemory)
 
-	l, err := eventlog.Open(*data, eventlog.Options{CacheSize: int64(*cacheMiB) << 20, MaxEventSize: *maxEvent, Logger: lg})
-	if err != nil {
-		return err
-	}
-	snaps := snapshots.New(l, snapshots.Options{MaxStateSize: *maxState})
-	rt := actors.New(l, snaps, ap.reg, actors.Options{
-		IdleTimeout:        *idle,
-		ConnBuffer:         *connBuffer,
-		MaxConnsPerActor:   *actorConns,
-		Snapshots:          snapshots.Policy{Every: *snapEvery},
-		MaxAwake:           *maxAwake,
-		MemoryBudget:       goMemory / 4 * 3,
-		MaxEventSize:       *maxEvent,
-		MaxEventsPerAction: *maxEvents,
-		Retention:          retention,
-		IdempotencyTTL:     *idemTTL,
-		Frames:             wire.Frames{},
-		Metrics:            api.NewMetrics(nil),
-		Logger:             lg,
-	})
-	projections, err := projection.Start(l, projection.Options{Logger: lg}, ap.projs...)
-	if err != nil {
-		rt.Close(context.Background())
-		l.Close()
-		return err
-	}
 	allowedHosts := list(*hosts)
 	if allowedHosts == nil && !loopback(*host) {
 		allowedHosts = []string{"*"}
 	}
-	srv, err := api.New(rt, l, snaps, api.Options{
-		Token:           *token,
-		AllowedOrigins:  list(*origins),
-		AllowedHosts:    allowedHosts,
-		ReadTimeout:     *readTimeout,
-		MaxBodyBytes:    *maxBody,
-		MaxFrameBytes:   *maxFrame,
-		SocketRate:      *wsRate,
-		TotalSocketRate: totalRate,
-		PingInterval:    *pingEvery,
-		Projections:     projections,
-		Routes:          ap.routes,
-		Logger:          lg,
+	conns := connLimit(*maxConns)
+	n, err := node.Open(ap.ctx, node.Config{
+		Dir:         *data,
+		Registry:    ap.reg,
+		Projections: ap.projs,
+		Routes:      ap.routes,
+		Logger:      lg,
+		Store:       eventlog.Options{CacheSize: int64(*cacheMiB) << 20, MaxEventSize: *maxEvent},
+		Snapshots:   snapshots.Options{MaxStateSize: *maxState},
+		Runtime: actors.Options{
+			IdleTimeout:        *idle,
+			ConnBuffer:         *connBuffer,
+			MaxConnsPerActor:   *actorConns,
+			Snapshots:          snapshots.Policy{Every: *snapEvery},
+			MaxAwake:           *maxAwake,
+			MemoryBudget:       goMemory / 4 * 3,
+			MaxEventSize:       *maxEvent,
+			MaxEventsPerAction: *maxEvents,
+			Retention:          retention,
+			IdempotencyTTL:     *idemTTL,
+		},
+		API: api.Options{
+			Token:           *token,
+			AllowedOrigins:  list(*origins),
+			AllowedHosts:    allowedHosts,
+			ReadTimeout:     *readTimeout,
+			MaxBodyBytes:    *maxBody,
+			MaxFrameBytes:   *maxFrame,
+			SocketRate:      *wsRate,
+			TotalSocketRate: totalRate,
+			PingInterval:    *pingEvery,
+		},
+		KeepAliveTimeout: *keepAlive,
+		MaxConns:         conns,
 	})
 	if err != nil {
-		rt.Close(context.Background())
-		projections.Close(context.Background())
-		l.Close()
 		return err
 	}
-
 	ln, err := net.Listen("tcp", net.JoinHostPort(*host, strconv.Itoa(*port)))
 	if err != nil {
-		rt.Close(context.Background())
-		projections.Close(context.Background())
-		l.Close()
+		n.Close(context.Background())
 		return err
 	}
-	conns := connLimit(*maxConns)
-	limited := connlimit.New(ln, conns, connlimit.Options{})
-	ln = limited
-	httpSrv := &http.Server{Handler: srv, ConnState: limited.ConnState, ReadHeaderTimeout: *readTimeout, IdleTimeout: *keepAlive}
 	where := "http://" + net.JoinHostPort(*host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port))
 	if !loopback(*host) {
 		where += " (every interface)"
@@ -250,7 +231,7 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
 	served := make(chan error, 1)
-	go func() { served <- httpSrv.Serve(ln) }()
+	go func() { served <- n.Serve(ln) }()
 	select {
 	case sig := <-sigs:
 		lg.Info("shutting down", "signal", sig.String())
@@ -258,6 +239,7 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 		lg.Info("shutting down", "reason", context.Cause(ap.ctx).Error())
 	case err := <-served:
 		lg.Error("server stopped", "err", err)
+		served = nil
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), *shutdownMax)
@@ -265,24 +247,11 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 	// Stop accepting and let in-flight requests finish; then close the
 	// sockets (going away), let the actors finish and sleep, and close the
 	// store.
-	var errs []error
-	if err := httpSrv.Shutdown(ctx); err != nil {
-		errs = append(errs, fmt.Errorf("http shutdown: %w", err))
-	}
-	if err := srv.Close(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := rt.Close(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := projections.Close(ctx); err != nil {
-		errs = append(errs, err)
-	}
-	if err := l.Close(); err != nil {
-		errs = append(errs, err)
-	}
-	if err := errors.Join(errs...); err != nil {
+	if err := n.Close(ctx); err != nil {
 		return err
+	}
+	if served != nil {
+		<-served
 	}
 	lg.Info("stopped")
 	return nil

@@ -1,0 +1,259 @@
+// Package node runs a whole actorlog server inside a Go program: the
+// event log in a data directory, the actors of the program's registry,
+// its projections and the HTTP and WebSocket API, opened together and
+// closed together, with no globals. It is what `actorlog serve` runs;
+// cmd/cli is the command line around it.
+//
+// A program that has its own HTTP server mounts the API on its mux:
+//
+//	n, err := node.Open(ctx, node.Config{Dir: "data", Registry: reg})
+//	if err != nil {
+//		return err
+//	}
+//	defer n.Close(context.Background())
+//	mux.Handle("/actorlog/", http.StripPrefix("/actorlog", n.Handler()))
+//
+// One that has none lets the node serve a listener, with the connection
+// cap and timeouts of `actorlog serve`:
+//
+//	ln, err := net.Listen("tcp", "127.0.0.1:3001")
+//	...
+//	go n.Serve(ln)
+//	<-ctx.Done()
+//	n.Close(shutdownCtx) // stops serving, lets calls finish, closes the store
+//
+// Acknowledged writes are durable as they are for `actorlog serve`: no
+// reply and no event reaches a client before the events behind it are
+// synced to disk.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/actorlog/actorlog/actors"
+	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/api/wire"
+	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/internal/connlimit"
+	"github.com/actorlog/actorlog/projection"
+	"github.com/actorlog/actorlog/snapshots"
+)
+
+// Defaults of Config's HTTP fields.
+const (
+	DefaultKeepAliveTimeout = 60 * time.Second
+	DefaultMaxConns         = 16384
+)
+
+// Config configures a Node. Dir and Registry are required; the zero
+// value of every other field gives the defaults of `actorlog serve`.
+type Config struct {
+	// Dir is the data directory, created if missing. Required.
+	Dir string
+	// Registry holds the program's actor types. Required.
+	Registry *actors.Registry
+	// Projections are the read models the node keeps up to date.
+	Projections []projection.Def
+	// Routes add routes of the program's own to the API (see api.Routes).
+	Routes []func(*api.Routes)
+	// Logger receives the node's messages. Default: none.
+	Logger *slog.Logger
+
+	// Store configures the event log (block cache, largest event). Its
+	// Logger defaults to Config.Logger.
+	Store eventlog.Options
+	// Snapshots configures the snapshot store (largest state).
+	Snapshots snapshots.Options
+	// Runtime configures the actors (idle timeout, snapshot policy,
+	// memory budget, limits, retention). Its Frames, Metrics and Logger
+	// are the node's own.
+	Runtime actors.Options
+	// API configures the HTTP and WebSocket API (token, origins, hosts,
+	// body and frame limits, socket rates). Its Projections, Routes and
+	// Logger are the node's own.
+	API api.Options
+
+	// KeepAliveTimeout is how long Serve keeps an idle keep-alive
+	// connection open. Default DefaultKeepAliveTimeout (60s).
+	KeepAliveTimeout time.Duration
+	// MaxConns is the most connections Serve holds open at once,
+	// WebSockets included; past it a new connection takes the place of
+	// the one idle the longest, or waits (see internal/connlimit).
+	// Default DefaultMaxConns (16,384).
+	MaxConns int
+}
+
+// Node is an open actorlog server. Its methods are safe for concurrent
+// use.
+type Node struct {
+	cfg   Config
+	log   *eventlog.Log
+	snaps *snapshots.Store
+	rt    *actors.Runtime
+	projs *projection.Runner
+	api   *api.Server
+
+	mu       sync.Mutex
+	closed   bool
+	servers  []*http.Server
+	closeErr error
+	done     chan struct{} // closed when Close has finished
+}
+
+// ErrClosed is what Serve returns once Close has stopped it.
+var ErrClosed = errors.New("node: closed")
+
+// Open opens the store in cfg.Dir, replays nothing it need not (actors
+// wake on their first call), starts the projections and builds the API.
+// ctx bounds the opening only: the node runs until Close.
+func Open(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("node: Config.Dir is required")
+	}
+	if cfg.Registry == nil {
+		return nil, errors.New("node: Config.Registry is required")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if cfg.KeepAliveTimeout <= 0 {
+		cfg.KeepAliveTimeout = DefaultKeepAliveTimeout
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.API.ReadTimeout <= 0 {
+		cfg.API.ReadTimeout = api.DefaultReadTimeout
+	}
+	if cfg.Store.Logger == nil {
+		cfg.Store.Logger = cfg.Logger
+	}
+	l, err := eventlog.Open(cfg.Dir, cfg.Store)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: l, done: make(chan struct{})}
+	n.snaps = snapshots.New(l, cfg.Snapshots)
+	ropts := cfg.Runtime
+	ropts.Frames = wire.Frames{}
+	ropts.Metrics = api.NewMetrics(cfg.API.Metrics)
+	ropts.Logger = cfg.Logger
+	n.rt = actors.New(l, n.snaps, cfg.Registry, ropts)
+	n.projs, err = projection.Start(l, projection.Options{Logger: cfg.Logger}, cfg.Projections...)
+	if err != nil {
+		n.rt.Close(context.Background())
+		l.Close()
+		return nil, err
+	}
+	aopts := cfg.API
+	aopts.Projections = n.projs
+	aopts.Routes = cfg.Routes
+	aopts.Logger = cfg.Logger
+	if n.api, err = api.New(n.rt, l, n.snaps, aopts); err != nil {
+		n.rt.Close(context.Background())
+		n.projs.Close(context.Background())
+		l.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// Handler is the node's HTTP and WebSocket API, to serve or to mount on
+// a mux of the program's own. The program's own http.Server should bound
+// request headers (ReadHeaderTimeout) and idle connections as Serve's
+// does.
+func (n *Node) Handler() http.Handler { return n.api }
+
+// Runtime is the node's actor runtime, for calls from inside the
+// program (Runtime.Call) that need no HTTP.
+func (n *Node) Runtime() *actors.Runtime { return n.rt }
+
+// Store is the node's event log, for reading histories.
+func (n *Node) Store() eventlog.Store { return n.log }
+
+// Projections is the node's projection runner.
+func (n *Node) Projections() *projection.Runner { return n.projs }
+
+// Serve serves the API on ln until Close, with the connection cap
+// (Config.MaxConns), the read timeout (Config.API.ReadTimeout) and the
+// keep-alive timeout (Config.KeepAliveTimeout) of `actorlog serve`. It
+// may be called for several listeners. It returns ErrClosed once Close
+// has stopped it, and any other error of ln's. It closes ln.
+func (n *Node) Serve(ln net.Listener) error {
+	limited := connlimit.New(ln, n.cfg.MaxConns, connlimit.Options{})
+	hs := &http.Server{
+		Handler:           n.api,
+		ConnState:         limited.ConnState,
+		ReadHeaderTimeout: n.cfg.API.ReadTimeout,
+		IdleTimeout:       n.cfg.KeepAliveTimeout,
+		ErrorLog:          slog.NewLogLogger(n.cfg.Logger.Handler(), slog.LevelDebug),
+	}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		ln.Close()
+		return ErrClosed
+	}
+	n.servers = append(n.servers, hs)
+	n.mu.Unlock()
+	err := hs.Serve(limited)
+	if errors.Is(err, http.ErrServerClosed) {
+		return ErrClosed
+	}
+	return err
+}
+
+// Close stops the node: Serve stops accepting and lets the requests in
+// flight finish, the sockets close (going away), the actors finish what
+// they have begun and sleep, the projections stop, and the store closes.
+// ctx bounds the wait for work in flight; past it, what remains is cut
+// off (nothing acknowledged is lost: acknowledged means durable). Calls
+// after the first wait for it and return its error.
+func (n *Node) Close(ctx context.Context) error {
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		select {
+		case <-n.done:
+			return n.closeErr
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	n.closed = true
+	servers := n.servers
+	n.mu.Unlock()
+
+	var errs []error
+	for _, hs := range servers {
+		if err := hs.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	}
+	if err := n.api.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := n.rt.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := n.projs.Close(ctx); err != nil {
+		errs = append(errs, err)
+	}
+	if err := n.log.Close(); err != nil {
+		errs = append(errs, err)
+	}
+	n.closeErr = errors.Join(errs...)
+	close(n.done)
+	return n.closeErr
+}
