@@ -27,7 +27,6 @@ type pending struct {
 	// idem holds the results of calls with an idempotency key whose
 	// record is not yet durable, for a retry that comes meanwhile.
 	idem    map[string]*idemEntry
-	flushed chan flushResult // the outcome of the append in flight
 }
 
 // entry is one turn's writes, appended atomically.
@@ -99,7 +98,8 @@ func (a *actor) maybeFlush() {
 	a.pend.inflight = f
 	a.spawn(func() {
 		res, err := a.rt.log.Write(a.rt.ctx(), req)
-		a.pend.flushed <- flushResult{res, err}
+		a.flushed.Store(&flushResult{res, err})
+		a.signal()
 	})
 }
 
