@@ -95,9 +95,9 @@ type actor struct {
 
 func newActor(rt *Runtime, id eventlog.ID, def Definition) *actor {
 	return &actor{
-		rt:      rt,
-		id:      id,
-		def:     def,
+		rt:     rt,
+		id:     id,
+		def:    def,
 		exited: make(chan struct{}),
 	}
 }

@@ -26,7 +26,7 @@ type pending struct {
 	wrote, stored uint64
 	// idem holds the results of calls with an idempotency key whose
 	// record is not yet durable, for a retry that comes meanwhile.
-	idem    map[string]*idemEntry
+	idem map[string]*idemEntry
 }
 
 // entry is one turn's writes, appended atomically.
