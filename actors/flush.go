@@ -94,7 +94,11 @@ func (a *actor) maybeFlush() {
 		req.Events = append(req.Events, e.events...)
 		req.Ops = append(req.Ops, e.ops...)
 	}
+	clear(a.pend.batch[:n]) // the flight holds them now
 	a.pend.batch = a.pend.batch[n:]
+	if len(a.pend.batch) == 0 {
+		a.pend.batch = nil // an idle actor holds no buffer
+	}
 	a.pend.inflight = f
 	a.spawn(func() {
 		res, err := a.rt.log.Write(a.rt.ctx(), req)
@@ -223,6 +227,9 @@ func (a *actor) release() {
 	if n > 0 {
 		clear(a.pend.out[:n])
 		a.pend.out = a.pend.out[n:]
+		if len(a.pend.out) == 0 {
+			a.pend.out = nil // an idle actor holds no buffer
+		}
 	}
 }
 
