@@ -41,11 +41,12 @@ type disconnectMsg struct{ conn *Conn }
 
 type stateMsg struct{ reply chan connectResult }
 
-// actor is one awake actor. Its goroutine (run, in lifecycle.go) owns
-// everything but the fields shared with senders and the runtime. What it
-// does is split by concern, one file each:
+// actor is one awake actor. The worker that runs it (workers.go; one at a
+// time) owns everything but the fields shared with senders and the
+// runtime. What it does is split by concern, one file each:
 //
-//	actor.go      the mailbox loop: messages in, and what waits for quiet
+//	workers.go    signals, the workers and the mailbox
+//	actor.go      a run: messages in, and what waits for quiet
 //	turn.go       a turn: an action or hook emitting events, broadcasting,
 //	              scheduling
 //	flush.go      the turns' writes on their way to the log: batching,

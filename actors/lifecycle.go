@@ -200,10 +200,10 @@ func (a *actor) saveSnapshot() {
 	})
 }
 
-// spawn runs f, which ends by sending to one of the actor's buffered
-// result channels, in a goroutine of the runtime's. The runtime refuses new
-// goroutines only once all of its own have returned, and this actor's
-// runs: were it refused all the same, f runs here, which only waits.
+// spawn runs f, which ends by storing its result for the actor and
+// signalling it, in a goroutine of the runtime's. The runtime refuses new
+// goroutines only once all of its own have returned and every actor has
+// gone: were it refused all the same, f runs here.
 func (a *actor) spawn(f func()) {
 	if !a.rt.scope.Go(f) {
 		f()
