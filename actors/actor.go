@@ -41,11 +41,12 @@ type disconnectMsg struct{ conn *Conn }
 
 type stateMsg struct{ reply chan connectResult }
 
-// actor is one awake actor. Its goroutine (run, in lifecycle.go) owns
-// everything but the fields shared with senders and the runtime. What it
-// does is split by concern, one file each:
+// actor is one awake actor. The worker that runs it (workers.go; one at a
+// time) owns everything but the fields shared with senders and the
+// runtime. What it does is split by concern, one file each:
 //
-//	actor.go      the mailbox loop: messages in, and what waits for quiet
+//	workers.go    signals, the workers and the mailbox
+//	actor.go      a run: messages in, and what waits for quiet
 //	turn.go       a turn: an action or hook emitting events, broadcasting,
 //	              scheduling
 //	flush.go      the turns' writes on their way to the log: batching,
@@ -61,13 +62,19 @@ type actor struct {
 	lg   *slog.Logger // made on first use
 
 	// Shared with senders and the runtime.
-	mailbox  chan message
+	mailbox  mailbox
+	sched    atomic.Int32  // where its run stands (workers.go)
 	refs     atomic.Int64  // senders holding it awake
-	exited   chan struct{} // closed when run returns
-	poke     chan struct{} // wakes the loop to look at evict
+	exited   chan struct{} // closed when it has gone to sleep
 	evict    atomic.Bool   // the runtime asked it to sleep to make room
+	timerDue atomic.Bool   // its timer went off
 	sleeping bool          // guarded by rt.mu: no new messages may be sent
 	elem     *list.Element // guarded by rt.mu: its place in rt.lru
+
+	// The results of the work it starts in goroutines of the runtime's:
+	// each is stored, then the actor signalled.
+	flushed atomic.Pointer[flushResult] // the append in flight (flush.go)
+	saved   atomic.Pointer[error]       // the snapshot being saved (lifecycle.go)
 
 	// tseq is the head including the events not yet durable (the state in
 	// memory is at tseq); dseq is the durable head.
@@ -76,8 +83,9 @@ type actor struct {
 	snap       snapState   // lifecycle.go
 	conns      connections // conn.go
 	intervals  map[string]*interval
-	timer      *time.Timer // the next interval or the idle timeout
+	timer      *time.Timer // the next interval or the idle timeout; sets timerDue
 	lastActive time.Time
+	awoke      bool // it has been woken (its first run wakes it)
 	// deferred holds connects and state reads waiting for the actor to be
 	// quiet, when its durable and tentative states are one.
 	deferred []message
@@ -88,16 +96,10 @@ type actor struct {
 
 func newActor(rt *Runtime, id eventlog.ID, def Definition) *actor {
 	return &actor{
-		rt:        rt,
-		id:        id,
-		def:       def,
-		mailbox:   make(chan message, rt.opts.MailboxSize),
-		exited:    make(chan struct{}),
-		poke:      make(chan struct{}, 1),
-		pend:      pending{flushed: make(chan flushResult, 1), idem: make(map[string]*idemEntry)},
-		snap:      snapState{saved: make(chan error, 1)},
-		conns:     connections{all: make(map[*Conn]struct{})},
-		intervals: make(map[string]*interval),
+		rt:     rt,
+		id:     id,
+		def:    def,
+		exited: make(chan struct{}),
 	}
 }
 
@@ -110,9 +112,27 @@ func (a *actor) logger() *slog.Logger {
 
 func (a *actor) connCount() int { return len(a.conns.all) }
 
-func (a *actor) loop() {
+// What a run of step ends with.
+type stepResult int
+
+const (
+	stepIdle stepResult = iota // nothing left to do
+	stepMore                   // had its share of turns; more waits
+	stepGone                   // went to sleep
+)
+
+// step does what the actor has to do: wakes it on its first run, then
+// handles what has come (messages, the append and the snapshot that
+// ended, its timer, the runtime's requests) until nothing has, and goes to
+// sleep when it may. It is the body of the loop an actor's goroutine ran
+// when actors had one; a worker runs it (workers.go).
+func (a *actor) step() stepResult {
+	if !a.awoke {
+		a.awoke = true
+		a.wake()
+	}
 	stopping := a.rt.scope.Stopping()
-	for {
+	for turns := 0; ; turns++ {
 		if a.fatal == nil && a.quiescent() {
 			a.atQuiescence()
 		}
@@ -120,9 +140,44 @@ func (a *actor) loop() {
 		if a.exitReady() {
 			if a.tryExit() {
 				a.sleep()
-				return
+				a.exit()
+				return stepGone
 			}
 			refused = true
+		}
+		if !a.stopping {
+			select {
+			case <-stopping:
+				a.stopping = true
+				continue
+			default:
+			}
+		}
+		if a.timerDue.Swap(false) {
+			a.runIntervals()
+			continue
+		}
+		if r := a.flushed.Swap(nil); r != nil {
+			a.onFlushed(*r)
+			continue
+		}
+		if err := a.saved.Swap(nil); err != nil {
+			a.snap.saving = false
+			if *err != nil && !unavailable(*err) {
+				a.logger().Warn("snapshot not saved", "err", *err)
+			}
+			continue
+		}
+		if a.fatal != nil || len(a.deferred) == 0 && a.broken == nil && !a.snap.wanted {
+			// A fatal actor still reads its mailbox, to answer each
+			// message with its error before it goes.
+			if turns >= turnsPerRun && a.mailbox.len() > 0 {
+				return stepMore // its share is up: the others' turn
+			}
+			if m, ok := a.mailbox.take(); ok {
+				a.handle(m)
+				continue
+			}
 		}
 		a.resetTimer()
 		if refused {
@@ -132,29 +187,7 @@ func (a *actor) loop() {
 			// timer, would wait an hour and hold up Runtime.Close.
 			a.timer.Reset(time.Millisecond)
 		}
-		var mailbox <-chan message
-		if a.fatal != nil || len(a.deferred) == 0 && a.broken == nil && !a.snap.wanted {
-			// A fatal actor still reads its mailbox, to answer each
-			// message with its error before it goes.
-			mailbox = a.mailbox
-		}
-		select {
-		case m := <-mailbox:
-			a.handle(m)
-		case r := <-a.pend.flushed:
-			a.onFlushed(r)
-		case err := <-a.snap.saved:
-			a.snap.saving = false
-			if err != nil && !unavailable(err) {
-				a.logger().Warn("snapshot not saved", "err", err)
-			}
-		case <-a.timer.C:
-			a.runIntervals()
-		case <-a.poke:
-		case <-stopping:
-			stopping = nil
-			a.stopping = true
-		}
+		return stepIdle
 	}
 }
 
@@ -325,6 +358,9 @@ func (a *actor) handleCall(m *callMsg) {
 			}
 			e.ops = append(e.ops, a.rt.idemOps(a.id, key, rec)...)
 			e.idemKey = key
+			if a.pend.idem == nil {
+				a.pend.idem = make(map[string]*idemEntry)
+			}
 			a.pend.idem[key] = &idemEntry{rec: rec}
 		}
 	}

@@ -177,6 +177,9 @@ func (a *actor) connect(m *connectMsg) {
 		done:   make(chan struct{}),
 	}
 	c.events.Store(m.events)
+	if a.conns.all == nil {
+		a.conns.all = make(map[*Conn]struct{})
+	}
 	a.conns.all[c] = struct{}{}
 	if c.wantsState = m.params["state"] == "1" || m.params["state"] == "true"; c.wantsState {
 		if a.conns.wantState == 0 {

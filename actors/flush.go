@@ -26,8 +26,7 @@ type pending struct {
 	wrote, stored uint64
 	// idem holds the results of calls with an idempotency key whose
 	// record is not yet durable, for a retry that comes meanwhile.
-	idem    map[string]*idemEntry
-	flushed chan flushResult // the outcome of the append in flight
+	idem map[string]*idemEntry
 }
 
 // entry is one turn's writes, appended atomically.
@@ -95,11 +94,16 @@ func (a *actor) maybeFlush() {
 		req.Events = append(req.Events, e.events...)
 		req.Ops = append(req.Ops, e.ops...)
 	}
+	clear(a.pend.batch[:n]) // the flight holds them now
 	a.pend.batch = a.pend.batch[n:]
+	if len(a.pend.batch) == 0 {
+		a.pend.batch = nil // an idle actor holds no buffer
+	}
 	a.pend.inflight = f
 	a.spawn(func() {
 		res, err := a.rt.log.Write(a.rt.ctx(), req)
-		a.pend.flushed <- flushResult{res, err}
+		a.flushed.Store(&flushResult{res, err})
+		a.signal()
 	})
 }
 
@@ -223,6 +227,9 @@ func (a *actor) release() {
 	if n > 0 {
 		clear(a.pend.out[:n])
 		a.pend.out = a.pend.out[n:]
+		if len(a.pend.out) == 0 {
+			a.pend.out = nil // an idle actor holds no buffer
+		}
 	}
 }
 

@@ -17,14 +17,15 @@ type snapState struct {
 	// events and bytes count the events, and their data, since the last.
 	events int
 	bytes  int64
-	saved  chan error // the outcome of the save in flight
 }
 
-func (a *actor) run() {
-	defer close(a.exited)
-	defer a.rt.opts.Metrics.ActiveActors(-1)
-	a.timer = time.NewTimer(time.Hour)
-	defer a.timer.Stop()
+// wake makes the actor's state: the newest snapshot, then the events
+// after it. It runs first thing on its first run.
+func (a *actor) wake() {
+	a.timer = time.AfterFunc(time.Hour, func() {
+		a.timerDue.Store(true)
+		a.signal()
+	})
 	a.lastActive = time.Now()
 	start := time.Now()
 	a.inst = a.def.newInstance(a.id)
@@ -37,14 +38,22 @@ func (a *actor) run() {
 		a.rt.opts.Metrics.Wake(a.id.Type, replayed, time.Since(start))
 		a.runHook(hookWake, nil, nil)
 	}
-	a.loop()
+}
+
+// exit ends an actor that has gone to sleep: senders waiting for it to be
+// gone wake a new one, and the runtime's Close stops waiting for it.
+func (a *actor) exit() {
+	a.timer.Stop()
+	a.rt.opts.Metrics.ActiveActors(-1)
+	close(a.exited)
+	a.rt.scope.Exit()
 }
 
 func (a *actor) exitReady() bool {
 	if a.fatal != nil {
 		return true
 	}
-	if !a.quiescent() || len(a.mailbox) > 0 || len(a.deferred) > 0 || a.snap.saving || a.broken != nil {
+	if !a.quiescent() || a.mailbox.len() > 0 || len(a.deferred) > 0 || a.snap.saving || a.broken != nil {
 		return false
 	}
 	if a.stopping {
@@ -76,7 +85,7 @@ func (a *actor) exitReady() bool {
 func (a *actor) tryExit() bool {
 	a.rt.mu.Lock()
 	defer a.rt.mu.Unlock()
-	if a.refs.Load() > 0 || len(a.mailbox) > 0 {
+	if a.refs.Load() > 0 || a.mailbox.len() > 0 {
 		return false
 	}
 	a.sleeping = true
@@ -146,12 +155,11 @@ func (a *actor) drainFatal() {
 		a.fail(m, a.fatal)
 	}
 	for {
-		select {
-		case m := <-a.mailbox:
-			a.fail(m, a.fatal)
-		default:
+		m, ok := a.mailbox.take()
+		if !ok {
 			return
 		}
+		a.fail(m, a.fatal)
 	}
 }
 
@@ -187,14 +195,15 @@ func (a *actor) saveSnapshot() {
 		if err == nil && retain {
 			err = a.rt.trim(a.rt.ctx(), a.id, snap.Seq, ret)
 		}
-		a.snap.saved <- err
+		a.saved.Store(&err)
+		a.signal()
 	})
 }
 
-// spawn runs f, which ends by sending to one of the actor's buffered
-// result channels, in a goroutine of the runtime's. The runtime refuses new
-// goroutines only once all of its own have returned, and this actor's
-// runs: were it refused all the same, f runs here, which only waits.
+// spawn runs f, which ends by storing its result for the actor and
+// signalling it, in a goroutine of the runtime's. The runtime refuses new
+// goroutines only once all of its own have returned and every actor has
+// gone: were it refused all the same, f runs here.
 func (a *actor) spawn(f func()) {
 	if !a.rt.scope.Go(f) {
 		f()

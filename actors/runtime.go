@@ -3,7 +3,10 @@
 // An actor is addressed by an eventlog.ID ("counter:default"). Its state is
 // the fold of the events in its stream. The runtime wakes an actor on its
 // first call by loading its newest usable snapshot and replaying the events
-// after it, then runs its calls one at a time in a goroutine of its own.
+// after it, then runs its calls one at a time, in order. An awake actor
+// has no goroutine of its own: while it has something to do, one of a
+// bounded pool of workers runs it, so that an idle one costs only its
+// memory (about 1 KB for a counter; BENCHMARKS.md).
 // An action reads the state and emits events; the runtime appends the
 // events of each action atomically, applies them, and sends the reply and
 // the events to the actor's connections only once the append is durable.
@@ -75,6 +78,7 @@ const (
 	DefaultIdleTimeout        = 30 * time.Second
 	DefaultMaxAwake           = 100_000
 	DefaultMailboxSize        = 128
+	DefaultWorkers            = 256
 	DefaultConnBuffer         = 128
 	DefaultMaxConnsPerActor   = 10_000
 	DefaultMaxEventsPerAction = 100
@@ -97,9 +101,15 @@ type Options struct {
 	// DefaultMaxAwake (100,000).
 	MaxAwake int
 	// MailboxSize bounds the calls queued for one actor; callers wait when
-	// it is full. It is allocated whole when an actor wakes, so it is most
-	// of an idle actor's memory. Default DefaultMailboxSize (128).
+	// it is full. An empty mailbox holds no memory. Default
+	// DefaultMailboxSize (128).
 	MailboxSize int
+	// Workers bounds the goroutines that run the actors that have
+	// something to do (an awake actor has none of its own while it waits):
+	// at most this many actors run at once, the others queue. An action
+	// that waited for a call to another actor would hold a worker
+	// meanwhile. Default DefaultWorkers (256).
+	Workers int
 	// ConnBuffer is how many frames a connection may fall behind before it
 	// is dropped as a slow consumer. It is allocated whole per connection
 	// (32 bytes a frame). Default DefaultConnBuffer (128).
@@ -211,10 +221,11 @@ type Reply struct {
 
 // Runtime runs actors over a log. All methods are safe for concurrent use.
 //
-// It owns every goroutine it starts — one per awake actor, its appends
-// and snapshots in flight, the timer scheduler — through a
-// lifetime.Scope: the scope's context is the root of all the store I/O
-// they do, and Close waits for each of them.
+// It owns every goroutine it starts — the workers that run the actors
+// that have something to do, their appends and snapshots in flight, the
+// timer scheduler — and every awake actor, through a lifetime.Scope: the
+// scope's context is the root of all the store I/O they do, and Close
+// waits for each of them.
 type Runtime struct {
 	log   Log
 	snaps *snapshots.Store
@@ -223,6 +234,7 @@ type Runtime struct {
 	lg    *slog.Logger
 	scope *lifetime.Scope
 	sched *scheduler
+	pool  pool // runs the actors (workers.go)
 
 	mu      sync.Mutex // guards the fields below
 	actors  map[eventlog.ID]*actor
@@ -257,6 +269,7 @@ func newRuntime(log Log, snaps *snapshots.Store, reg *Registry, opts Options, me
 		actors:   make(map[eventlog.ID]*actor),
 		lru:      list.New(),
 	}
+	rt.pool = pool{max: opts.Workers, start: rt.scope.Go}
 	rt.sched = newScheduler(rt)
 	rt.scope.Go(rt.sched.run)
 	if opts.MemoryBudget > 0 {
@@ -270,6 +283,7 @@ func (o Options) withDefaults() Options {
 	setDefault(&o.IdempotencyTTL, DefaultIdempotencyTTL)
 	setDefault(&o.MaxAwake, DefaultMaxAwake)
 	setDefault(&o.MailboxSize, DefaultMailboxSize)
+	setDefault(&o.Workers, DefaultWorkers)
 	setDefault(&o.ConnBuffer, DefaultConnBuffer)
 	setDefault(&o.MaxConnsPerActor, DefaultMaxConnsPerActor)
 	setDefault(&o.MaxEventSize, DefaultMaxEventSize)
@@ -311,6 +325,14 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	rt.mu.Lock()
 	rt.closing = true
 	rt.mu.Unlock()
+	// Every actor awake finishes what it has and goes to sleep; one with
+	// nothing to do must be told.
+	rt.scope.Stop()
+	rt.mu.Lock()
+	for _, a := range rt.actors {
+		a.signal()
+	}
+	rt.mu.Unlock()
 	if err := rt.scope.Close(ctx); err != nil {
 		return fmt.Errorf("actors: close: %w", err)
 	}
@@ -345,9 +367,10 @@ func (rt *Runtime) acquire(id eventlog.ID, def Definition) (*actor, error) {
 	}
 	if a == nil {
 		a = newActor(rt, id, def)
-		if !rt.scope.Go(a.run) {
+		if !rt.scope.Enter() {
 			return nil, ErrClosed
 		}
+		a.signal() // its first run wakes it
 		rt.actors[id] = a
 		a.elem = rt.lru.PushFront(a)
 		rt.opts.Metrics.ActiveActors(1)
@@ -380,10 +403,7 @@ func (rt *Runtime) shedLocked(want int) {
 			continue
 		}
 		a.evict.Store(true)
-		select {
-		case a.poke <- struct{}{}:
-		default:
-		}
+		a.signal()
 		want--
 	}
 }
@@ -395,12 +415,11 @@ func (rt *Runtime) send(ctx context.Context, id eventlog.ID, def Definition, m m
 		return err
 	}
 	defer a.refs.Add(-1)
-	select {
-	case a.mailbox <- m:
-		return nil
-	case <-ctx.Done():
+	if !a.mailbox.put(m, rt.opts.MailboxSize, ctx.Done()) {
 		return &Error{Code: CodeUnavailable, Message: "timed out waiting for the actor", Err: ctx.Err()}
 	}
+	a.signal()
+	return nil
 }
 
 // post sends m to an actor that is known to be awake (it holds a
@@ -410,9 +429,8 @@ func (rt *Runtime) post(a *actor, m message) {
 	a.refs.Add(1)
 	started := rt.scope.Go(func() {
 		defer a.refs.Add(-1)
-		select {
-		case a.mailbox <- m:
-		case <-a.exited:
+		if a.mailbox.put(m, rt.opts.MailboxSize, a.exited) {
+			a.signal()
 		}
 	})
 	if !started {

@@ -206,6 +206,9 @@ func (t *turn) every(name string, d time.Duration, fn func(*turn)) {
 	if d <= 0 {
 		return
 	}
+	if t.a.intervals == nil {
+		t.a.intervals = make(map[string]*interval)
+	}
 	t.a.intervals[name] = &interval{every: d, next: time.Now().Add(d), fn: fn}
 }
 

@@ -50,6 +50,21 @@ func (s *Scope) Stopping() <-chan struct{} { return s.stopping }
 // start more while Close waits for them; once every one has returned after
 // Close began, Go refuses (returns false) and f does not run.
 func (s *Scope) Go(f func()) bool {
+	if !s.Enter() {
+		return false
+	}
+	go func() {
+		defer s.done()
+		f()
+	}()
+	return true
+}
+
+// Enter counts a piece of work that has no goroutine of its own while it
+// waits (an awake actor, run by workers when it has something to do) as
+// Go counts a goroutine: Close waits for its Exit. It refuses (returns
+// false) when Go would.
+func (s *Scope) Enter() bool {
 	s.n.Add(1)
 	if s.stopped.Load() {
 		s.mu.Lock()
@@ -60,12 +75,11 @@ func (s *Scope) Go(f func()) bool {
 			return false
 		}
 	}
-	go func() {
-		defer s.done()
-		f()
-	}()
 	return true
 }
+
+// Exit ends the work an Enter counted.
+func (s *Scope) Exit() { s.done() }
 
 func (s *Scope) done() {
 	if s.n.Add(-1) == 0 && s.stopped.Load() {

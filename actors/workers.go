@@ -1,0 +1,192 @@
+package actors
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// An awake actor has no goroutine of its own. Whatever gives it something
+// to do — a message in its mailbox, an append or a snapshot that ends, its
+// timer, the runtime asking it to sleep or to stop — tells it so with
+// signal, and a worker of the runtime's pool runs it (actor.work) until it
+// has nothing left to do. An actor is run by one worker at a time, so its
+// messages are handled one after the other, in order, as when it had a
+// goroutine; an idle actor costs its memory and nothing else.
+
+// The states of an actor's run (actor.sched).
+const (
+	schedIdle    = iota // nothing to do; not queued
+	schedQueued         // waiting for a worker
+	schedRunning        // a worker runs it
+	schedAgain          // a worker runs it, and was signalled meanwhile: run once more
+	schedGone           // it went to sleep: signals are ignored
+)
+
+// turnsPerRun is the most messages an actor handles before it lets the
+// actors queued behind it have a worker.
+const turnsPerRun = 64
+
+// signal tells the actor it has something to do: it is queued for a
+// worker unless it is queued or running already (a running one looks
+// again before it stops).
+func (a *actor) signal() {
+	for {
+		switch s := a.sched.Load(); s {
+		case schedIdle:
+			if a.sched.CompareAndSwap(schedIdle, schedQueued) {
+				a.rt.pool.submit(a)
+				return
+			}
+		case schedRunning:
+			if a.sched.CompareAndSwap(schedRunning, schedAgain) {
+				return
+			}
+		default: // queued, again or gone
+			return
+		}
+	}
+}
+
+// work runs the actor, in a worker, until it has nothing to do, has gone
+// to sleep, or has had its share of turns (then it queues again behind
+// the others).
+func (a *actor) work() {
+	a.sched.Store(schedRunning)
+	for {
+		switch a.step() {
+		case stepGone:
+			a.sched.Store(schedGone)
+			return
+		case stepMore:
+			a.sched.Store(schedQueued)
+			a.rt.pool.submit(a)
+			return
+		}
+		if a.sched.CompareAndSwap(schedRunning, schedIdle) {
+			return
+		}
+		a.sched.Store(schedRunning) // signalled while it ran: look again
+	}
+}
+
+// pool runs the actors that have something to do on at most max
+// goroutines, started as work comes and ended when there is none: a
+// runtime with nothing to do has none.
+type pool struct {
+	max   int
+	start func(func()) bool // starts a counted goroutine (the runtime's scope)
+
+	mu      sync.Mutex
+	queue   []*actor
+	head    int
+	running int
+}
+
+func (p *pool) submit(a *actor) {
+	p.mu.Lock()
+	p.queue = append(p.queue, a)
+	if p.running >= p.max {
+		p.mu.Unlock()
+		return
+	}
+	p.running++
+	p.mu.Unlock()
+	if !p.start(p.worker) {
+		// The runtime is closed and every goroutine of its is gone: no
+		// actor is awake to run. (Unreachable while an actor is counted.)
+		p.mu.Lock()
+		p.running--
+		p.mu.Unlock()
+	}
+}
+
+func (p *pool) worker() {
+	for {
+		p.mu.Lock()
+		if p.head == len(p.queue) {
+			p.queue, p.head = p.queue[:0], 0
+			if cap(p.queue) > 4096 {
+				p.queue = nil // let a burst's queue go
+			}
+			p.running--
+			p.mu.Unlock()
+			return
+		}
+		a := p.queue[p.head]
+		p.queue[p.head] = nil
+		p.head++
+		if p.head >= 1024 && p.head > len(p.queue)/2 {
+			// Under a steady load the queue never empties: drop what
+			// the workers have taken, so that it does not grow.
+			n := copy(p.queue, p.queue[p.head:])
+			clear(p.queue[n:])
+			p.queue, p.head = p.queue[:n], 0
+		}
+		p.mu.Unlock()
+		a.work()
+	}
+}
+
+// mailbox holds the messages sent to an actor and not yet handled. It
+// holds at most max; senders wait for room. Empty, it holds no memory.
+type mailbox struct {
+	mu    sync.Mutex
+	q     []message
+	head  int
+	room  chan struct{} // closed when a message is taken; made when a sender waits
+	count atomic.Int32
+}
+
+// put adds m, waiting for room while the mailbox holds max messages or
+// until done is closed (then it returns false and m is not added).
+func (mb *mailbox) put(m message, max int, done <-chan struct{}) bool {
+	mb.mu.Lock()
+	for len(mb.q)-mb.head >= max {
+		if mb.room == nil {
+			mb.room = make(chan struct{})
+		}
+		room := mb.room
+		mb.mu.Unlock()
+		select {
+		case <-room:
+		case <-done:
+			return false
+		}
+		mb.mu.Lock()
+	}
+	mb.q = append(mb.q, m)
+	mb.count.Add(1)
+	mb.mu.Unlock()
+	return true
+}
+
+// take returns the oldest message, or false if there is none.
+func (mb *mailbox) take() (message, bool) {
+	if mb.count.Load() == 0 {
+		return nil, false
+	}
+	mb.mu.Lock()
+	defer mb.mu.Unlock()
+	if mb.head == len(mb.q) {
+		return nil, false
+	}
+	m := mb.q[mb.head]
+	mb.q[mb.head] = nil
+	mb.head++
+	mb.count.Add(-1)
+	if mb.head == len(mb.q) {
+		// Empty: start over, and hold nothing if a burst grew it.
+		mb.q, mb.head = mb.q[:0], 0
+		if cap(mb.q) > 4 {
+			mb.q = nil
+		}
+	}
+	if mb.room != nil {
+		close(mb.room)
+		mb.room = nil
+	}
+	return m, true
+}
+
+// len returns the number of messages waiting.
+func (mb *mailbox) len() int { return int(mb.count.Load()) }
