@@ -32,6 +32,12 @@ type TimezoneArgs struct {
 	Timezone string `json:"timezone"`
 }
 
+// TimeUpdate is the data of the timeUpdated broadcast.
+type TimeUpdate struct {
+	CurrentTime int64  `json:"currentTime"`
+	Timezone    string `json:"timezone"`
+}
+
 // TickInterval is how often a clock with connections broadcasts the time.
 const TickInterval = time.Second
 
@@ -44,8 +50,9 @@ func ServerTime() *actors.Def[TimeState] {
 	actors.On(d, "timezoneChanged", func(s *TimeState, e TimezoneChanged) {
 		s.Timezone, s.CurrentTime = e.Timezone, e.CurrentTime
 	})
+	timeUpdated := actors.Broadcast[TimeUpdate](d, "timeUpdated")
 	tick := func(c *actors.Ctx[TimeState]) {
-		c.Broadcast("timeUpdated", map[string]any{"currentTime": c.Now().UnixMilli(), "timezone": c.State().Timezone})
+		timeUpdated.Send(c, TimeUpdate{CurrentTime: c.Now().UnixMilli(), Timezone: c.State().Timezone})
 	}
 	start := func(c *actors.Ctx[TimeState]) {
 		if c.Conns() > 0 {
