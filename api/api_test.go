@@ -595,6 +595,7 @@ func TestToken(t *testing.T) {
 		{"history", "GET", "/actors/counter/t/events", nil, 401},
 		{"state", "GET", "/actors/counter/t/state", nil, 401},
 		{"list", "GET", "/actors", nil, 401},
+		{"schema", "GET", "/schema", nil, 401},
 		{"metrics", "GET", "/metrics", nil, 401},
 		{"unknown route", "GET", "/nope", nil, 401},
 		{"metrics with token", "GET", "/metrics", []string{"Authorization", "Bearer s3cret"}, 200},
