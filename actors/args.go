@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"reflect"
 
-	"github.com/actorlog/actorlog/schema"
+	"github.com/actorlog/actorlog/actors/schema"
 )
 
 // argCheck checks an action's arguments against the JSON Schema of their
-// Go type (package schema), compiled once, by NewRegistry. A nil
+// Go type (package actors/schema), compiled once, by NewRegistry. A nil
 // *argCheck checks nothing: Args.Decode without an action.
 type argCheck struct {
 	action string

@@ -29,9 +29,9 @@ import (
 // struct tags, as JSON on the wire and msgpack in the log.
 //
 // An actor type describes itself from these Go types (Signature, and as
-// JSON Schema, package schema's rules, in package wire's Description):
-// its state, its actions' arguments and results, its events and the
-// broadcasts declared with Broadcast. The description is also what an
+// JSON Schema by package actors/schema's rules, in package wire's
+// Description): its state, its actions' arguments and results, its
+// events and the broadcasts declared with Broadcast. The description is also what an
 // action's arguments are checked against before it runs (see Action).
 type Def[S any] struct {
 	// Type is the actor type name, as in "counter:default".

@@ -6,17 +6,18 @@ import (
 	"reflect"
 
 	"github.com/actorlog/actorlog/actors"
-	"github.com/actorlog/actorlog/schema"
+	"github.com/actorlog/actorlog/actors/schema"
 )
 
 // Description is what the actor types of a registry say of themselves,
 // from their Go types (GET /schema, and `actorlog schema`): for each, the
 // JSON Schema of its state, of each action's arguments and result, of
-// each event's data and of each declared broadcast's data. Package schema
-// makes them and documents their rules (which fields are required, what
-// `jsonschema` tags declare); an action's arguments are checked against
-// the very schema given here. Each schema stands alone, with its own
-// "$defs", in the JSON Schema dialect Dialect. Maps are sorted by name.
+// each event's data and of each declared broadcast's data. Package
+// actors/schema makes them and documents their rules (which fields are
+// required, what `jsonschema` tags declare); an action's arguments are
+// checked against the very schema given here. Each schema stands alone,
+// with its own "$defs", in the JSON Schema dialect Dialect. Maps are
+// sorted by name.
 type Description struct {
 	Dialect string                      `json:"dialect"`
 	Actors  map[string]ActorDescription `json:"actors"`

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/actorlog/actorlog/schema"
+	"github.com/actorlog/actorlog/actors/schema"
 )
 
 type inner struct {
