@@ -45,10 +45,14 @@ type Options struct {
 
 // Generate returns the TypeScript of d. A description it cannot write is
 // an error: two different types of one name, or a name that two types
-// of the file would take.
+// of the file would take; so is an Options.Name that is not a TypeScript
+// identifier.
 func Generate(d wire.Description, o Options) ([]byte, error) {
 	if o.Name == "" {
 		o.Name = "Schema"
+	}
+	if !identifier.MatchString(o.Name) {
+		return nil, fmt.Errorf("typescript: the schema's name %q is not a TypeScript name", o.Name)
 	}
 	g := &gen{defs: make(map[string]*def), used: make(map[string]bool)}
 	types := slices.Sorted(maps.Keys(d.Actors))

@@ -125,6 +125,12 @@ func TestGenerate_Refuses(t *testing.T) {
 	if _, err := typescript.Generate(d, typescript.Options{}); err == nil || !strings.Contains(err.Error(), "CounterActor") {
 		t.Errorf("a type named like an actor's interface: err %v", err)
 	}
+
+	for _, name := range []string{"My Schema", "1st", "a-b"} {
+		if _, err := typescript.Generate(d, typescript.Options{Name: name}); err == nil || !strings.Contains(err.Error(), "not a TypeScript name") {
+			t.Errorf("Name %q: err %v", name, err)
+		}
+	}
 }
 
 // otherDup is the package's Dup, where a local Dup hides it.
