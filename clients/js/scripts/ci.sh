@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs, builds and tests the JavaScript client (clients/js): npm ci,
-# tsc, the type checks, node's tests against a real `actorlog serve`, and
-# the demo page in headless Chromium (/usr/bin/chromium, or $CHROMIUM_PATH).
+# the check that src/seed.ts is what `actorlog gen ts` writes, tsc, the
+# type checks, node's tests against a real `actorlog serve`, and the demo
+# page in headless Chromium (/usr/bin/chromium, or $CHROMIUM_PATH).
 # Every step is bounded in time; servers run on 127.0.0.1 with free ports
 # and temporary data directories, and are stopped by the tests.
 set -euo pipefail
@@ -17,6 +18,19 @@ step "node $(node --version), npm $(npm --version)"
 step "npm ci"
 bounded 600 npm ci --no-audit --no-fund
 
+step "actorlog binary"
+(cd "$repo" && bounded 600 go build -o "$tmp/actorlog" ./cmd/actorlog)
+export ACTORLOG_BIN="$tmp/actorlog"
+
+step "generated seed types (src/seed.ts)"
+# The seed actors' types are generated from their Go types: they must be
+# current.
+bounded 60 "$ACTORLOG_BIN" gen ts --name SeedSchema -o "$tmp/seed.ts"
+if ! diff -u src/seed.ts "$tmp/seed.ts"; then
+	echo "src/seed.ts is stale: run npm run gen in clients/js and commit it"
+	exit 1
+fi
+
 step "build (tsc, then the demo's copy of the client)"
 bounded 300 npm run build
 # The demo page embeds a copy of the compiled client: it must be current.
@@ -30,10 +44,8 @@ fi
 
 step "type checks"
 bounded 300 npm run typecheck
-
-step "actorlog binary"
-(cd "$repo" && bounded 600 go build -o "$tmp/actorlog" ./cmd/actorlog)
-export ACTORLOG_BIN="$tmp/actorlog"
+# What gen ts writes for shapes the seed lacks compiles too.
+bounded 300 npx tsc --noEmit --strict --noUncheckedIndexedAccess "$repo/api/typescript/testdata/wide.ts"
 
 step "node tests (client and React hook against actorlog serve)"
 start=$(date +%s)
