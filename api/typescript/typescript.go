@@ -466,7 +466,11 @@ func (n *node) doc() string {
 		{"matches %s", n.Pattern},
 	} {
 		if r.v != nil {
-			rules = append(rules, fmt.Sprintf(r.format, literal(r.v)))
+			rule := fmt.Sprintf(r.format, literal(r.v))
+			if literal(r.v) == "1" {
+				rule = strings.TrimSuffix(rule, "s") // at least 1 character
+			}
+			rules = append(rules, rule)
 		}
 	}
 	doc := n.Description

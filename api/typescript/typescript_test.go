@@ -31,6 +31,7 @@ type wide struct {
 	Unit   string           `json:"unit" jsonschema:"enum=kg,enum=lb"`
 	Count  *int             `json:"count" jsonschema:"minimum=1,maximum=10"`
 	Note   string           `json:"note,omitempty" jsonschema:"maxLength=20,pattern=^[a-z ]*$"`
+	Code   string           `json:"code" jsonschema:"minLength=1,maxLength=8"`
 	Tags   []string         `json:"tags,omitempty"`
 	ByName map[string]inner `json:"byName"`
 	ByID   map[int]string   `json:"byId"`

@@ -57,6 +57,8 @@ export interface wide {
   count?: number;
   /** At most 20 characters, matches "^[a-z ]*$". */
   note?: string;
+  /** At least 1 character, at most 8 characters. */
+  code: string;
   tags?: string[];
   byName: Record<string, inner>;
   byId: Record<string, string>;
