@@ -33,6 +33,8 @@
 //	myapp log myActor:default                   # its history, decoded with the program's types
 //	myapp state myActor:default --at 3          # time travel
 //	myapp verify --all
+//	myapp schema                                # its actors' JSON Schema, as GET /schema serves it
+//	myapp gen ts -o schema.ts                   # their TypeScript types, for createClient<Schema>()
 //
 // Main handles SIGINT and SIGTERM while it serves, as the actorlog
 // command does; cancelling ctx stops the server too. App may also carry
