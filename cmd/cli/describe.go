@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -48,7 +49,11 @@ func (ap *app) genCmd(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "Writes the TypeScript types of the actor types for @actorlog/client's createClient<Schema>().")
 		fs.PrintDefaults()
 	}
-	if len(args) == 0 || args[0] != "ts" {
+	switch {
+	case len(args) > 0 && (args[0] == "-h" || args[0] == "-help" || args[0] == "--help"):
+		fs.Usage()
+		return flag.ErrHelp
+	case len(args) == 0 || args[0] != "ts":
 		fs.Usage()
 		return errUsage
 	}

@@ -55,6 +55,12 @@ func TestGenTS(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and the usage", args, code, stderr.String())
 		}
 	}
+	for _, args := range [][]string{{"gen", "-h"}, {"gen", "ts", "-h"}} {
+		stderr.Reset()
+		if code := run(args, &stdout, &stderr); code != 0 || !strings.Contains(stderr.String(), "usage: actorlog gen ts") {
+			t.Errorf("%v: exit %d, stderr %q; want 0 and the usage", args, code, stderr.String())
+		}
+	}
 	stderr.Reset()
 	if code := run([]string{"gen", "ts", "--name", "not a name"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "not a TypeScript name") {
 		t.Errorf("gen ts --name 'not a name': exit %d, stderr %q; want 1 and the reason", code, stderr.String())
