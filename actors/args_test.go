@@ -10,8 +10,8 @@ import (
 )
 
 // TestArgs_DecodeStrictly: arguments decode the same from JSON and
-// msgpack, and strictly: exact field names, no field twice, no number
-// out of its field's range.
+// msgpack, and strictly: exact field names, no field the type does not
+// have, no field twice, no number out of its field's range.
 func TestArgs_DecodeStrictly(t *testing.T) {
 	type args struct {
 		Value *int64  `json:"value"`
@@ -36,8 +36,9 @@ func TestArgs_DecodeStrictly(t *testing.T) {
 	}{
 		{"json", actors.JSONArgs([]byte(`{"value": 5}`)), "", 5},
 		{"msgpack", mp(map[string]any{"value": 5}), "", 5},
-		{"json, another case", actors.JSONArgs([]byte(`{"VALUE": 7}`)), "", 0},
-		{"msgpack, another case", mp(map[string]any{"Value": 7}), "", 0},
+		{"json, another case", actors.JSONArgs([]byte(`{"VALUE": 7}`)), `argument "VALUE" is not a field of the arguments`, 0},
+		{"msgpack, another case", mp(map[string]any{"Value": 7}), `argument "Value" is not a field of the arguments`, 0},
+		{"json, unknown field", actors.JSONArgs([]byte(`{"value": 1, "valu": 5}`)), `argument "valu" is not a field of the arguments`, 0},
 		{"json, twice", actors.JSONArgs([]byte(`{"value": 1, "value": 2}`)), `argument "value" is given twice`, 0},
 		{"msgpack, twice", dupMsgpack, `"value" is given twice`, 0},
 		{"json, past int64", actors.JSONArgs([]byte(`{"value": 18446744073709551615}`)), `argument "value" is out of range`, 0},

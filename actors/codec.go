@@ -145,15 +145,21 @@ func JSONArgs(data []byte) Args { return Args{Format: JSON, Data: data} }
 // error is an *Error with CodeBadRequest and a message naming the field.
 //
 // Decoding is strict, and the same whatever the format: fields match
-// their names exactly (case included), a field given twice is an error,
-// and so is a number out of its field's range. Msgpack arguments are
-// read as the JSON they convert to, so that both formats mean the same.
-func (a Args) Decode(v any) error {
+// their names exactly (case included), a field v does not have is an
+// error, and so are a field given twice and a number out of its field's
+// range. Msgpack arguments are read as the JSON they convert to, so that
+// both formats mean the same. (An action's arguments are also checked
+// against their schema: see Action.)
+func (a Args) Decode(v any) error { return a.decode(v, nil) }
+
+// strictArgs are the options arguments decode with.
+var strictArgs = jsonv2.JoinOptions(jsonv2.RejectUnknownMembers(true))
+
+// decode is Decode, then, with a check, the check of the arguments
+// against the action's schema; the messages name the action.
+func (a Args) decode(v any, check *argCheck) error {
 	data := bytes.TrimSpace(a.Data)
-	if a.Format == JSON && (len(data) == 0 || string(data) == "null") || a.Format == Msgpack && len(a.Data) == 0 {
-		return nil
-	}
-	if a.Format == Msgpack {
+	if a.Format == Msgpack && len(a.Data) > 0 {
 		val, err := dataValue(a.Data, true)
 		if err == nil {
 			data, err = json.Marshal(val)
@@ -162,10 +168,13 @@ func (a Args) Decode(v any) error {
 			return &Error{Code: CodeBadRequest, Message: "arguments are not valid msgpack: " + err.Error(), Err: err}
 		}
 	}
-	if err := jsonv2.Unmarshal(data, v); err != nil {
-		return &Error{Code: CodeBadRequest, Message: argError(err), Err: err}
+	if len(data) == 0 || string(data) == "null" {
+		return check.none()
 	}
-	return nil
+	if err := jsonv2.Unmarshal(data, v, strictArgs); err != nil {
+		return &Error{Code: CodeBadRequest, Message: argError(err, check), Err: err}
+	}
+	return check.validate(data)
 }
 
 // fingerprint identifies a call for idempotency: a hash of its action and
@@ -196,7 +205,7 @@ func fingerprint(action string, a Args) []byte {
 }
 
 // argError says what is wrong with arguments that do not decode.
-func argError(err error) string {
+func argError(err error, check *argCheck) string {
 	var se *jsonv2.SemanticError
 	if errors.As(err, &se) {
 		want, got := "of another type", kindWord(se.JSONKind)
@@ -205,6 +214,8 @@ func argError(err error) string {
 		}
 		field := strings.TrimPrefix(string(se.JSONPointer), "/")
 		switch {
+		case errors.Is(se.Err, jsonv2.ErrUnknownName):
+			return check.unknown(field)
 		case errors.Is(se.Err, strconv.ErrRange):
 			return fmt.Sprintf("argument %q is out of range: %s", field, se.JSONValue)
 		case field == "":

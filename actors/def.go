@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"reflect"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/actorlog/actorlog/eventlog"
@@ -25,9 +27,19 @@ import (
 //
 // State, event data, arguments and results are encoded with their `json`
 // struct tags, as JSON on the wire and msgpack in the log.
+//
+// An actor type describes itself from these Go types (Signature, and as
+// JSON Schema by package actors/schema's rules, in package wire's
+// Description): its state, its actions' arguments and results, its
+// events and the broadcasts declared with Broadcast. The description is also what an
+// action's arguments are checked against before it runs (see Action).
 type Def[S any] struct {
 	// Type is the actor type name, as in "counter:default".
 	Type string
+	// Doc, optional, says what the actor type is for, in a sentence or
+	// two for the people who call it: the description carries it, and
+	// the generated TypeScript has it as the doc comment of the type.
+	Doc string
 	// Schema is the version of S's encoding. Bump it when S changes in a
 	// way old snapshots cannot decode into: they are then ignored and the
 	// state is rebuilt from the events.
@@ -35,9 +47,13 @@ type Def[S any] struct {
 	// Initial returns the state before any event.
 	Initial func() S
 
-	appliers map[string]func(*S, []byte) error
-	events   map[string]reflect.Type // the data type of each event type
-	actions  map[string]func(*Ctx[S], Args) (any, error)
+	appliers   map[string]func(*S, []byte) error
+	events     map[string]reflect.Type // the data type of each event type
+	actions    map[string]*action[S]
+	broadcasts map[string]reflect.Type // the data type of each declared broadcast
+
+	prepared   sync.Once // the actions' argument checks are compiled
+	prepareErr error
 
 	// OnWake runs after the state is loaded, before the first call.
 	OnWake func(c *Ctx[S])
@@ -58,11 +74,12 @@ type Def[S any] struct {
 // Define starts the definition of an actor type.
 func Define[S any](typ string, initial func() S) *Def[S] {
 	return &Def[S]{
-		Type:     typ,
-		Initial:  initial,
-		appliers: make(map[string]func(*S, []byte) error),
-		events:   make(map[string]reflect.Type),
-		actions:  make(map[string]func(*Ctx[S], Args) (any, error)),
+		Type:       typ,
+		Initial:    initial,
+		appliers:   make(map[string]func(*S, []byte) error),
+		events:     make(map[string]reflect.Type),
+		actions:    make(map[string]*action[S]),
+		broadcasts: make(map[string]reflect.Type),
 	}
 }
 
@@ -88,21 +105,78 @@ func On[S, E any](d *Def[S], eventType string, fn func(s *S, e E)) {
 	}
 }
 
-// NoArgs is the argument type of an action that takes none.
+// NoArgs is the argument type of an action that takes none: any field
+// given is refused.
 type NoArgs struct{}
+
+// action is one registered action.
+type action[S any] struct {
+	run          func(c *Ctx[S], raw Args) (any, error) // decodes, checks and runs
+	args, result reflect.Type
+	check        *argCheck // compiled by NewRegistry; nil before
+}
 
 // Action registers an action: fn gets the decoded arguments, reads the
 // state with c.State(), emits events with c.Emit, and returns a result,
 // which the caller receives once every event behind it is durable.
+//
+// The arguments are refused before fn runs (an *Error naming the field)
+// if they do not fit A: a field A does not have, a value of the wrong
+// type, a number out of its field's range or a field given twice are
+// CodeBadRequest; a required field missing, or a value outside what the
+// field's `jsonschema` tag declares (enum, minimum, maximum, lengths,
+// pattern), CodeInvalid. A field is required if it is not a pointer and
+// not omitempty, or if it is tagged `jsonschema:"required"`:
+//
+//	type AddArgs struct {
+//		Value *int64 `json:"value" jsonschema:"required"`
+//	}
+//	type LimitArgs struct {
+//		Limit *int `json:"limit" jsonschema:"minimum=1,maximum=100"`
+//	}
+//
+// No arguments at all (an empty body) are checked as {} when A is a
+// struct, so that a required field is reported missing.
 func Action[S, A, R any](d *Def[S], name string, fn func(c *Ctx[S], args A) (R, error)) {
-	d.actions[name] = func(c *Ctx[S], raw Args) (any, error) {
+	ac := &action[S]{args: reflect.TypeFor[A](), result: reflect.TypeFor[R]()}
+	ac.run = func(c *Ctx[S], raw Args) (any, error) {
 		var a A
-		if err := raw.Decode(&a); err != nil {
+		if err := raw.decode(&a, ac.check); err != nil {
 			return nil, err
 		}
 		return fn(c, a)
 	}
+	d.actions[name] = ac
 }
+
+// Broadcast declares the ephemeral broadcast name of actor type d, whose
+// data is of type B (a struct, whose fields a client receives beside
+// "type": name), and returns what sends it:
+//
+//	timeUpdated := actors.Broadcast[TimeUpdate](d, "timeUpdated")
+//	...
+//	timeUpdated.Send(c, TimeUpdate{CurrentTime: c.Now().UnixMilli()})
+//
+// Only declared broadcasts are sent. Ctx.Broadcast of a name d does not
+// declare, or with data of another type than the declared one, sends
+// nothing and logs an error: a broadcast is part of what the actor type
+// describes of itself (and of the TypeScript types generated from that),
+// so an undeclared one is one that no typed client can subscribe to, a
+// mistake best found where it is made, as Emit does with an event type
+// that has no applier.
+func Broadcast[B, S any](d *Def[S], name string) Broadcaster[S, B] {
+	d.broadcasts[name] = reflect.TypeFor[B]()
+	return Broadcaster[S, B]{name: name}
+}
+
+// Broadcaster sends one broadcast declared with Broadcast.
+type Broadcaster[S, B any] struct{ name string }
+
+// Name returns the broadcast's name.
+func (b Broadcaster[S, B]) Name() string { return b.name }
+
+// Send broadcasts data as Ctx.Broadcast does.
+func (b Broadcaster[S, B]) Send(c *Ctx[S], data B) { c.Broadcast(b.name, data) }
 
 // Definition is an actor type the runtime can run: a *Def[S].
 type Definition interface {
@@ -113,7 +187,29 @@ type Definition interface {
 	// EventData returns the Go type an event type's data decodes into
 	// (nil for an event type d does not apply).
 	EventData(eventType string) reflect.Type
+	// BroadcastData returns the Go type of a declared broadcast's data
+	// (nil for a name not declared).
+	BroadcastData(name string) reflect.Type
+	// Signature returns the Go types the actor type takes and gives.
+	Signature() Signature
 	newInstance(id eventlog.ID) instance
+	prepare() error
+}
+
+// Signature is what an actor type takes and gives, as Go types: what it
+// describes of itself. Package wire describes it as JSON Schema.
+type Signature struct {
+	Type       string
+	Doc        string
+	State      reflect.Type
+	Actions    map[string]ActionSignature
+	Events     map[string]reflect.Type // event type -> its data
+	Broadcasts map[string]reflect.Type // declared broadcast -> its data
+}
+
+// ActionSignature is the Go types of an action's arguments and result.
+type ActionSignature struct {
+	Args, Result reflect.Type
 }
 
 // ActorType returns d.Type.
@@ -134,6 +230,43 @@ func (d *Def[S]) EventTypes() []string { return sortedKeys(d.appliers) }
 // EventData returns the Go type of eventType's data, as On registered it.
 func (d *Def[S]) EventData(eventType string) reflect.Type { return d.events[eventType] }
 
+// BroadcastData returns the Go type of a broadcast's data, as Broadcast
+// declared it.
+func (d *Def[S]) BroadcastData(name string) reflect.Type { return d.broadcasts[name] }
+
+// Signature returns the Go types of d's state, actions, events and
+// broadcasts.
+func (d *Def[S]) Signature() Signature {
+	sig := Signature{
+		Type:       d.Type,
+		Doc:        d.Doc,
+		State:      reflect.TypeFor[S](),
+		Actions:    make(map[string]ActionSignature, len(d.actions)),
+		Events:     maps.Clone(d.events),
+		Broadcasts: maps.Clone(d.broadcasts),
+	}
+	for name, a := range d.actions {
+		sig.Actions[name] = ActionSignature{Args: a.args, Result: a.result}
+	}
+	return sig
+}
+
+// prepare compiles the checks of the actions' arguments, once.
+func (d *Def[S]) prepare() error {
+	d.prepared.Do(func() {
+		for _, name := range d.Actions() {
+			a := d.actions[name]
+			c, err := newArgCheck(name, a.args)
+			if err != nil {
+				d.prepareErr = fmt.Errorf("actors: %s.%s: %w", d.Type, name, err)
+				return
+			}
+			a.check = c
+		}
+	})
+	return d.prepareErr
+}
+
 func sortedKeys[V any](m map[string]V) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -148,12 +281,18 @@ type Registry struct {
 	defs map[string]Definition
 }
 
-// NewRegistry returns a registry of defs. It panics on a malformed or
-// duplicate type name: that is a programming error found at startup.
+// NewRegistry returns a registry of defs, and compiles the checks of
+// their actions' arguments (once per Def). It panics on a malformed or
+// duplicate type name, or an argument type that cannot be described as
+// JSON Schema (a channel, a function): programming errors found at
+// startup.
 func NewRegistry(defs ...Definition) *Registry {
 	r := &Registry{defs: make(map[string]Definition)}
 	for _, d := range defs {
 		if err := eventlog.ValidateType(d.ActorType()); err != nil {
+			panic(err)
+		}
+		if err := d.prepare(); err != nil {
 			panic(err)
 		}
 		if _, dup := r.defs[d.ActorType()]; dup {
@@ -267,8 +406,7 @@ func (i *inst[S]) hasAction(name string) bool {
 }
 
 func (i *inst[S]) call(t *turn, action string, args Args) (any, error) {
-	fn := i.d.actions[action]
-	return fn(&Ctx[S]{t: t, state: &i.state, id: i.id}, args)
+	return i.d.actions[action].run(&Ctx[S]{t: t, state: &i.state, id: i.id}, args)
 }
 
 func (i *inst[S]) encodeState() ([]byte, error) { return marshalMsgpack(&i.state) }
@@ -340,6 +478,9 @@ func (c *Ctx[S]) Emit(eventType string, data any) error { return c.t.emit(eventT
 // Broadcast sends an ephemeral message, not persisted, to every
 // connection of this actor, after the events emitted so far are durable.
 // data should be an object; its fields are sent beside "type": name.
+// The broadcast must be declared with Broadcast, and data be of its
+// declared type (or a pointer to it): else nothing is sent and an error
+// is logged. A Broadcaster's Send checks the type when it compiles.
 func (c *Ctx[S]) Broadcast(name string, data any) { c.t.broadcast(name, data) }
 
 // Schedule makes the runtime call action with args after delay, durably:

@@ -86,6 +86,7 @@ func signals() *actors.Def[int] {
 	actors.Action(d, "emit", func(c *actors.Ctx[int], ev string) (int, error) {
 		return *c.State() + 1, c.Emit(ev, struct{}{})
 	})
+	actors.Broadcast[map[string]int](d, "s")
 	actors.Action(d, "broadcast", func(c *actors.Ctx[int], name string) (bool, error) {
 		c.Broadcast(name, map[string]int{"n": *c.State()})
 		return true, nil

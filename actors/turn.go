@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"reflect"
 	"runtime/debug"
 	"time"
 
@@ -158,6 +159,15 @@ func (t *turn) emit(typ string, data any) error {
 }
 
 func (t *turn) broadcast(name string, data any) {
+	want := t.a.def.BroadcastData(name)
+	if want == nil {
+		t.a.logger().Error("broadcast not sent: its name is not declared; declare it with actors.Broadcast", "name", name)
+		return
+	}
+	if !fits(reflect.TypeOf(data), want) {
+		t.a.logger().Error("broadcast not sent: its data is not of the declared type", "name", name, "type", fmt.Sprint(reflect.TypeOf(data)), "declared", want.String())
+		return
+	}
 	enc := t.a.rt.opts.Frames
 	if enc == nil {
 		return // no encoder: no connections to send to
@@ -169,6 +179,21 @@ func (t *turn) broadcast(name string, data any) {
 	}
 	t.frames = append(t.frames, outItem{name: name, frame: Frame{Data: f}})
 }
+
+// fits reports whether a value of type got (nil: a nil interface) may be
+// sent as a broadcast declared with data of type want: want itself, a
+// pointer to it, or a type that implements want, an interface.
+func fits(got, want reflect.Type) bool {
+	switch {
+	case got == nil:
+		k := want.Kind()
+		return k == reflect.Interface || k == reflect.Pointer || k == reflect.Map || k == reflect.Slice
+	case got == want, got == reflect.PointerTo(want):
+		return true
+	}
+	return want.Kind() == reflect.Interface && got.Implements(want)
+}
+
 func (t *turn) schedule(at time.Time, action string, args any) (string, error) {
 	if t.noWrites {
 		return "", Errorf(CodeInternal, "timers cannot be set in this hook")

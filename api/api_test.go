@@ -483,7 +483,7 @@ func TestBadInputs(t *testing.T) {
 		{"arguments not an object", "POST", "/api/counter/bad/add", []byte(`[1]`), nil, 400, "bad_request"},
 		{"args to a no-arg action", "POST", "/api/counter/bad/increment", []byte(`"x"`), nil, 400, "bad_request"},
 		{"missing value", "POST", "/api/counter/bad/add", []byte(`{}`), nil, 422, "invalid_argument"},
-		{"null value", "POST", "/api/counter/bad/add", []byte(`{"value":null}`), nil, 422, "invalid_argument"},
+		{"null value", "POST", "/api/counter/bad/add", []byte(`{"value":null}`), nil, 400, "bad_request"}, // null is no integer
 		{"empty username", "POST", "/api/chat/bad/join", []byte(`{"username":"  "}`), nil, 422, "invalid_argument"},
 		{"username too long", "POST", "/api/chat/bad/join", []byte(`{"username":"` + strings.Repeat("u", 65) + `"}`), nil, 422, "invalid_argument"},
 		{"empty text", "POST", "/api/chat/bad/messages", []byte(`{"username":"ann","text":""}`), nil, 422, "invalid_argument"},
@@ -595,6 +595,7 @@ func TestToken(t *testing.T) {
 		{"history", "GET", "/actors/counter/t/events", nil, 401},
 		{"state", "GET", "/actors/counter/t/state", nil, 401},
 		{"list", "GET", "/actors", nil, 401},
+		{"schema", "GET", "/schema", nil, 401},
 		{"metrics", "GET", "/metrics", nil, 401},
 		{"unknown route", "GET", "/nope", nil, 401},
 		{"metrics with token", "GET", "/metrics", []string{"Authorization", "Bearer s3cret"}, 200},

@@ -36,6 +36,7 @@ func allRoutes(t *testing.T) *httprouter.Router {
 	r.GET("/actors/:type/:key/events", nop)
 	r.GET("/actors/:type/:key/state", nop)
 	r.GET("/actors", nop)
+	r.GET("/schema", nop)
 	s.inspectRoutes(r)
 	s.projectionRoutes(r)
 	func() {

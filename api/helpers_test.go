@@ -50,8 +50,9 @@ type alarmState struct {
 }
 
 type armArgs struct {
-	Ms  int    `json:"ms"`
-	Tag string `json:"tag"`
+	Ms    int    `json:"ms" jsonschema:"minimum=0"`
+	Tag   string `json:"tag"`
+	Sound string `json:"sound,omitempty" jsonschema:"enum=bell,enum=buzz"`
 }
 
 func alarm() *actors.Def[alarmState] {

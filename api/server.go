@@ -8,6 +8,7 @@
 //	GET  /actors/{type}/{key}/events         WebSocket, or the history as JSON
 //	GET  /actors/{type}/{key}/state?at=N     state now, or folded up to N
 //	GET  /actors?type=&limit=&after=         list actors
+//	GET  /schema                             the actor types, described (JSON Schema)
 //	GET  /inspect/..., /projections...        inspection and read models
 //	GET  /healthz, GET /metrics
 //	     the application's own (Options.Routes), such as the seed's /api/...
@@ -150,6 +151,8 @@ type Server struct {
 	metrics *Metrics
 	lg      *slog.Logger
 
+	description []byte // GET /schema: wire.Description as JSON, made once
+
 	writeBuffers sync.Pool // WebSocket write buffers, shared by sockets
 
 	// socketsBudget is Options.TotalSocketRate, which every socket's
@@ -169,9 +172,18 @@ type Server struct {
 // the runtime a *Metrics (NewMetrics, as actors.Options.Metrics) to get
 // its figures at /metrics, beside the server's, and wire.Frames (as
 // actors.Options.Frames) for the WebSocket protocol's frames. New refuses
-// a registry whose events the protocol cannot carry (wire.CheckRegistry).
+// a registry whose events the protocol cannot carry (wire.CheckRegistry),
+// and describes the registry's actor types once, for GET /schema.
 func New(rt *actors.Runtime, log Log, snaps *snapshots.Store, opts Options) (*Server, error) {
 	if err := wire.CheckRegistry(rt.Registry()); err != nil {
+		return nil, err
+	}
+	desc, err := wire.Describe(rt.Registry())
+	if err != nil {
+		return nil, err
+	}
+	descJSON, err := json.MarshalIndent(desc, "", "  ")
+	if err != nil {
 		return nil, err
 	}
 	if opts.MaxBodyBytes <= 0 {
@@ -205,7 +217,7 @@ func New(rt *actors.Runtime, log Log, snaps *snapshots.Store, opts Options) (*Se
 	if !ok {
 		m = NewMetrics(opts.Metrics)
 	}
-	s := &Server{rt: rt, log: log, snaps: snaps, opts: opts, metrics: m, lg: opts.Logger, scope: lifetime.New(), sockets: make(map[*socket]struct{})}
+	s := &Server{rt: rt, log: log, snaps: snaps, opts: opts, metrics: m, lg: opts.Logger, description: append(descJSON, '\n'), scope: lifetime.New(), sockets: make(map[*socket]struct{})}
 	if opts.TotalSocketRate > 0 {
 		turn := min(max(opts.TotalSocketRate/10, minFrameCost), maxTurn)
 		s.socketsBudget = rate.NewLimiter(rate.Limit(opts.TotalSocketRate), int(turn))
@@ -235,6 +247,7 @@ func New(rt *actors.Runtime, log Log, snaps *snapshots.Store, opts Options) (*Se
 	r.GET("/actors/:type/:key/events", s.eventsOrSocket)
 	r.GET("/actors/:type/:key/state", s.state)
 	r.GET("/actors", s.listActors)
+	r.GET("/schema", s.schema)
 	s.inspectRoutes(r)
 	s.projectionRoutes(r)
 	s.demoRoutes(r)
@@ -306,6 +319,12 @@ func (s *Server) Close(ctx context.Context) error {
 		return fmt.Errorf("api: close: %w", err)
 	}
 	return nil
+}
+
+// schema serves the description of the actor types.
+func (s *Server) schema(w http.ResponseWriter, _ *http.Request, _ httprouter.Params) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(s.description)
 }
 
 func (s *Server) health(w http.ResponseWriter, r *http.Request, _ httprouter.Params) {

@@ -28,17 +28,17 @@ type Message struct {
 	ID        string `json:"id"`
 	Username  string `json:"username"`
 	Text      string `json:"text"`
-	Timestamp int64  `json:"timestamp"` // Unix ms
+	Timestamp int64  `json:"timestamp" jsonschema:"description=Unix ms."`
 }
 
 // ChatState is the state of a chat room.
 type ChatState struct {
-	Messages     []Message `json:"messages"`
+	Messages     []Message `json:"messages" jsonschema:"description=The last 100 messages."`
 	Participants []string  `json:"participants"`
 	// Connected are the participants who joined over a connection (a
 	// WebSocket): each leaves when it closes, and so when the room
 	// sleeps or the server restarts, which end every connection.
-	Connected []string `json:"connected,omitempty"`
+	Connected []string `json:"connected,omitempty" jsonschema:"description=The participants who joined over a socket: each leaves when it closes."`
 }
 
 // Presence is the data of userJoined and userLeft.
@@ -47,7 +47,7 @@ type Presence struct {
 	ParticipantCount int    `json:"participantCount"`
 	// Connected (userJoined): the user joined over a connection, and
 	// leaves when it closes; else over HTTP, and stays until they leave.
-	Connected bool `json:"connected,omitempty"`
+	Connected bool `json:"connected,omitempty" jsonschema:"description=userJoined: joined over a socket\\, and leaves when it closes."`
 }
 
 // UserArgs are the arguments of join and leave.
@@ -61,9 +61,26 @@ type SendArgs struct {
 	Text     string `json:"text"`
 }
 
-// LimitArgs are the arguments of getMessages.
+// LimitArgs are the arguments of getMessages: at most Limit messages,
+// the newest; 50 if absent.
 type LimitArgs struct {
-	Limit *int `json:"limit"`
+	Limit *int `json:"limit" jsonschema:"minimum=1,maximum=100"` // KeptMessages
+}
+
+// SendResult is the reply of sendMessage.
+type SendResult struct {
+	Message Message `json:"message"`
+}
+
+// MessagesResult is the reply of getMessages.
+type MessagesResult struct {
+	Messages []Message `json:"messages"`
+}
+
+// ParticipantsResult is the reply of getParticipants.
+type ParticipantsResult struct {
+	Count        int      `json:"count"`
+	Participants []string `json:"participants"`
 }
 
 // MembershipResult is the reply of join and leave.
@@ -82,6 +99,7 @@ func ChatRoom() *actors.Def[ChatState] {
 		return ChatState{Messages: []Message{}, Participants: []string{}}
 	})
 	d.Schema = 1
+	d.Doc = "Messages and participants. A participant who joined over a socket leaves when it closes (join again when a handle reconnects); one who joined over HTTP stays until they leave."
 	actors.On(d, "newMessage", func(s *ChatState, m Message) {
 		s.Messages = append(s.Messages, m)
 		if n := len(s.Messages); n > KeptMessages {
@@ -102,37 +120,37 @@ func ChatRoom() *actors.Def[ChatState] {
 		s.Connected = without(s.Connected, p.Username)
 	})
 
-	actors.Action(d, "sendMessage", func(c *actors.Ctx[ChatState], a SendArgs) (map[string]Message, error) {
+	actors.Action(d, "sendMessage", func(c *actors.Ctx[ChatState], a SendArgs) (SendResult, error) {
 		user, err := username(a.Username)
 		if err != nil {
-			return nil, err
+			return SendResult{}, err
 		}
 		text := strings.TrimSpace(a.Text)
 		switch n := utf8.RuneCountInString(text); {
 		case n == 0:
-			return nil, actors.Invalid("text must not be empty")
+			return SendResult{}, actors.Invalid("text must not be empty")
 		case n > MaxTextLen:
-			return nil, actors.Invalid("text is %d characters; the limit is %d", n, MaxTextLen)
+			return SendResult{}, actors.Invalid("text is %d characters; the limit is %d", n, MaxTextLen)
 		}
 		m := Message{ID: newID(), Username: user, Text: text, Timestamp: c.Now().UnixMilli()}
 		if err := c.Emit("newMessage", m); err != nil {
-			return nil, err
+			return SendResult{}, err
 		}
-		return map[string]Message{"message": m}, nil
+		return SendResult{Message: m}, nil
 	})
-	actors.Action(d, "getMessages", func(c *actors.Ctx[ChatState], a LimitArgs) (map[string][]Message, error) {
+	actors.Action(d, "getMessages", func(c *actors.Ctx[ChatState], a LimitArgs) (MessagesResult, error) {
 		limit := 50
 		if a.Limit != nil {
 			limit = *a.Limit
 		}
 		if limit < 1 || limit > KeptMessages {
-			return nil, actors.Invalid("limit must be between 1 and %d; older messages are in the room's event history", KeptMessages)
+			return MessagesResult{}, actors.Invalid("limit must be between 1 and %d; older messages are in the room's event history", KeptMessages)
 		}
 		msgs := c.State().Messages
 		if len(msgs) > limit {
 			msgs = msgs[len(msgs)-limit:]
 		}
-		return map[string][]Message{"messages": msgs}, nil
+		return MessagesResult{Messages: msgs}, nil
 	})
 	actors.Action(d, "join", func(c *actors.Ctx[ChatState], a UserArgs) (MembershipResult, error) {
 		user, err := username(a.Username)
@@ -168,9 +186,9 @@ func ChatRoom() *actors.Def[ChatState] {
 		err = c.Emit("userLeft", Presence{Username: user, ParticipantCount: n - 1})
 		return MembershipResult{Success: err == nil, ParticipantCount: n - 1}, err
 	})
-	actors.Action(d, "getParticipants", func(c *actors.Ctx[ChatState], _ actors.NoArgs) (map[string]any, error) {
+	actors.Action(d, "getParticipants", func(c *actors.Ctx[ChatState], _ actors.NoArgs) (ParticipantsResult, error) {
 		p := c.State().Participants
-		return map[string]any{"participants": p, "count": len(p)}, nil
+		return ParticipantsResult{Count: len(p), Participants: p}, nil
 	})
 
 	// The users a connection joined leave with it, unless another

@@ -9,13 +9,13 @@ import (
 // CounterState is the state of a counter.
 type CounterState struct {
 	Count       int64 `json:"count"`
-	LastUpdated int64 `json:"lastUpdated"` // Unix ms
+	LastUpdated int64 `json:"lastUpdated" jsonschema:"description=Unix ms."`
 }
 
 // CountUpdated is the counter's only event: the new count.
 type CountUpdated struct {
 	Count       int64 `json:"count"`
-	LastUpdated int64 `json:"lastUpdated"`
+	LastUpdated int64 `json:"lastUpdated" jsonschema:"description=Unix ms."`
 }
 
 // CountResult is the reply of the counter's writing actions.
@@ -23,9 +23,10 @@ type CountResult struct {
 	Count int64 `json:"count"`
 }
 
-// AddArgs are the arguments of add.
+// AddArgs are the arguments of add. Value is a pointer so that add of 0
+// differs from add without a value, which is refused.
 type AddArgs struct {
-	Value *int64 `json:"value"`
+	Value *int64 `json:"value" jsonschema:"required"`
 }
 
 // Counter is a shared count: getCount, increment, decrement, add {value}
@@ -33,6 +34,7 @@ type AddArgs struct {
 func Counter() *actors.Def[CounterState] {
 	d := actors.Define("counter", func() CounterState { return CounterState{} })
 	d.Schema = 1
+	d.Doc = "A shared count. Counts are 64-bit integers; JavaScript numbers are exact up to 2^53."
 	actors.On(d, "countUpdated", func(s *CounterState, e CountUpdated) {
 		s.Count, s.LastUpdated = e.Count, e.LastUpdated
 	})
@@ -56,7 +58,7 @@ func Counter() *actors.Def[CounterState] {
 		return set(c, c.State().Count-1)
 	})
 	actors.Action(d, "add", func(c *actors.Ctx[CounterState], a AddArgs) (CountResult, error) {
-		if a.Value == nil {
+		if a.Value == nil { // refused before, as the schema requires it
 			return CountResult{}, actors.Invalid("value is required: {\"value\": 5}")
 		}
 		sum := c.State().Count + *a.Value

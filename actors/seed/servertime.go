@@ -10,7 +10,7 @@ import (
 
 // TimeState is the state of a server clock.
 type TimeState struct {
-	CurrentTime int64  `json:"currentTime"` // Unix ms of the last change
+	CurrentTime int64  `json:"currentTime" jsonschema:"description=Unix ms of the last change."`
 	Timezone    string `json:"timezone"`
 }
 
@@ -29,7 +29,18 @@ type TimeResult struct {
 
 // TimezoneArgs are the arguments of setTimezone.
 type TimezoneArgs struct {
+	Timezone string `json:"timezone" jsonschema:"description=An IANA zone name\\, such as Europe/Paris."`
+}
+
+// TimezoneResult is the reply of setTimezone.
+type TimezoneResult struct {
 	Timezone string `json:"timezone"`
+}
+
+// TimeUpdate is the data of the timeUpdated broadcast.
+type TimeUpdate struct {
+	CurrentTime int64  `json:"currentTime" jsonschema:"description=Unix ms."`
+	Timezone    string `json:"timezone"`
 }
 
 // TickInterval is how often a clock with connections broadcasts the time.
@@ -41,11 +52,13 @@ const TickInterval = time.Second
 func ServerTime() *actors.Def[TimeState] {
 	d := actors.Define("serverTime", func() TimeState { return TimeState{Timezone: "UTC"} })
 	d.Schema = 1
+	d.Doc = "A clock in a time zone; broadcasts timeUpdated every second while connected."
 	actors.On(d, "timezoneChanged", func(s *TimeState, e TimezoneChanged) {
 		s.Timezone, s.CurrentTime = e.Timezone, e.CurrentTime
 	})
+	timeUpdated := actors.Broadcast[TimeUpdate](d, "timeUpdated")
 	tick := func(c *actors.Ctx[TimeState]) {
-		c.Broadcast("timeUpdated", map[string]any{"currentTime": c.Now().UnixMilli(), "timezone": c.State().Timezone})
+		timeUpdated.Send(c, TimeUpdate{CurrentTime: c.Now().UnixMilli(), Timezone: c.State().Timezone})
 	}
 	start := func(c *actors.Ctx[TimeState]) {
 		if c.Conns() > 0 {
@@ -69,19 +82,19 @@ func ServerTime() *actors.Def[TimeState] {
 		}
 		return TimeResult{CurrentTime: now.UnixMilli(), Timezone: c.State().Timezone, Formatted: now.In(loc).Format(time.RFC3339)}, nil
 	})
-	actors.Action(d, "setTimezone", func(c *actors.Ctx[TimeState], a TimezoneArgs) (map[string]string, error) {
+	actors.Action(d, "setTimezone", func(c *actors.Ctx[TimeState], a TimezoneArgs) (TimezoneResult, error) {
 		tz := strings.TrimSpace(a.Timezone)
 		if tz == "" {
-			return nil, actors.Invalid("timezone is required, as an IANA name such as \"America/New_York\"")
+			return TimezoneResult{}, actors.Invalid("timezone is required, as an IANA name such as \"America/New_York\"")
 		}
 		if tz == "Local" {
-			return nil, actors.Invalid("timezone %q is not an IANA zone name", tz)
+			return TimezoneResult{}, actors.Invalid("timezone %q is not an IANA zone name", tz)
 		}
 		if _, err := time.LoadLocation(tz); err != nil {
-			return nil, actors.Invalid("unknown timezone %q; use an IANA name such as \"Europe/Paris\"", tz)
+			return TimezoneResult{}, actors.Invalid("unknown timezone %q; use an IANA name such as \"Europe/Paris\"", tz)
 		}
 		err := c.Emit("timezoneChanged", TimezoneChanged{Timezone: tz, CurrentTime: c.Now().UnixMilli()})
-		return map[string]string{"timezone": tz}, err
+		return TimezoneResult{Timezone: tz}, err
 	})
 	return d
 }

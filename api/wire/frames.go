@@ -3,7 +3,9 @@ package wire
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/actorlog/actorlog/actors"
@@ -214,19 +216,27 @@ func (Frames) State(seq uint64, state []byte) ([]byte, error) {
 	return json.Marshal(StateFrame{Seq: seq, State: state, Type: FrameState})
 }
 
-// CheckRegistry refuses actor definitions whose events would not survive
-// the protocol: an event type named like a frame type, or event data (a
-// struct) with a field encoded as "type" or "seq", which every frame of
-// the event would overwrite.
+// CheckRegistry refuses actor definitions whose events or declared
+// broadcasts would not survive the protocol: an event type or broadcast
+// named like a frame type, or data (a struct) with a field encoded as
+// "type" or "seq", which every frame of the event would overwrite (and
+// by which a client tells events, which have a seq, from broadcasts).
 func CheckRegistry(reg *actors.Registry) error {
 	for _, typ := range reg.Types() {
 		def, _ := reg.Lookup(typ)
-		for _, ev := range def.EventTypes() {
-			if reserved[ev] {
-				return fmt.Errorf("wire: %s: event type %q is reserved for the WebSocket protocol", typ, ev)
-			}
-			if f := fieldClash(def.EventData(ev)); f != "" {
-				return fmt.Errorf("wire: %s: event %q has a field named %q, which its WebSocket frames use for the event's own %s; rename it (e.g. `json:\"kind\"`)", typ, ev, f, f)
+		broadcasts := slices.Sorted(maps.Keys(def.Signature().Broadcasts))
+		for _, m := range []struct {
+			what  string
+			names []string
+			data  func(string) reflect.Type
+		}{{"event type", def.EventTypes(), def.EventData}, {"broadcast", broadcasts, def.BroadcastData}} {
+			for _, name := range m.names {
+				if reserved[name] {
+					return fmt.Errorf("wire: %s: %s %q is reserved for the WebSocket protocol", typ, m.what, name)
+				}
+				if f := fieldClash(m.data(name)); f != "" {
+					return fmt.Errorf("wire: %s: %s %q has a field named %q, which its WebSocket frames use for their own %s; rename it (e.g. `json:\"kind\"`)", typ, m.what, name, f, f)
+				}
 			}
 		}
 	}

@@ -12,9 +12,9 @@ import (
 	"github.com/vmihailenco/msgpack/v5"
 )
 
-// TestCheckRegistry_RefusesFrameClashes: an event whose fields would
-// collide with the frame's own "type" and "seq", or whose type is a frame
-// type of the protocol, is refused when the protocol starts, not silently
+// TestCheckRegistry_RefusesFrameClashes: an event or a declared broadcast
+// whose fields would collide with the frame's own "type" and "seq", or
+// whose name is a frame type of the protocol, is refused when the protocol starts, not silently
 // overwritten in every frame.
 func TestCheckRegistry_RefusesFrameClashes(t *testing.T) {
 	type Embedded struct {
@@ -73,6 +73,14 @@ func TestCheckRegistry_RefusesFrameClashes(t *testing.T) {
 		{"a map", func(d *actors.Def[state]) {
 			actors.On(d, "moved", func(*state, map[string]any) {})
 		}, ""},
+		{"broadcast with a field tagged seq", func(d *actors.Def[state]) {
+			actors.Broadcast[struct {
+				N int `json:"seq"`
+			}](d, "tick")
+		}, `broadcast "tick" has a field named "seq"`},
+		{"broadcast named like the state frame", func(d *actors.Def[state]) {
+			actors.Broadcast[struct{}](d, "state")
+		}, `broadcast "state" is reserved`},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -1,7 +1,7 @@
 // Package wire holds the JSON shapes of actorlog's protocol, in one place:
 // the events and listings the HTTP API returns, the frames of the
-// WebSocket protocol, the error body, and the records of the export
-// format. The api package serves them, the actorlog command reads them
+// WebSocket protocol, the error body, the records of the export format,
+// and the description of the actor types (Describe: GET /schema). The api package serves them, the actorlog command reads them
 // back from a server (and prints them with --json), and package archive
 // writes and reads records; none defines a shape of its own.
 //

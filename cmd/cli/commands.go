@@ -28,6 +28,8 @@ func commands() []command {
 		{"export", "write actors' events as NDJSON", (*app).exportCmd},
 		{"import", "append the actors of an export to a data directory", (*app).importCmd},
 		{"projections", "show the read models' status, or reset one", (*app).projectionsCmd},
+		{"schema", "print the actor types' description: JSON Schema of state, actions, events", (*app).schemaCmd},
+		{"gen", "gen ts: write the actor types' TypeScript types for @actorlog/client", (*app).genCmd},
 	}
 }
 

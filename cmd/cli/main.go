@@ -33,6 +33,8 @@
 //	myapp log myActor:default                   # its history, decoded with the program's types
 //	myapp state myActor:default --at 3          # time travel
 //	myapp verify --all
+//	myapp schema                                # its actors' JSON Schema, as GET /schema serves it
+//	myapp gen ts -o schema.ts                   # their TypeScript types, for createClient<Schema>()
 //
 // Main handles SIGINT and SIGTERM while it serves, as the actorlog
 // command does; cancelling ctx stops the server too. App may also carry
@@ -46,6 +48,8 @@ package cli
 import (
 	"context"
 	"os"
+	"path/filepath"
+	"strings"
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/api"
@@ -68,15 +72,22 @@ type App struct {
 // and returns the exit status, for os.Exit. Output goes to os.Stdout and
 // os.Stderr; errors are one line on stderr.
 func Main(ctx context.Context, args []string, app App) int {
+	a := newApp(ctx, app)
 	if len(args) > 0 {
+		if name := strings.TrimSuffix(filepath.Base(args[0]), ".exe"); name != "." && name != string(filepath.Separator) {
+			a.prog = name
+		}
 		args = args[1:]
 	}
-	return newApp(ctx, app).run(args, os.Stdout, os.Stderr)
+	return a.run(args, os.Stdout, os.Stderr)
 }
 
 // app is an App at work: a command line's context, and the App's
 // definitions.
 type app struct {
+	// prog is the program's name (actorlog unless Main was told another),
+	// which the files it generates name as the command that wrote them.
+	prog  string
 	ctx   context.Context
 	reg   *actors.Registry
 	projs []projection.Def
@@ -89,7 +100,7 @@ func newApp(ctx context.Context, a App) *app {
 	if a.Registry == nil {
 		a.Registry = actors.NewRegistry()
 	}
-	x := &app{ctx: ctx, reg: a.Registry, projs: a.Projections, routes: a.Routes}
+	x := &app{prog: "actorlog", ctx: ctx, reg: a.Registry, projs: a.Projections, routes: a.Routes}
 	for _, p := range a.Projections {
 		x.projNames = append(x.projNames, p.Name)
 	}

@@ -5,6 +5,7 @@
 //	go run . serve --port 3001 --data ./data
 //	curl -X POST localhost:3001/rpc/myActor:default/updateValue -d '{"value": 5}'
 //	go run . log myActor:default --data ./data     # once the server has stopped
+//	go run . gen ts -o client/schema.ts            # its actors' TypeScript types
 package main
 
 import (
@@ -31,6 +32,10 @@ type ValueArgs struct {
 // broadcast to the actor's sockets as stateUpdated, with the new state.
 func MyActor() *actors.Def[MyState] {
 	d := actors.Define("myActor", func() MyState { return MyState{} })
+	d.Doc = "Holds a value; every change is broadcast as stateUpdated."
+	// A broadcast is declared with its data's type: it is part of what
+	// the actor type describes of itself (myapp schema, myapp gen ts).
+	stateUpdated := actors.Broadcast[MyState](d, "stateUpdated")
 	actors.On(d, "valueUpdated", func(s *MyState, e ValueArgs) { s.Value = e.Value })
 	actors.Action(d, "updateValue", func(c *actors.Ctx[MyState], a ValueArgs) (map[string]bool, error) {
 		return map[string]bool{"success": true}, c.Emit("valueUpdated", a)
@@ -39,7 +44,7 @@ func MyActor() *actors.Def[MyState] {
 		return *c.State(), nil
 	})
 	d.OnStateChange = func(c *actors.Ctx[MyState]) {
-		c.Broadcast("stateUpdated", *c.State())
+		stateUpdated.Send(c, *c.State())
 	}
 	return d
 }
@@ -49,7 +54,7 @@ func MyActor() *actors.Def[MyState] {
 type Reminder struct {
 	ID    string `json:"id"`
 	Text  string `json:"text"`
-	Due   int64  `json:"due"` // Unix ms
+	Due   int64  `json:"due" jsonschema:"description=Unix ms."`
 	Fired bool   `json:"fired"`
 }
 
@@ -58,10 +63,12 @@ type ReminderState struct {
 	Reminders []Reminder `json:"reminders"`
 }
 
-// RemindArgs are remind's arguments.
+// RemindArgs are remind's arguments. What the tags declare is checked
+// before the action runs: a call without a text, or with a negative
+// inMs, is refused with 422 invalid_argument naming the field.
 type RemindArgs struct {
-	Text string `json:"text"`
-	InMs int64  `json:"inMs"`
+	Text string `json:"text" jsonschema:"minLength=1"`
+	InMs int64  `json:"inMs" jsonschema:"minimum=0,description=Milliseconds from now."`
 }
 
 // FiredEvent is the data of reminderFired.
@@ -73,6 +80,7 @@ type FiredEvent struct {
 // one set before a restart goes off after it.
 func Reminders() *actors.Def[ReminderState] {
 	d := actors.Define("reminders", func() ReminderState { return ReminderState{Reminders: []Reminder{}} })
+	d.Doc = "Reminders that go off later, on a durable timer."
 	actors.On(d, "reminderSet", func(s *ReminderState, r Reminder) { s.Reminders = append(s.Reminders, r) })
 	actors.On(d, "reminderFired", func(s *ReminderState, e FiredEvent) {
 		for i := range s.Reminders {
@@ -82,9 +90,6 @@ func Reminders() *actors.Def[ReminderState] {
 		}
 	})
 	actors.Action(d, "remind", func(c *actors.Ctx[ReminderState], a RemindArgs) (Reminder, error) {
-		if a.Text == "" || a.InMs < 0 {
-			return Reminder{}, actors.Invalid("a reminder needs a text and an inMs of 0 or more")
-		}
 		r := Reminder{
 			ID:   fmt.Sprintf("r%d", len(c.State().Reminders)+1),
 			Text: a.Text,

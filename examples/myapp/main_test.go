@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -23,10 +24,7 @@ import (
 // what they did with the same binary's inspection commands: the whole
 // product, with actors defined outside actorlog.
 func TestMyApp(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "myapp")
-	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := build(t)
 	data := filepath.Join(t.TempDir(), "data")
 	url := serve(t, bin, data)
 
@@ -59,6 +57,24 @@ func TestMyApp(t *testing.T) {
 		}
 	}
 
+	// Arguments that break an action's schema are refused before it
+	// runs, with a message that names the field.
+	for _, c := range []struct {
+		path, body string
+		status     int
+		want       string
+	}{
+		{"/rpc/myActor:default/updateValue", `{"valu": 5}`, 400, `argument \"valu\" is not a field of updateValue's arguments`},
+		{"/rpc/myActor:default/updateValue", `{"value": "5"}`, 400, `argument \"value\" must be an integer, not string`},
+		{"/rpc/reminders:me/remind", `{"text": "", "inMs": 10}`, 422, `argument \"text\"`},
+		{"/rpc/reminders:me/remind", `{"text": "x", "inMs": -1}`, 422, `argument \"inMs\" must be at least 0`},
+	} {
+		status, body := call(t, url+c.path, c.body)
+		if status != c.status || !strings.Contains(body, c.want) {
+			t.Errorf("POST %s %s: %d %s, want %d and %s", c.path, c.body, status, body, c.status, c.want)
+		}
+	}
+
 	// A durable timer: the reminder goes off by itself.
 	post(t, url+"/rpc/reminders:me/remind", `{"text": "stretch", "inMs": 100}`)
 	deadline := time.Now().Add(10 * time.Second)
@@ -68,6 +84,14 @@ func TestMyApp(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+
+	// What the server says of its actor types, for the check below.
+	res, err := http.Get(url + "/schema")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served, _ := io.ReadAll(res.Body)
+	res.Body.Close()
 
 	stop(t)
 
@@ -87,6 +111,28 @@ func TestMyApp(t *testing.T) {
 			t.Errorf("myapp %s: %v\n%s\nwant it to show %s", strings.Join(c.args, " "), err, out, c.want)
 		}
 	}
+	// And describes them, offline, as the server did at GET /schema.
+	out, err := exec.Command(bin, "schema").Output()
+	if err != nil || !strings.Contains(string(out), `"stateUpdated"`) || !strings.Contains(string(out), `"reminders"`) {
+		t.Errorf("myapp schema: %v\n%s\nwant myActor's broadcast stateUpdated and the reminders actor", err, out)
+	}
+	var offline, online bytes.Buffer
+	json.Compact(&offline, out)
+	json.Compact(&online, served)
+	if offline.String() != online.String() {
+		t.Errorf("myapp schema printed\n%s\nGET /schema served\n%s", offline.String(), online.String())
+	}
+}
+
+// build builds this program as myapp, the name its generated files
+// give as the command that writes them.
+func build(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "myapp")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
 }
 
 var listening = regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
@@ -152,7 +198,18 @@ func serve(t *testing.T, bin, data string) string {
 	return ""
 }
 
+// post calls url and returns the body of its 200 answer.
 func post(t *testing.T, url, body string) string {
+	t.Helper()
+	status, b := call(t, url, body)
+	if status != http.StatusOK {
+		t.Fatalf("POST %s: %d %s", url, status, b)
+	}
+	return b
+}
+
+// call posts body to url and returns the status and the body.
+func call(t *testing.T, url, body string) (int, string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -164,10 +221,7 @@ func post(t *testing.T, url, body string) string {
 	}
 	defer res.Body.Close()
 	b, _ := io.ReadAll(res.Body)
-	if res.StatusCode != http.StatusOK {
-		t.Fatalf("POST %s: %d %s", url, res.StatusCode, b)
-	}
-	return strings.TrimSpace(string(b))
+	return res.StatusCode, strings.TrimSpace(string(b))
 }
 
 func readFrame(t *testing.T, ws *websocket.Conn) map[string]any {

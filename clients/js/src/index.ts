@@ -101,92 +101,14 @@ export type AnyFrameOf<A> = [EventName<A>] extends [never]
   : { [K in EventName<A>]: FrameOf<A, K> }[EventName<A>];
 
 // ---------------------------------------------------------------------------
-// The seed actors of actorlog serve (actors/seed), typed.
+// The seed actors of actorlog serve (actors/seed), typed: seed.ts is
+// generated from their Go types by `actorlog gen ts --name SeedSchema`
+// (npm run gen; CI fails if it is stale). Type-only: nothing of it is in
+// the compiled client.
 
-export interface CounterState {
-  count: number;
-  /** Unix ms. */
-  lastUpdated: number;
-}
-export interface CountResult {
-  count: number;
-}
-/** counter: a shared count. Counts are int64 on the server; JavaScript numbers are exact up to 2^53. */
-export interface CounterActor {
-  state: CounterState;
-  actions: {
-    getCount: { result: CounterState };
-    increment: { result: CountResult };
-    decrement: { result: CountResult };
-    add: { args: { value: number }; result: CountResult };
-    reset: { result: CountResult };
-  };
-  events: {
-    countUpdated: { count: number; lastUpdated: number };
-  };
-}
-
-export interface ChatMessage {
-  id: string;
-  username: string;
-  text: string;
-  /** Unix ms. */
-  timestamp: number;
-}
-export interface ChatRoomState {
-  /** The last 100 messages. */
-  messages: ChatMessage[];
-  participants: string[];
-  /** The participants who joined over a socket: each leaves when it closes. */
-  connected?: string[];
-}
-export interface Membership {
-  success: boolean;
-  participantCount: number;
-}
-/**
- * chatRoom: messages and participants. A participant who joined over a
- * socket leaves when it closes (join again when a handle reconnects);
- * one who joined over HTTP stays until they leave.
- */
-export interface ChatRoomActor {
-  state: ChatRoomState;
-  actions: {
-    sendMessage: { args: { username: string; text: string }; result: { message: ChatMessage } };
-    getMessages: { args: { limit?: number } | undefined; result: { messages: ChatMessage[] } };
-    join: { args: { username: string }; result: Membership };
-    leave: { args: { username: string }; result: Membership };
-    getParticipants: { result: { participants: string[]; count: number } };
-  };
-  events: {
-    newMessage: ChatMessage;
-    /** connected: joined over a socket, and leaves when it closes. */
-    userJoined: { username: string; participantCount: number; connected?: boolean };
-    userLeft: { username: string; participantCount: number };
-  };
-}
-
-/** serverTime: a clock in a time zone; broadcasts timeUpdated every second while connected. */
-export interface ServerTimeActor {
-  state: { currentTime: number; timezone: string };
-  actions: {
-    getTime: { result: { currentTime: number; timezone: string; formatted: string } };
-    setTimezone: { args: { timezone: string }; result: { timezone: string } };
-  };
-  events: {
-    timezoneChanged: { timezone: string; currentTime: number };
-  };
-  broadcasts: {
-    timeUpdated: { currentTime: number; timezone: string };
-  };
-}
-
-/** The actors of `actorlog serve`: createClient<SeedSchema>(url). */
-export interface SeedSchema {
-  counter: CounterActor;
-  chatRoom: ChatRoomActor;
-  serverTime: ServerTimeActor;
-}
+export type * from './seed.js';
+// The names these types had when they were written by hand.
+export type { Message as ChatMessage, ChatState as ChatRoomState, MembershipResult as Membership } from './seed.js';
 
 // ---------------------------------------------------------------------------
 // Errors.

@@ -199,8 +199,9 @@ test('errors map to ActorlogError with code, message and status, over HTTP and t
   const h = c.actor('counter', key);
   await h.ready();
   const cases = [
-    { action: 'add', args: {}, code: 'invalid_argument', status: 422, message: /value is required/ },
-    { action: 'add', args: { value: 'x' }, code: 'bad_request', status: 400, message: /must be an integer/ },
+    { action: 'add', args: {}, code: 'invalid_argument', status: 422, message: /^argument "value" is required$/ },
+    { action: 'add', args: { value: 'x' }, code: 'bad_request', status: 400, message: /^argument "value" must be an integer, not string$/ },
+    { action: 'add', args: { valu: 5 }, code: 'bad_request', status: 400, message: /^argument "valu" is not a field of add's arguments$/ },
     { action: 'nope', args: undefined, code: 'not_found', status: 404, message: /no action "nope"/ },
   ];
   for (const k of cases) {
