@@ -160,6 +160,9 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		r.settle(before)
 		if after, err := r.scrape(); err == nil {
 			rep.ServerStats = serverStats(before, after)
+			if rep.Requests > 0 {
+				rep.ServerStats.CPUPerRequestUs = rep.ServerStats.CPUSeconds * 1e6 / float64(rep.Requests)
+			}
 		}
 	}
 	return rep, nil

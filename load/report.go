@@ -73,6 +73,11 @@ type ServerReport struct {
 	Wakes           int64   `json:"wakes"`
 	Appends         int64   `json:"appends"`
 	EventsPerAppend float64 `json:"events_per_append"`
+	// CPUSeconds is the server process's CPU time (user and system)
+	// over the run, and CPUPerRequestUs that divided by the requests
+	// made: what a request costs the server, whatever the client costs.
+	CPUSeconds      float64 `json:"cpu_seconds"`
+	CPUPerRequestUs float64 `json:"cpu_per_request_us"`
 }
 
 // ServerSample is the server's figures from /metrics at one moment of
@@ -149,6 +154,9 @@ func (rep *Report) Print(w io.Writer) {
 		fmt.Fprintf(w, "server      goroutines %d -> %d, RSS %.1f -> %.1f MiB, heap in use %.1f -> %.1f MiB\n",
 			s.GoroutinesStart, s.GoroutinesEnd, mib(s.RSSStartBytes), mib(s.RSSEndBytes), mib(s.HeapStartBytes), mib(s.HeapEndBytes))
 		fmt.Fprintf(w, "actors      %s wakes, %d awake at the end, %s appends (%.1f events each)\n", commas(s.Wakes), s.ActiveActorsEnd, commas(s.Appends), s.EventsPerAppend)
+		if s.CPUSeconds > 0 {
+			fmt.Fprintf(w, "server CPU  %.2f s, %.0f µs a request (user and system)\n", s.CPUSeconds, s.CPUPerRequestUs)
+		}
 	}
 	if ss := rep.ServerSamples; len(ss) > 1 {
 		hLo, hHi := minMax(ss, func(s ServerSample) int64 { return s.HeapInuse })

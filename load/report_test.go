@@ -18,7 +18,7 @@ func TestReportPrint(t *testing.T) {
 			Delivery: Latency{P50: 1, P90: 2, P99: 3, Max: 4}},
 		WebSocket:   &WebSocketReport{Connects: 1200, ConnectErrors: 1, Dropped: 2, Frames: 34567},
 		Turns:       3,
-		ServerStats: &ServerReport{GoroutinesStart: 10, GoroutinesEnd: 12, RSSStartBytes: 10 << 20, RSSEndBytes: 20 << 20, HeapStartBytes: 1 << 20, HeapEndBytes: 3 << 19, ActiveActorsEnd: 5, Wakes: 4321, Appends: 1000, EventsPerAppend: 1.25},
+		ServerStats: &ServerReport{GoroutinesStart: 10, GoroutinesEnd: 12, RSSStartBytes: 10 << 20, RSSEndBytes: 20 << 20, HeapStartBytes: 1 << 20, HeapEndBytes: 3 << 19, ActiveActorsEnd: 5, Wakes: 4321, Appends: 1000, EventsPerAppend: 1.25, CPUSeconds: 12.5, CPUPerRequestUs: 10.1},
 		ServerSamples: []ServerSample{
 			{HeapInuse: 2 << 20, RSS: 8 << 20, Goroutines: 30},
 			{HeapInuse: 1 << 20, RSS: 9 << 20, Goroutines: 20},
@@ -42,6 +42,7 @@ websockets  1,200 connects (1 failed, 2 dropped), 34,567 frames
 turns       3 (each half of the counters idles one turn in two)
 server      goroutines 10 -> 12, RSS 10.0 -> 20.0 MiB, heap in use 1.0 -> 1.5 MiB
 actors      4,321 wakes, 5 awake at the end, 1,000 appends (1.2 events each)
+server CPU  12.50 s, 10 µs a request (user and system)
 during run  2 samples: heap in use 1.0..2.0 MiB, RSS 8.0..9.0 MiB, goroutines 20..30
 projection  actors: lag p50/p99/max 1/5/9 events, 2/6/10 ms (40 samples); at the head 12.5ms after the load
 projection  rooms: lag p50/p99/max 0/0/0 events, 0/0/0 ms (40 samples); not at the head 10s after the load

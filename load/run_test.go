@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // fakeServer answers the routes a run uses, as the server does, without
@@ -57,7 +58,13 @@ func newFakeServer(t *testing.T, configure func(*fakeServer)) *fakeServer {
 	f.conns = prometheus.NewGauge(prometheus.GaugeOpts{Name: "actorlog_connections", Help: "Open WebSockets."})
 	f.rss = prometheus.NewGauge(prometheus.GaugeOpts{Name: "process_resident_memory_bytes", Help: "Memory."})
 	f.rss.Set(fakeRSS)
-	reg.MustRegister(f.appends, f.conns, f.rss)
+	// The server's CPU: a second for each append.
+	cpu := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "process_cpu_seconds_total", Help: "CPU."}, func() float64 {
+		m := &dto.Metric{}
+		f.appends.Write(m)
+		return float64(m.GetHistogram().GetSampleCount())
+	})
+	reg.MustRegister(f.appends, f.conns, f.rss, cpu)
 	var handlers sync.WaitGroup
 	up := websocket.Upgrader{}
 	mux := http.NewServeMux()
@@ -216,7 +223,7 @@ func TestRunDistinct(t *testing.T) {
 	if sum != 30 || f.count("/rpc/") != 30 {
 		t.Errorf("the server had %d increments of the 3 counters, %d calls in all; want 30", sum, f.count("/rpc/"))
 	}
-	if s := rep.ServerStats; s == nil || s.Appends != 30 || s.EventsPerAppend != 1 {
+	if s := rep.ServerStats; s == nil || s.Appends != 30 || s.EventsPerAppend != 1 || s.CPUSeconds != 30 || s.CPUPerRequestUs != 30e6/float64(rep.Requests) {
 		t.Errorf("server figures: %+v", s)
 	}
 	if len(rep.ServerSamples) == 0 {

@@ -69,6 +69,7 @@ func (r *runner) getServerOn(ctx context.Context, client *http.Client, path stri
 var scrapedMetrics = []string{
 	"go_goroutines",
 	"process_resident_memory_bytes",
+	"process_cpu_seconds_total",
 	"go_memstats_heap_inuse_bytes",
 	"actorlog_active_actors",
 	"actorlog_connections",
@@ -154,6 +155,7 @@ func serverStats(before, after map[string]float64) *ServerReport {
 		ActiveActorsEnd: int64(after["actorlog_active_actors"]),
 		Wakes:           int64(after["actorlog_wake_duration_seconds_count"] - before["actorlog_wake_duration_seconds_count"]),
 		Appends:         int64(after["actorlog_append_events_count"] - before["actorlog_append_events_count"]),
+		CPUSeconds:      after["process_cpu_seconds_total"] - before["process_cpu_seconds_total"],
 	}
 	if s.Appends > 0 {
 		s.EventsPerAppend = (after["actorlog_append_events_sum"] - before["actorlog_append_events_sum"]) / float64(s.Appends)

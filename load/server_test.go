@@ -119,12 +119,14 @@ escaped{path="a\"}b"} 4
 
 func TestServerStats(t *testing.T) {
 	before := map[string]float64{"go_goroutines": 10, "process_resident_memory_bytes": 100, "go_memstats_heap_inuse_bytes": 50,
-		"actorlog_wake_duration_seconds_count": 5, "actorlog_append_events_count": 10, "actorlog_append_events_sum": 10}
+		"actorlog_wake_duration_seconds_count": 5, "actorlog_append_events_count": 10, "actorlog_append_events_sum": 10,
+		"process_cpu_seconds_total": 1.5}
 	after := map[string]float64{"go_goroutines": 12, "process_resident_memory_bytes": 200, "go_memstats_heap_inuse_bytes": 70,
-		"actorlog_active_actors": 3, "actorlog_wake_duration_seconds_count": 9, "actorlog_append_events_count": 14, "actorlog_append_events_sum": 20}
+		"actorlog_active_actors": 3, "actorlog_wake_duration_seconds_count": 9, "actorlog_append_events_count": 14, "actorlog_append_events_sum": 20,
+		"process_cpu_seconds_total": 4}
 	got := *serverStats(before, after)
 	want := ServerReport{GoroutinesStart: 10, GoroutinesEnd: 12, RSSStartBytes: 100, RSSEndBytes: 200, HeapStartBytes: 50, HeapEndBytes: 70,
-		ActiveActorsEnd: 3, Wakes: 4, Appends: 4, EventsPerAppend: 2.5}
+		ActiveActorsEnd: 3, Wakes: 4, Appends: 4, EventsPerAppend: 2.5, CPUSeconds: 2.5}
 	if got != want {
 		t.Errorf("got %+v\nwant %+v", got, want)
 	}
