@@ -126,7 +126,9 @@ func TestAbuse(t *testing.T) {
 	if b := ar.Phases[3].BigFrames; b == nil || b.Replies == 0 || b.ReadMiBPerSec > wsRate || b.Failed != 0 {
 		t.Errorf("big frames: %+v (the server may read %.2f MiB/s of each socket)", b, wsRate)
 	}
-	if k := ar.Phases[4].ManyKeys; k == nil || k.OK < 1000 {
+	// (A few hundred new keys a second on a loaded machine under -race;
+	// a thousand or more otherwise.)
+	if k := ar.Phases[4].ManyKeys; k == nil || k.OK < 100 || k.Calls.Errors > 0 {
 		t.Errorf("many keys: %+v", k)
 	}
 
