@@ -146,6 +146,13 @@ type Server struct {
 	mu      sync.Mutex // guards sockets and closed
 	sockets map[*socket]struct{}
 	closed  bool // Close was called: no new sockets
+
+	// What the application's routes (Options.Routes) added beside the
+	// router: set by New, read-only after it.
+	intercepts  []intercept
+	corsMethods []string
+	corsHeaders []string
+	tokens      []func(*http.Request) (string, bool)
 }
 
 // New returns a Server for rt, reading history from log and snaps. Give
@@ -218,7 +225,7 @@ func New(rt *actors.Runtime, log Log, snaps *snapshots.Store, opts Options) (*Se
 		add(&Routes{s: s, r: r})
 	}
 
-	s.handler = s.hostGuard(s.corsHandler(s.originGuard(s.auth(s.bodyDeadline(escapedSlashes(r))))))
+	s.handler = s.hostGuard(s.corsHandler(s.originGuard(s.auth(s.bodyDeadline(s.intercepted(escapedSlashes(r)))))))
 	return s, nil
 }
 
@@ -316,7 +323,13 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		if !ok && websocket.IsWebSocketUpgrade(r) {
 			// A browser cannot set headers on a WebSocket: the token may
 			// come in the URL there, and only there (URLs end up in logs).
-			got = r.URL.Query().Get("token")
+			got, ok = r.URL.Query().Get("token"), r.URL.Query().Has("token")
+		}
+		for _, from := range s.tokens {
+			if ok {
+				break
+			}
+			got, ok = from(r)
 		}
 		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="actorlog"`)
@@ -330,8 +343,8 @@ func (s *Server) auth(next http.Handler) http.Handler {
 func (s *Server) corsHandler(next http.Handler) http.Handler {
 	c := cors.New(cors.Options{
 		AllowOriginFunc:  s.originAllowed,
-		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodOptions},
-		AllowedHeaders:   []string{"Content-Type", "Accept", "Authorization", "Idempotency-Key", "X-Correlation-Id"},
+		AllowedMethods:   append([]string{http.MethodGet, http.MethodPost, http.MethodOptions}, s.corsMethods...),
+		AllowedHeaders:   append([]string{"Content-Type", "Accept", "Authorization", "Idempotency-Key", "X-Correlation-Id"}, s.corsHeaders...),
 		ExposedHeaders:   []string{"Actorlog-Seq", "Idempotent-Replayed"},
 		AllowCredentials: false,
 		MaxAge:           600,
