@@ -142,6 +142,17 @@ func (rs *Routes) AllowCORS(methods, headers []string) {
 	}
 }
 
+// AllowCredentials makes the CORS answers to the requests match accepts
+// (preflights included: match sees the OPTIONS request) say
+// Access-Control-Allow-Credentials: true, for a client that sends every
+// request with credentials "include", as RivetKit's does: a browser
+// refuses such a cross-origin answer without it. The origin must still be
+// an allowed one; actorlog's own routes keep answering without it (its
+// token is a header, never a cookie).
+func (rs *Routes) AllowCredentials(match func(*http.Request) bool) {
+	rs.s.corsCredentials = append(rs.s.corsCredentials, match)
+}
+
 // TokenFrom adds a place a request may carry the bearer token
 // (Options.Token) when it has no Authorization header: from returns the
 // token and whether the request carries one there.

@@ -152,7 +152,10 @@ type Server struct {
 	intercepts  []intercept
 	corsMethods []string
 	corsHeaders []string
-	tokens      []func(*http.Request) (string, bool)
+	// corsCredentials match the requests whose CORS answers allow
+	// credentials (Routes.AllowCredentials).
+	corsCredentials []func(*http.Request) bool
+	tokens          []func(*http.Request) (string, bool)
 }
 
 // New returns a Server for rt, reading history from log and snaps. Give
@@ -341,15 +344,29 @@ func (s *Server) auth(next http.Handler) http.Handler {
 }
 
 func (s *Server) corsHandler(next http.Handler) http.Handler {
-	c := cors.New(cors.Options{
+	opts := cors.Options{
 		AllowOriginFunc:  s.originAllowed,
 		AllowedMethods:   append([]string{http.MethodGet, http.MethodPost, http.MethodOptions}, s.corsMethods...),
 		AllowedHeaders:   append([]string{"Content-Type", "Accept", "Authorization", "Idempotency-Key", "X-Correlation-Id"}, s.corsHeaders...),
 		ExposedHeaders:   []string{"Actorlog-Seq", "Idempotent-Replayed"},
 		AllowCredentials: false,
 		MaxAge:           600,
+	}
+	plain := cors.New(opts).Handler(next)
+	if len(s.corsCredentials) == 0 {
+		return plain
+	}
+	opts.AllowCredentials = true
+	credentialed := cors.New(opts).Handler(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, match := range s.corsCredentials {
+			if match(r) {
+				credentialed.ServeHTTP(w, r)
+				return
+			}
+		}
+		plain.ServeHTTP(w, r)
 	})
-	return c.Handler(next)
 }
 
 // originAllowed applies Options.AllowedOrigins.

@@ -139,6 +139,8 @@ func Mount(rs *api.Routes) {
 	}
 	rs.Intercept(s.match, s)
 	rs.AllowCORS([]string{http.MethodPut, http.MethodDelete}, publicHeaders)
+	// The client sends every request with credentials "include".
+	rs.AllowCredentials(s.match)
 	rs.TokenFrom(clientToken)
 }
 

@@ -473,6 +473,33 @@ func TestCORS(t *testing.T) {
 	if a := strings.ToLower(h.Get("Access-Control-Allow-Headers")); !strings.Contains(a, "x-rivet-encoding") {
 		t.Errorf("Access-Control-Allow-Headers %q lacks x-rivet-encoding", a)
 	}
+
+	// The client fetches with credentials "include": a browser takes the
+	// answer only if it allows credentials, preflight and request alike.
+	// actorlog's own routes do not allow them.
+	if got := h.Get("Access-Control-Allow-Credentials"); got != "true" {
+		t.Errorf("gateway preflight: Access-Control-Allow-Credentials %q, want true", got)
+	}
+	get := func(path string) http.Header {
+		t.Helper()
+		req, _ := http.NewRequest("GET", s.url+path, nil)
+		req.Header.Set("Origin", "http://localhost:5173")
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.Header
+	}
+	if h := get("/metadata"); h.Get("Access-Control-Allow-Credentials") != "true" || h.Get("Access-Control-Allow-Origin") != "http://localhost:5173" {
+		t.Errorf("GET /metadata from a page: %v, want credentials allowed for its origin", h)
+	}
+	if h := get("/healthz"); h.Get("Access-Control-Allow-Credentials") != "" || h.Get("Access-Control-Allow-Origin") != "http://localhost:5173" {
+		t.Errorf("GET /healthz from a page: %v, want its origin allowed without credentials", h)
+	}
+	if h := preflight("/rpc/counter:a/increment", "POST", "content-type"); h.Get("Access-Control-Allow-Credentials") != "" {
+		t.Errorf("actorlog's own preflight allows credentials: %v", h)
+	}
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
