@@ -237,3 +237,30 @@ for (const enc of encodings) {
     });
   });
 }
+
+test('create makes a handle by id; what actorlog does not serve answers feature.not_implemented', async () => {
+  const client = createClient({ endpoint: srv.url, encoding: 'json' });
+  try {
+    // create (POST /actors, then the id gateway); a second create of the
+    // same key once it has history is refused.
+    const key = uniqueKey('create');
+    const created = await client.counter.create([key]);
+    assert.deepEqual(await created.increment(), { count: 1 });
+    assert.equal(await created.resolve(), await client.counter.get([key]).resolve());
+    await rejectsWith(client.counter.create([key]), 'actor', 'duplicate_key');
+
+    const h = client.counter.getOrCreate([uniqueKey('unserved')]);
+    // Queues.
+    await rejectsWith(h.send('jobs', { a: 1 }), 'feature', 'not_implemented');
+    // Raw onRequest: the response is the server's, 501 with the error body.
+    const res = await h.fetch('/hello');
+    assert.equal(res.status, 501);
+    assert.equal((await res.json()).code, 'not_implemented');
+    // Raw onWebSocket: closed with the reason group.code.
+    const ws = await h.webSocket('/x');
+    const closed = await new Promise((resolve) => ws.addEventListener('close', (e) => resolve(e)));
+    assert.equal(closed.reason, 'feature.not_implemented');
+  } finally {
+    await client.dispose();
+  }
+});
