@@ -153,6 +153,35 @@ func (rs *Routes) AllowCredentials(match func(*http.Request) bool) {
 	rs.s.corsCredentials = append(rs.s.corsCredentials, match)
 }
 
+// Refuse makes refuse answer the requests match accepts that the
+// server's guards turn away — a Host it does not answer to, a page's
+// origin not allowed to change state, a missing or wrong token — so that
+// a protocol's client reads the refusal in its own form. refuse gets the
+// status and actorlog's code and message; it must answer a WebSocket
+// handshake too. Without it, refusals are actorlog's error body, or a
+// WebSocket closed with its code.
+func (rs *Routes) Refuse(match func(*http.Request) bool, refuse func(w http.ResponseWriter, r *http.Request, status int, code, msg string)) {
+	rs.s.refusers = append(rs.s.refusers, refuser{match: match, refuse: refuse})
+}
+
+// A refuser answers a guard's refusal of the requests match accepts.
+type refuser struct {
+	match  func(*http.Request) bool
+	refuse func(w http.ResponseWriter, r *http.Request, status int, code, msg string)
+}
+
+// guardRefuse answers a guard's refusal: by the refuser whose match
+// accepts the request, else as actorlog does.
+func (s *Server) guardRefuse(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	for _, rf := range s.refusers {
+		if rf.match(r) {
+			rf.refuse(w, r, status, code, msg)
+			return
+		}
+	}
+	s.refuse(w, r, status, code, msg)
+}
+
 // TokenFrom adds a place a request may carry the bearer token
 // (Options.Token) when it has no Authorization header: from returns the
 // token and whether the request carries one there.

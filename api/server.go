@@ -155,6 +155,7 @@ type Server struct {
 	// corsCredentials match the requests whose CORS answers allow
 	// credentials (Routes.AllowCredentials).
 	corsCredentials []func(*http.Request) bool
+	refusers        []refuser
 	tokens          []func(*http.Request) (string, bool)
 }
 
@@ -336,7 +337,7 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		}
 		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="actorlog"`)
-			s.refuse(w, r, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
+			s.guardRefuse(w, r, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
 			return
 		}
 		next.ServeHTTP(w, r)

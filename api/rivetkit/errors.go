@@ -95,6 +95,17 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	writeError(w, re)
 }
 
+// refused answers a refusal of the server's guards (api.Routes.Refuse)
+// in the client's form: a missing or wrong token is auth.unauthorized, a
+// Host or origin not allowed auth.forbidden, each with actorlog's status.
+func (s *server) refused(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	group := "auth"
+	if status != http.StatusUnauthorized && status != http.StatusForbidden {
+		group = "request"
+	}
+	s.fail(w, r, &rkError{status: status, group: group, code: code, message: msg})
+}
+
 func writeError(w http.ResponseWriter, e *rkError) {
 	writeJSON(w, e.status, map[string]any{"group": e.group, "code": e.code, "message": e.message, "metadata": nil})
 }

@@ -141,6 +141,7 @@ func Mount(rs *api.Routes) {
 	rs.AllowCORS([]string{http.MethodPut, http.MethodDelete}, publicHeaders)
 	// The client sends every request with credentials "include".
 	rs.AllowCredentials(s.match)
+	rs.Refuse(s.match, s.refused)
 	rs.TokenFrom(clientToken)
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -265,15 +266,34 @@ func TestToken(t *testing.T) {
 	s := newServer(t, api.Options{Token: "s3cret"})
 	body := []byte(`{"args":[]}`)
 	path := query("counter", "getOrCreate", "t", "/action/increment")
-	if r := s.do("POST", path, body); r.status != 401 {
-		t.Fatalf("no token: %d %s", r.status, r.body)
+	// Refused in the client's form, which it reads as an ActorError.
+	wantError(t, "no token", s.do("POST", path, body), 401, "auth", "unauthorized")
+	wantError(t, "no token, /metadata", s.do("GET", "/metadata", nil), 401, "auth", "unauthorized")
+	if r := s.do("GET", "/actors?type=counter", nil); r.status != 401 || !bytes.Contains(r.body, []byte(`"error":{"code":"unauthorized"`)) {
+		t.Fatalf("actorlog's own route without a token: %d %s, want its own 401", r.status, r.body)
 	}
 	wantJSON(t, "x-rivet-token", s.do("POST", path, body, "x-rivet-token", "s3cret"), 200, `{"output":{"count":1}}`)
 	wantJSON(t, "rvt-token", s.do("POST", path+"&rvt-token=s3cret", body), 200, `{"output":{"count":2}}`)
 	wantJSON(t, "@token", s.do("POST", "/gateway/"+actorID("counter", "t")+"@s3cret/action/increment", body), 200, `{"output":{"count":3}}`)
 	wantJSON(t, "bearer", s.do("GET", "/metadata", nil, "Authorization", "Bearer s3cret"), 200, s.metadataOf())
-	if r := s.do("POST", path, body, "x-rivet-token", "wrong"); r.status != 401 {
-		t.Fatalf("wrong token: %d %s", r.status, r.body)
+	wantError(t, "wrong token", s.do("POST", path, body, "x-rivet-token", "wrong"), 401, "auth", "unauthorized")
+
+	// A WebSocket without the token: the Error message, then a close
+	// with the reason auth.unauthorized.
+	u := "ws" + strings.TrimPrefix(s.url, "http") + query("counter", "getOrCreate", "t", "/connect")
+	ws, _, err := (&websocket.Dialer{Subprotocols: []string{"rivet", "rivet_encoding.json"}}).Dial(u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	_, msg, err := ws.ReadMessage()
+	if err != nil || !bytes.Contains(msg, []byte(`"code":"unauthorized"`)) {
+		t.Fatalf("first frame %s, %v: want an Error auth.unauthorized", msg, err)
+	}
+	_, _, err = ws.ReadMessage()
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Text != "auth.unauthorized" {
+		t.Fatalf("close %v, want the reason auth.unauthorized", err)
 	}
 }
 

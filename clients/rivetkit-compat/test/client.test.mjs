@@ -264,3 +264,30 @@ test('create makes a handle by id; what actorlog does not serve answers feature.
     await client.dispose();
   }
 });
+
+test("the client's token is the server's --token; a wrong one is auth.unauthorized", async () => {
+  const guarded = await startServer({ token: 's3cret' });
+  try {
+    for (const enc of encodings) {
+      const client = createClient({ endpoint: guarded.url, token: 's3cret', ...enc.opts });
+      const h = client.counter.getOrCreate([uniqueKey(`tok-${enc.name}`)]);
+      assert.deepEqual(await h.increment(), { count: 1 });
+      const conn = h.connect();
+      assert.deepEqual(await conn.increment(), { count: 2 });
+      await conn.dispose();
+      await client.dispose();
+
+      // The client retries GET /metadata forever, whatever the error;
+      // without that lookup, the refusal reaches the call.
+      const wrong = createClient({ endpoint: guarded.url, token: 'wrong', disableMetadataLookup: true, ...enc.opts });
+      const w = wrong.counter.getOrCreate([uniqueKey(`tok-${enc.name}`)]);
+      await rejectsWith(w.increment(), 'auth', 'unauthorized');
+      const wc = w.connect();
+      await rejectsWith(wc.increment(), 'auth', 'unauthorized');
+      wc.dispose().catch(() => {});
+      await wrong.dispose();
+    }
+  } finally {
+    await guarded.stop();
+  }
+});
