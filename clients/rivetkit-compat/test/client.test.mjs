@@ -51,6 +51,8 @@ for (const enc of encodings) {
       assert.deepEqual(await h.increment(), { count: 2 });
       assert.deepEqual(await h.decrement(), { count: 1 });
       assert.deepEqual(await h.add({ value: 41 }), { count: 42 });
+      // A BigInt argument is an integer (the encodings' compat tags).
+      assert.deepEqual(await h.add({ value: 0n }), { count: 42 });
       const got = await h.getCount();
       assert.equal(got.count, 42);
       assert.equal(typeof got.lastUpdated, 'number');
