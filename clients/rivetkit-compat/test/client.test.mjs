@@ -135,7 +135,9 @@ for (const enc of encodings) {
       const conn = client.counter.getOrCreate([key]).connect();
       const seen = [];
       const off = conn.on('countUpdated', (e) => seen.push(e.count));
+      const first = new Promise((resolve) => conn.once('countUpdated', resolve));
       assert.deepEqual(await conn.increment(), { count: 1 });
+      assert.equal((await first).count, 1);
       assert.deepEqual(await conn.add({ value: 9 }), { count: 10 });
       await waitFor(() => seen.length === 2, { what: 'two countUpdated events' });
       assert.deepEqual(seen, [1, 10]);
@@ -235,6 +237,8 @@ for (const enc of encodings) {
       const errors = [];
       missing.onError((e) => errors.push(e));
       await rejectsWith(missing.getCount(), 'actor', 'not_found');
+      await waitFor(() => errors.length > 0, { what: 'onError' });
+      assert.equal(`${errors[0].group}.${errors[0].code}`, 'actor.not_found');
       await missing.dispose();
     });
   });
