@@ -124,6 +124,17 @@ test('useActor in three tabs (bare, json, cbor): counter clicks and chat message
   await tabs[2].click('#inc');
   for (const t of tabs) await countIs(t, 3);
 
+  // The same through the handle, over HTTP: a cross-origin POST with the
+  // client's headers and credentials, preflighted, in each encoding.
+  for (const [i, t] of tabs.entries()) {
+    await t.click('#inc-http');
+    for (const u of tabs) await countIs(u, 4 + i);
+  }
+  await tabs[0].click('#dec');
+  await tabs[0].click('#dec');
+  await tabs[0].click('#dec');
+  for (const t of tabs) await countIs(t, 3);
+
   // An action's error reaches the page as an ActorError's group.code.
   await tabs[2].click('#bad');
   await tabs[2].locator('#counter-error', { hasText: 'user.invalid' }).waitFor();

@@ -27,6 +27,7 @@ function Counter({ id }) {
       <button id="inc" disabled={!counter.connection} onClick={() => call(counter.connection.increment())}>+1</button>
       <button id="dec" disabled={!counter.connection} onClick={() => call(counter.connection.decrement())}>−1</button>
       <button id="bad" disabled={!counter.connection} onClick={() => call(counter.connection.add({}))}>add nothing</button>
+      <button id="inc-http" disabled={!counter.handle} onClick={() => call(counter.handle.increment())}>+1 over HTTP</button>
       <p id="counter-error">{error}</p>
     </section>
   );
