@@ -31,7 +31,9 @@
 // goes through the server's host, origin, CORS and token guards; a
 // RivetKit client's token (x-rivet-token, rvt-token, /gateway/{id}@token,
 // the rivet_token.* subprotocol, or Authorization) is the server's bearer
-// token.
+// token. The guards' refusals are in the client's form (auth.unauthorized,
+// auth.forbidden), and CORS answers allow credentials, which the client
+// always sends from a browser.
 //
 // # Mapping onto actorlog
 //
