@@ -37,6 +37,7 @@ if [ "$fuzztime" != "0" ]; then
 		./api:FuzzRPCMsgpack
 		./api:FuzzQuery
 		./api:FuzzCallHeaders
+		./api/rivetkit:FuzzDecode
 		./jsondiff:FuzzDiff
 		./cmd/cli:FuzzEscape
 	)
