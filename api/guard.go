@@ -42,7 +42,7 @@ import (
 func (s *Server) hostGuard(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !s.hostAllowed(r.Host) {
-			s.refuse(w, r, http.StatusForbidden, "forbidden", "this server does not answer to the host "+r.Host)
+			s.guardRefuse(w, r, http.StatusForbidden, "forbidden", "this server does not answer to the host "+r.Host)
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -90,11 +90,11 @@ func (s *Server) originGuard(next http.Handler) http.Handler {
 			return
 		}
 		if !s.sameOrAllowedOrigin(origin, r.Host) {
-			writeError(w, http.StatusForbidden, "forbidden", "a page from origin "+origin+" may not change anything on this server")
+			s.guardRefuse(w, r, http.StatusForbidden, "forbidden", "a page from origin "+origin+" may not change anything on this server")
 			return
 		}
 		if r.ContentLength != 0 && simpleBody(r.Header.Get("Content-Type")) {
-			writeError(w, http.StatusUnsupportedMediaType, "unsupported_media_type", "a browser's request body must be application/json or application/msgpack")
+			s.guardRefuse(w, r, http.StatusUnsupportedMediaType, "unsupported_media_type", "a browser's request body must be application/json or application/msgpack")
 			return
 		}
 		next.ServeHTTP(w, r)

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"context"
 	"net/http"
+	"slices"
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/eventlog"
@@ -86,3 +88,135 @@ func (rs *Routes) View(name string) (*projection.View, projection.Status, error)
 	st, err := run.StatusOf(name)
 	return v, st, err
 }
+
+// The hooks below are for an application's route that speaks a protocol
+// of its own beside actorlog's (package api/rivetkit serves RivetKit's
+// client protocol with them): its own request matching, encodings and
+// WebSockets, over the same runtime, guards and limits.
+
+// An intercept serves the requests match accepts, before the router.
+type intercept struct {
+	match func(*http.Request) bool
+	h     http.Handler
+}
+
+// Intercept serves with h every request that match accepts, before the
+// API's own routes see it, behind the same host, origin, CORS and token
+// guards. It is for paths the router cannot share, such as GET /actors
+// with query parameters of another protocol. Intercepts are tried in the
+// order they were added; match must not read the body.
+func (rs *Routes) Intercept(match func(*http.Request) bool, h http.Handler) {
+	rs.s.intercepts = append(rs.s.intercepts, intercept{match: match, h: h})
+}
+
+// intercepted serves a request an intercept accepts, and the others with
+// next.
+func (s *Server) intercepted(next http.Handler) http.Handler {
+	if len(s.intercepts) == 0 {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, ic := range s.intercepts {
+			if ic.match(r) {
+				ic.h.ServeHTTP(w, r)
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// AllowCORS adds methods and request headers to those a page of an
+// allowed origin may send (Options.AllowedOrigins).
+func (rs *Routes) AllowCORS(methods, headers []string) {
+	s := rs.s
+	for _, m := range methods {
+		if !slices.Contains(s.corsMethods, m) {
+			s.corsMethods = append(s.corsMethods, m)
+		}
+	}
+	for _, h := range headers {
+		if !slices.Contains(s.corsHeaders, h) {
+			s.corsHeaders = append(s.corsHeaders, h)
+		}
+	}
+}
+
+// AllowCredentials makes the CORS answers to the requests match accepts
+// (preflights included: match sees the OPTIONS request) say
+// Access-Control-Allow-Credentials: true, for a client that sends every
+// request with credentials "include", as RivetKit's does: a browser
+// refuses such a cross-origin answer without it. The origin must still be
+// an allowed one; actorlog's own routes keep answering without it (its
+// token is a header, never a cookie).
+func (rs *Routes) AllowCredentials(match func(*http.Request) bool) {
+	rs.s.corsCredentials = append(rs.s.corsCredentials, match)
+}
+
+// Refuse makes refuse answer the requests match accepts that the
+// server's guards turn away — a Host it does not answer to, a page's
+// origin not allowed to change state, a missing or wrong token — so that
+// a protocol's client reads the refusal in its own form. refuse gets the
+// status and actorlog's code and message; it must answer a WebSocket
+// handshake too. Without it, refusals are actorlog's error body, or a
+// WebSocket closed with its code.
+func (rs *Routes) Refuse(match func(*http.Request) bool, refuse func(w http.ResponseWriter, r *http.Request, status int, code, msg string)) {
+	rs.s.refusers = append(rs.s.refusers, refuser{match: match, refuse: refuse})
+}
+
+// A refuser answers a guard's refusal of the requests match accepts.
+type refuser struct {
+	match  func(*http.Request) bool
+	refuse func(w http.ResponseWriter, r *http.Request, status int, code, msg string)
+}
+
+// guardRefuse answers a guard's refusal: by the refuser whose match
+// accepts the request, else as actorlog does.
+func (s *Server) guardRefuse(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	for _, rf := range s.refusers {
+		if rf.match(r) {
+			rf.refuse(w, r, status, code, msg)
+			return
+		}
+	}
+	s.refuse(w, r, status, code, msg)
+}
+
+// TokenFrom adds a place a request may carry the bearer token
+// (Options.Token) when it has no Authorization header: from returns the
+// token and whether the request carries one there.
+func (rs *Routes) TokenFrom(from func(*http.Request) (string, bool)) {
+	rs.s.tokens = append(rs.s.tokens, from)
+}
+
+// Runtime returns the runtime the server calls.
+func (rs *Routes) Runtime() *actors.Runtime { return rs.s.rt }
+
+// Log returns the store the server reads history from.
+func (rs *Routes) Log() Log { return rs.s.log }
+
+// Options returns the server's options, defaults applied: the limits
+// (CallTimeout, MaxBodyBytes, MaxFrameBytes, PingInterval, SocketRate,
+// MaxCallsPerSocket) and the Logger a protocol of its own keeps to.
+func (rs *Routes) Options() Options { return rs.s.opts }
+
+// CheckOrigin is the server's check of a WebSocket handshake's Origin:
+// none (not a browser), the server's own, or an allowed one.
+func (rs *Routes) CheckOrigin(r *http.Request) bool { return rs.s.checkOrigin(r) }
+
+// Status returns the HTTP status, code and message the API answers err
+// with: the same mapping of the runtime's error codes everywhere.
+func (rs *Routes) Status(err error) (status int, code, message string) { return statusOf(err) }
+
+// Context is the root context of the server's own goroutines: it ends
+// once Close is done waiting for them.
+func (rs *Routes) Context() context.Context { return rs.s.scope.Context() }
+
+// Go runs f in a goroutine the server owns: Close waits for it. It
+// returns false, not running f, once the server is closed.
+func (rs *Routes) Go(f func()) bool { return rs.s.scope.Go(f) }
+
+// Stopping is closed when the server's Close begins: connections of a
+// protocol of its own should then close, going away, so that Close does
+// not wait for them.
+func (rs *Routes) Stopping() <-chan struct{} { return rs.s.scope.Stopping() }

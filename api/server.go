@@ -166,6 +166,17 @@ type Server struct {
 	mu      sync.Mutex // guards sockets and closed
 	sockets map[*socket]struct{}
 	closed  bool // Close was called: no new sockets
+
+	// What the application's routes (Options.Routes) added beside the
+	// router: set by New, read-only after it.
+	intercepts  []intercept
+	corsMethods []string
+	corsHeaders []string
+	// corsCredentials match the requests whose CORS answers allow
+	// credentials (Routes.AllowCredentials).
+	corsCredentials []func(*http.Request) bool
+	refusers        []refuser
+	tokens          []func(*http.Request) (string, bool)
 }
 
 // New returns a Server for rt, reading history from log and snaps. Give
@@ -255,7 +266,7 @@ func New(rt *actors.Runtime, log Log, snaps *snapshots.Store, opts Options) (*Se
 		add(&Routes{s: s, r: r})
 	}
 
-	s.handler = s.hostGuard(s.corsHandler(s.originGuard(s.auth(s.bodyDeadline(escapedSlashes(r))))))
+	s.handler = s.hostGuard(s.corsHandler(s.originGuard(s.auth(s.bodyDeadline(s.intercepted(escapedSlashes(r)))))))
 	return s, nil
 }
 
@@ -359,11 +370,17 @@ func (s *Server) auth(next http.Handler) http.Handler {
 		if !ok && websocket.IsWebSocketUpgrade(r) {
 			// A browser cannot set headers on a WebSocket: the token may
 			// come in the URL there, and only there (URLs end up in logs).
-			got = r.URL.Query().Get("token")
+			got, ok = r.URL.Query().Get("token"), r.URL.Query().Has("token")
+		}
+		for _, from := range s.tokens {
+			if ok {
+				break
+			}
+			got, ok = from(r)
 		}
 		if subtle.ConstantTimeCompare([]byte(got), want) != 1 {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="actorlog"`)
-			s.refuse(w, r, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
+			s.guardRefuse(w, r, http.StatusUnauthorized, "unauthorized", "a valid bearer token is required")
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -371,15 +388,29 @@ func (s *Server) auth(next http.Handler) http.Handler {
 }
 
 func (s *Server) corsHandler(next http.Handler) http.Handler {
-	c := cors.New(cors.Options{
+	opts := cors.Options{
 		AllowOriginFunc:  s.originAllowed,
-		AllowedMethods:   []string{http.MethodGet, http.MethodPost, http.MethodOptions},
-		AllowedHeaders:   []string{"Content-Type", "Accept", "Authorization", "Idempotency-Key", "X-Correlation-Id"},
+		AllowedMethods:   append([]string{http.MethodGet, http.MethodPost, http.MethodOptions}, s.corsMethods...),
+		AllowedHeaders:   append([]string{"Content-Type", "Accept", "Authorization", "Idempotency-Key", "X-Correlation-Id"}, s.corsHeaders...),
 		ExposedHeaders:   []string{"Actorlog-Seq", "Idempotent-Replayed"},
 		AllowCredentials: false,
 		MaxAge:           600,
+	}
+	plain := cors.New(opts).Handler(next)
+	if len(s.corsCredentials) == 0 {
+		return plain
+	}
+	opts.AllowCredentials = true
+	credentialed := cors.New(opts).Handler(next)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		for _, match := range s.corsCredentials {
+			if match(r) {
+				credentialed.ServeHTTP(w, r)
+				return
+			}
+		}
+		plain.ServeHTTP(w, r)
 	})
-	return c.Handler(next)
 }
 
 // originAllowed applies Options.AllowedOrigins.

@@ -38,6 +38,7 @@ if [ "$fuzztime" != "0" ]; then
 		./api:FuzzQuery
 		./api:FuzzCallHeaders
 		./api:FuzzPacedConn_Scan
+		./api/rivetkit:FuzzDecode
 		./jsondiff:FuzzDiff
 		./cmd/cli:FuzzEscape
 	)

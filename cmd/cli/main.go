@@ -49,10 +49,12 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/api"
+	"github.com/actorlog/actorlog/api/rivetkit"
 	"github.com/actorlog/actorlog/projection"
 )
 
@@ -64,7 +66,8 @@ type App struct {
 	// projections command reports and resets), if any.
 	Projections []projection.Def
 	// Routes add routes of the program's own to the server's API, as
-	// the seed's convenience routes do (see api.Routes).
+	// the seed's convenience routes do (see api.Routes). Every server also
+	// speaks RivetKit's client protocol (package api/rivetkit).
 	Routes []func(*api.Routes)
 }
 
@@ -100,7 +103,8 @@ func newApp(ctx context.Context, a App) *app {
 	if a.Registry == nil {
 		a.Registry = actors.NewRegistry()
 	}
-	x := &app{prog: "actorlog", ctx: ctx, reg: a.Registry, projs: a.Projections, routes: a.Routes}
+	routes := append(slices.Clip(a.Routes), rivetkit.Mount)
+	x := &app{prog: "actorlog", ctx: ctx, reg: a.Registry, projs: a.Projections, routes: routes}
 	for _, p := range a.Projections {
 		x.projNames = append(x.projNames, p.Name)
 	}
