@@ -99,7 +99,8 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 type testStore struct {
 	*jetstream.Log
 	s       *shared
-	name    string
+	name    string // of the stream
+	prefix  string // of its subjects
 	ignore  goleak.Option
 	dropped sync.Once
 }
@@ -138,7 +139,7 @@ func open(t testing.TB, s *shared, opts jetstream.Options) *testStore {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ts := &testStore{Log: l, s: s, name: opts.Stream, ignore: ignore}
+	ts := &testStore{Log: l, s: s, name: opts.Stream, prefix: opts.Prefix, ignore: ignore}
 	t.Cleanup(func() { ts.Close() })
 	return ts
 }

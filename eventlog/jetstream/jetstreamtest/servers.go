@@ -9,6 +9,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,59 +26,78 @@ type Servers struct {
 }
 
 // Start starts n servers (1, or 3 for a cluster) with their stores under
-// dir and waits until JetStream is ready on them. Stop stops them.
+// dir and waits until JetStream is ready on them. Stop stops them. Client
+// ports are chosen by the system (port -1), and so are the cluster ports
+// of every server but the first, the seed, which all of them route to
+// (itself included: JetStream wants a route configured). The seed's
+// cluster port is a free one found beforehand, taken again if another
+// process binds it first.
 func Start(n int, dir string) (*Servers, error) {
 	s := &Servers{}
-	var routes []string
-	ports := make([]int, n)
-	if n > 1 {
-		for i := range ports {
-			p, err := freePort()
-			if err != nil {
-				return nil, err
-			}
-			ports[i] = p
-			routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", p))
-		}
-	}
+	deadline := time.Now().Add(60 * time.Second)
+	var seed []*url.URL
 	for i := range n {
+		name := fmt.Sprintf("n%d", i+1)
 		o := &server.Options{
-			ServerName: fmt.Sprintf("n%d", i+1),
+			ServerName: name,
 			Host:       "127.0.0.1",
 			Port:       server.RANDOM_PORT,
 			NoSigs:     true,
 			NoLog:      true,
 			JetStream:  true,
-			StoreDir:   filepath.Join(dir, fmt.Sprintf("n%d", i+1)),
+			StoreDir:   filepath.Join(dir, name),
 			// Durability is the product: without it JetStream syncs every
 			// two minutes and a power loss takes acknowledged writes.
 			SyncAlways: true,
 			MaxPayload: 8 << 20,
 		}
-		if n > 1 {
-			o.Cluster = server.ClusterOpts{Name: "actorlog-test", Host: "127.0.0.1", Port: ports[i]}
-			o.Routes = server.RoutesFromStr(strings.Join(routes, ","))
-		}
-		srv, err := server.NewServer(o)
-		if err != nil {
-			s.Stop()
-			return nil, err
+		var srv *server.Server
+		for try := 0; ; try++ {
+			if n > 1 {
+				o.Cluster = server.ClusterOpts{Name: "actorlog-test", Host: "127.0.0.1", Port: server.RANDOM_PORT}
+				if i == 0 {
+					p, err := freePort()
+					if err != nil {
+						s.Stop()
+						return nil, err
+					}
+					o.Cluster.Port = p
+					seed = server.RoutesFromStr(fmt.Sprintf("nats-route://127.0.0.1:%d", p))
+				}
+				o.Routes = seed
+			}
+			var err error
+			if srv, err = server.NewServer(o); err != nil {
+				s.Stop()
+				return nil, err
+			}
+			go srv.Start()
+			if srv.ReadyForConnections(min(10*time.Second, time.Until(deadline))) {
+				break
+			}
+			srv.Shutdown()
+			srv.WaitForShutdown()
+			if i > 0 || try == 4 || time.Now().After(deadline) {
+				s.Stop()
+				return nil, fmt.Errorf("jetstreamtest: %s not ready", name)
+			}
 		}
 		s.nodes = append(s.nodes, srv)
-		go srv.Start()
-	}
-	deadline := time.Now().Add(60 * time.Second)
-	for _, srv := range s.nodes {
-		if !srv.ReadyForConnections(time.Until(deadline)) {
-			s.Stop()
-			return nil, fmt.Errorf("jetstreamtest: %s not ready", srv.Name())
-		}
 	}
 	if err := s.waitJetStream(deadline); err != nil {
 		s.Stop()
 		return nil, err
 	}
 	return s, nil
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // waitJetStream waits until a stream can be created and deleted.
@@ -140,15 +160,6 @@ func (s *Servers) Stop() {
 	for _, srv := range s.nodes {
 		srv.WaitForShutdown()
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 // FullStream makes a stream refuse writes as a full disk does, for the
