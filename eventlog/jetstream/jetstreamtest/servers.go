@@ -172,6 +172,22 @@ type FullStream struct {
 	Stream string
 }
 
+// FullStream returns the FullStream of a stream of s, working over a
+// connection of its own that t's end closes.
+func (s *Servers) FullStream(t testing.TB, stream string) *FullStream {
+	t.Helper()
+	nc, err := nats.Connect(s.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &FullStream{T: t, JS: js, Stream: stream}
+}
+
 // Fail implements eventlogtest.Faults.
 func (f *FullStream) Fail() { f.limit(true) }
 
