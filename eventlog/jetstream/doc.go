@@ -54,9 +54,12 @@
 // A marker (prefix.a.TYPE.KEY.m), written by Delete, carries the whole
 // stream record in Actorlog-Stream: "first created head updated lastpos".
 // The stream record of an actor is its last message on prefix.a.TYPE.KEY.>,
-// event or marker. A record message holds the record's value; a deletion
-// has the header Actorlog-Op: del and no value; a range deletion, on
-// prefix.x.SS, holds uvarint len(lo), lo, hi.
+// event or marker. A record message holds the record's value; a value
+// over Options.MaxEventSize (a large snapshot) takes several messages of
+// the same atomic batch, so at consecutive stream sequences, each with the
+// header Actorlog-Chunk: "i/n", and is read from the last back. A
+// deletion has the header Actorlog-Op: del and no value; a range
+// deletion, on prefix.x.SS, holds uvarint len(lo), lo, hi.
 //
 // # How the contract is kept
 //
@@ -73,7 +76,8 @@
 //     of their own: the runtime writes an action's events with its
 //     idempotency record and its timers, and JetStream's atomic batches
 //     do not span streams. A record subject is read as a KV bucket's
-//     key is: its last message.
+//     key is: its last message (its last messages, for a value stored in
+//     several, where an Object Store would otherwise be needed).
 //   - Exactly once: a publish with no answer is sent again with the same
 //     message ids and expectation until Options.WriteTimeout. A retry
 //     finds its messages stored (the servers answer with the first

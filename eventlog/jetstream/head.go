@@ -24,6 +24,10 @@ const (
 	// hdrOp marks a record message that is not a put: "del" (a point
 	// deletion) or "range" (a range deletion).
 	hdrOp = "Actorlog-Op"
+	// hdrChunk, on each message of a record value stored in several,
+	// is "i/n": the message is the i-th of n, and they are consecutive
+	// in the stream (one atomic batch).
+	hdrChunk = "Actorlog-Chunk"
 )
 
 // headState is an actor's stream record and the stream sequence of the

@@ -22,6 +22,7 @@ const (
 	DefaultRequestTimeout   = 5 * time.Second
 	DefaultWriteTimeout     = 15 * time.Second
 	DefaultMaxEventSize     = 1 << 20
+	DefaultMaxRecordSize    = 32 << 20
 	DefaultMaxAppendEvents  = 1000
 	DefaultSubscriberBuffer = 4096
 	DefaultMaxSubscribers   = 65536
@@ -69,6 +70,12 @@ type Options struct {
 	// DefaultMaxEventSize (1 MiB), lowered to what the servers'
 	// max_payload allows.
 	MaxEventSize int
+	// MaxRecordSize is the largest value of one record, in bytes. A value
+	// over MaxEventSize is stored as several messages of the same atomic
+	// batch, each counting towards MaxAppendEvents. Default
+	// DefaultMaxRecordSize (32 MiB: a snapshot of the largest state
+	// package snapshots takes by default, 16 MiB, fits).
+	MaxRecordSize int
 	// MaxAppendEvents bounds the events and ops of one Write together:
 	// they are one atomic batch, and the servers refuse batches of more
 	// than 1000 messages unless configured otherwise. Default
@@ -106,6 +113,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxEventSize <= 0 {
 		o.MaxEventSize = DefaultMaxEventSize
+	}
+	if o.MaxRecordSize <= 0 {
+		o.MaxRecordSize = DefaultMaxRecordSize
 	}
 	if o.MaxAppendEvents <= 0 {
 		o.MaxAppendEvents = DefaultMaxAppendEvents

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
+	"strings"
 
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/nats-io/nats.go/jetstream"
@@ -49,25 +51,89 @@ func (l *Log) rangeDels(ctx context.Context, sp eventlog.Space) ([]rangeDel, err
 // record's versions before the deletion that hid them, so whatever this
 // read finds, it finds what hides it.
 func (l *Log) record(ctx context.Context, sp eventlog.Space, key []byte, dels []rangeDel, subj string) ([]byte, error) {
-	m, err := l.st.GetLastMsgForSubject(ctx, subj)
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		return nil, eventlog.ErrNotFound
-	}
-	if err != nil {
-		return nil, readErr(err)
-	}
-	if m.Header.Get(hdrOp) != "" {
-		return nil, eventlog.ErrNotFound
-	}
-	for i := range dels {
-		if dels[i].hides(key, m.Sequence) {
+	for {
+		m, err := l.st.GetLastMsgForSubject(ctx, subj)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
 			return nil, eventlog.ErrNotFound
 		}
+		if err != nil {
+			return nil, readErr(err)
+		}
+		if m.Header.Get(hdrOp) != "" {
+			return nil, eventlog.ErrNotFound
+		}
+		for i := range dels {
+			if dels[i].hides(key, m.Sequence) {
+				return nil, eventlog.ErrNotFound
+			}
+		}
+		c := m.Header.Get(hdrChunk)
+		if c == "" {
+			if m.Data == nil {
+				return []byte{}, nil
+			}
+			return m.Data, nil
+		}
+		v, err := l.chunked(ctx, m, c)
+		if !errors.Is(err, errChunkGone) {
+			return v, err
+		}
+		// The compactor purged the value's other messages: a later
+		// version or a deletion replaced it. Read that one, unless the
+		// value is still the last, which then is corrupt.
+		last, lerr := l.st.GetLastMsgForSubject(ctx, subj)
+		if lerr == nil && last.Sequence == m.Sequence {
+			return nil, &eventlog.CorruptionError{Pos: m.Sequence, Err: err}
+		}
+		if lerr != nil && !errors.Is(lerr, jetstream.ErrMsgNotFound) {
+			return nil, readErr(lerr)
+		}
 	}
-	if m.Data == nil {
-		return []byte{}, nil
+}
+
+// errChunkGone says that a message of a value stored in several is not
+// stored (any more).
+var errChunkGone = errors.New("a message of the value is not stored")
+
+// chunked returns the value whose last message is m, whose header
+// hdrChunk is c: "n/n", the n-th of n messages at consecutive stream
+// sequences.
+func (l *Log) chunked(ctx context.Context, m *jetstream.RawStreamMsg, c string) ([]byte, error) {
+	i, n, err := parseChunk(c)
+	if err != nil || i != n || uint64(n) > m.Sequence {
+		return nil, &eventlog.CorruptionError{Pos: m.Sequence, Err: fmt.Errorf("record %s: the last message is chunk %q", m.Subject, c)}
 	}
-	return m.Data, nil
+	parts := make([][]byte, n)
+	parts[n-1] = m.Data
+	for k := 1; k < n; k++ {
+		seq := m.Sequence - uint64(n-k)
+		p, err := l.st.GetMsg(ctx, seq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return nil, fmt.Errorf("record %s: chunk %d of %d at %d: %w", m.Subject, k, n, seq, errChunkGone)
+		}
+		if err != nil {
+			return nil, readErr(err)
+		}
+		if j, jn, err := parseChunk(p.Header.Get(hdrChunk)); err != nil || p.Subject != m.Subject || j != k || jn != n {
+			return nil, &eventlog.CorruptionError{Pos: seq, Err: fmt.Errorf("record %s: message %d is not its chunk %d of %d", m.Subject, seq, k, n)}
+		}
+		parts[k-1] = p.Data
+	}
+	return bytes.Join(parts, nil), nil
+}
+
+// parseChunk parses the header hdrChunk: "i/n", 1 <= i <= n.
+func parseChunk(c string) (i, n int, err error) {
+	a, b, ok := strings.Cut(c, "/")
+	if !ok {
+		return 0, 0, fmt.Errorf("chunk %q", c)
+	}
+	i, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if err := errors.Join(err1, err2); err != nil || i < 1 || i > n {
+		return 0, 0, fmt.Errorf("chunk %q", c)
+	}
+	return i, n, nil
 }
 
 func reserved(sp eventlog.Space) error {
@@ -182,7 +248,8 @@ func (l *Log) recordKeys(ctx context.Context, sp eventlog.Space, prefix []byte) 
 }
 
 // A record subject keeps every version written until the compactor
-// purges the old ones, after the write: on a put, all but the last; on a
+// purges the old ones, after the write: on a put, all but the last (its
+// messages, when its value takes several); on a
 // deletion, the subject up to the deletion; on a range deletion, the
 // versions it hides, then the range deletion itself. Compaction only
 // reclaims space: a read skips what it has not purged yet.
@@ -245,7 +312,17 @@ func (l *Log) compactRecord(ctx context.Context, subj string) error {
 	if m.Header.Get(hdrOp) != "" {
 		return l.st.Purge(ctx, jetstream.WithPurgeSubject(subj), jetstream.WithPurgeSequence(m.Sequence+1))
 	}
-	return l.st.Purge(ctx, jetstream.WithPurgeSubject(subj), jetstream.WithPurgeKeep(1))
+	// Up to the first message of the value read, not "keep the last n":
+	// a value written since may take more messages than this one.
+	first := m.Sequence
+	if c := m.Header.Get(hdrChunk); c != "" {
+		_, n, err := parseChunk(c)
+		if err != nil || uint64(n) > m.Sequence {
+			return nil // a read says it is corrupt
+		}
+		first = m.Sequence - uint64(n) + 1
+	}
+	return l.st.Purge(ctx, jetstream.WithPurgeSubject(subj), jetstream.WithPurgeSequence(first))
 }
 
 // compactRanges applies the range deletions of space sp, oldest first:

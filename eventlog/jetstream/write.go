@@ -61,11 +61,15 @@ func (l *Log) check(r *eventlog.Request) error {
 			return err
 		}
 	}
+	msgs := len(r.Events)
+	for _, op := range r.Ops {
+		msgs += l.chunks(len(op.Value))
+	}
 	switch {
 	case len(r.Events) == 0 && len(r.Ops) == 0:
 		return fmt.Errorf("%w: nothing to write", eventlog.ErrInvalidEvent)
-	case len(r.Events)+len(r.Ops) > l.opts.MaxAppendEvents:
-		return fmt.Errorf("%w: %d events and %d ops in one write, the limit is %d in all", eventlog.ErrEventTooLarge, len(r.Events), len(r.Ops), l.opts.MaxAppendEvents)
+	case msgs > l.opts.MaxAppendEvents:
+		return fmt.Errorf("%w: %d events and %d ops (%d messages) in one write, the limit is %d messages", eventlog.ErrEventTooLarge, len(r.Events), len(r.Ops), msgs, l.opts.MaxAppendEvents)
 	}
 	for i := range r.Events {
 		e := &r.Events[i]
@@ -91,8 +95,8 @@ func (l *Log) check(r *eventlog.Request) error {
 			return fmt.Errorf("eventlog/jetstream: op %d: space %#x is reserved", i, op.Space)
 		case len(op.Key) > MaxRecordKey || len(op.End) > MaxRecordKey:
 			return fmt.Errorf("eventlog/jetstream: op %d: key of %d bytes, the limit is %d", i, max(len(op.Key), len(op.End)), MaxRecordKey)
-		case len(op.Value) > l.opts.MaxEventSize:
-			return fmt.Errorf("%w: op %d value is %d bytes, the limit is %d", eventlog.ErrEventTooLarge, i, len(op.Value), l.opts.MaxEventSize)
+		case len(op.Value) > l.opts.MaxRecordSize:
+			return fmt.Errorf("%w: op %d value is %d bytes, the limit is %d", eventlog.ErrEventTooLarge, i, len(op.Value), l.opts.MaxRecordSize)
 		}
 	}
 	return nil
@@ -228,14 +232,32 @@ func (l *Log) opMessages(ops []eventlog.Op, wid string, n int) ([]*nats.Msg, []c
 			m.Header.Set(hdrOp, "del")
 			jobs = append(jobs, compactJob{subject: m.Subject})
 		default:
-			m = nats.NewMsg(l.subj.record(op.Space, op.Key))
-			m.Data = op.Value
-			jobs = append(jobs, compactJob{subject: m.Subject})
+			subj := l.subj.record(op.Space, op.Key)
+			jobs = append(jobs, compactJob{subject: subj})
+			// A value over MaxEventSize takes several messages, in
+			// order; the last says how many.
+			k := l.chunks(len(op.Value))
+			for i := range k {
+				m = nats.NewMsg(subj)
+				m.Data = op.Value[i*l.opts.MaxEventSize : min((i+1)*l.opts.MaxEventSize, len(op.Value))]
+				if k > 1 {
+					m.Header.Set(hdrChunk, strconv.Itoa(i+1)+"/"+strconv.Itoa(k))
+				}
+				if i < k-1 {
+					m.Header.Set(jetstream.MsgIDHeader, wid+"."+strconv.Itoa(n+len(msgs)))
+					msgs = append(msgs, m)
+				}
+			}
 		}
 		m.Header.Set(jetstream.MsgIDHeader, wid+"."+strconv.Itoa(n+len(msgs)))
 		msgs = append(msgs, m)
 	}
 	return msgs, jobs
+}
+
+// chunks returns how many messages a record value of n bytes takes.
+func (l *Log) chunks(n int) int {
+	return max(1, (n+l.opts.MaxEventSize-1)/l.opts.MaxEventSize)
 }
 
 // encodeRange encodes a range deletion [lo, hi): uvarint len(lo), lo, hi.
