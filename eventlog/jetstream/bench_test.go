@@ -141,3 +141,59 @@ func percentile(sorted []time.Duration, q float64) float64 {
 	}
 	return float64(sorted[min(int(q*float64(len(sorted))), len(sorted)-1)]) / float64(time.Microsecond)
 }
+
+// BenchmarkReplay measures a replay of one actor of 2,000 events
+// (ScanStream from 1, data not decoded) and a scan of the feed over the
+// same events, on each store. events/s counts events read.
+func BenchmarkReplay(b *testing.B) {
+	const n = 2000
+	stores := []struct {
+		name string
+		open func(b *testing.B) eventlog.Store
+	}{
+		{"store=pebble", func(b *testing.B) eventlog.Store {
+			l, err := eventlog.Open(b.TempDir(), eventlog.Options{Logger: quiet()})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return l
+		}},
+		{"store=jetstream-R1", func(b *testing.B) eventlog.Store { return open(b, single, jetstream.Options{}) }},
+		{"store=jetstream-R3", func(b *testing.B) eventlog.Store { return open(b, three, jetstream.Options{}) }},
+	}
+	for _, what := range []string{"stream", "feed"} {
+		b.Run(what, func(b *testing.B) {
+			for _, st := range stores {
+				b.Run(st.name, func(b *testing.B) {
+					s := st.open(b)
+					defer s.Close()
+					id := eventlog.ID{Type: "counter", Key: "replayed"}
+					evs := make([]eventlog.Event, 500)
+					for i := 0; i < n; i += len(evs) {
+						for j := range evs {
+							evs[j] = benchEvent(int64(i + j + 1))
+						}
+						if _, err := s.Append(bg, id, eventlog.ExpectSeq(uint64(i)), evs...); err != nil {
+							b.Fatal(err)
+						}
+					}
+					b.ResetTimer()
+					for range b.N {
+						read := 0
+						count := func(*eventlog.Event) error { read++; return nil }
+						var err error
+						if what == "stream" {
+							err = s.ScanStream(bg, id, 1, 0, count)
+						} else {
+							err = s.ScanFeed(bg, 1, 0, count)
+						}
+						if err != nil || read != n {
+							b.Fatalf("read %d events, %v; want %d", read, err, n)
+						}
+					}
+					b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "events/s")
+				})
+			}
+		})
+	}
+}

@@ -105,8 +105,11 @@
 //
 // # Cost
 //
-// Reads fetch one message per request from the leader (the leader's
-// message-get API has no batches), so a replay costs a round trip per
-// event. On one server every message is synced on its own; in a cluster
-// JetStream's Raft groups concurrent writes. BENCHMARKS.md has figures.
+// Short reads fetch one message per request from the leader (its
+// message-get API has no batches); a scan of more than 64 messages makes
+// a consumer of its own on the leader and fetches 256 messages per
+// request, which costs making and deleting the consumer first. On one
+// server every message is synced on its own, the messages of an atomic
+// batch included; in a cluster JetStream's Raft groups concurrent writes.
+// BENCHMARKS.md has figures.
 package jetstream

@@ -5,14 +5,93 @@ import (
 	"context"
 	"errors"
 	"sort"
+	"time"
 
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
 )
 
-// Every read goes to the stream's leader, one message per request (the
-// leader's message-get API has no batches), so that it sees every write
-// acknowledged before it began.
+// Every read goes to the stream's leader, so that it sees every write
+// acknowledged before it began: one message per request (the leader's
+// message-get API has no batches), or, for a scan of more than
+// scanConsumerAbove messages, through a consumer of the scan's own, which
+// the leader serves, scanBatch messages per request.
+
+// How scans read.
+const (
+	scanConsumerAbove = 64
+	scanBatch         = 256
+)
+
+// consume hands fn the messages on filter from stream sequence start on,
+// in stream order, through a consumer of its own, until fn says stop or
+// fails, or no message is left. It returns the stream sequence after the
+// last message it handed to fn, and whether it got to the end: when the
+// consumer cannot be made, fails or skips a message, the caller reads on
+// from next one message at a time.
+func (l *Log) consume(ctx context.Context, filter string, start uint64, fn func(m jetstream.Msg, seq uint64) (stop bool, err error)) (next uint64, done bool, err error) {
+	next = start
+	name := "actorlog_scan_" + nuid.Next()
+	cctx, cancel := context.WithTimeout(ctx, l.opts.RequestTimeout)
+	cons, err := l.js.CreateConsumer(cctx, l.opts.Stream, jetstream.ConsumerConfig{
+		Name:              name,
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       start,
+		FilterSubject:     filter,
+		AckPolicy:         jetstream.AckNonePolicy,
+		MemoryStorage:     true,
+		Replicas:          1,
+		InactiveThreshold: time.Minute,
+	})
+	cancel()
+	if err != nil {
+		return next, false, nil
+	}
+	defer func() {
+		dctx, cancel := context.WithTimeout(context.Background(), l.opts.RequestTimeout)
+		l.js.DeleteConsumer(dctx, l.opts.Stream, name)
+		cancel()
+	}()
+	pending := cons.CachedInfo().NumPending
+	var delivered uint64
+	for pending > 0 {
+		if err := ctx.Err(); err != nil {
+			return next, true, err
+		}
+		batch, err := cons.Fetch(int(min(pending, scanBatch)), jetstream.FetchMaxWait(l.opts.RequestTimeout))
+		if err != nil {
+			return next, false, nil
+		}
+		got := 0
+		for m := range batch.Messages() {
+			got++
+			meta, merr := m.Metadata()
+			if merr != nil || meta.Sequence.Consumer != delivered+1 {
+				drain(batch)
+				return next, false, nil
+			}
+			delivered++
+			stop, err := fn(m, meta.Sequence.Stream)
+			next, pending = meta.Sequence.Stream+1, meta.NumPending
+			if stop || err != nil {
+				drain(batch)
+				return next, true, err
+			}
+		}
+		if got == 0 {
+			return next, false, nil
+		}
+	}
+	return next, true, nil
+}
+
+// drain waits for the rest of a fetch, which ends it: the messages asked
+// for are stored, so they come at once.
+func drain(b jetstream.MessageBatch) {
+	for range b.Messages() {
+	}
+}
 
 // Head implements eventlog.StreamReader.
 func (l *Log) Head(ctx context.Context, id eventlog.ID) (eventlog.StreamInfo, error) {
@@ -59,6 +138,27 @@ func (l *Log) ScanStream(ctx context.Context, id eventlog.ID, from, to uint64, f
 	}
 	subj := l.subj.events(id)
 	var e eventlog.Event
+	if to-from >= scanConsumerAbove {
+		var done bool
+		next, done, err = l.consume(ctx, subj, next, func(m jetstream.Msg, pos uint64) (bool, error) {
+			if err := decodeEvent(m.Headers().Get(hdrSeq), m.Data(), &e); err != nil {
+				return true, &eventlog.CorruptionError{Actor: id, Pos: pos, Err: err}
+			}
+			if e.Seq > to {
+				return true, nil
+			}
+			if e.Seq >= from {
+				e.Actor, e.Pos = id, pos
+				if err := fn(&e); err != nil {
+					return true, err
+				}
+			}
+			return e.Seq == to || pos >= hs.last, nil
+		})
+		if done || err != nil {
+			return err
+		}
+	}
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -110,6 +210,25 @@ func (l *Log) ScanFeed(ctx context.Context, from, to uint64, fn func(*eventlog.E
 	next := max(from, 1)
 	subj := l.subj.allEvents()
 	var e eventlog.Event
+	if next <= to && to-next >= scanConsumerAbove {
+		var done bool
+		var err error
+		next, done, err = l.consume(ctx, subj, next, func(m jetstream.Msg, pos uint64) (bool, error) {
+			if pos > to {
+				return true, nil
+			}
+			if err := l.decodeFeedEvent(m.Subject(), m.Headers().Get(hdrSeq), m.Data(), pos, &e); err != nil {
+				return true, err
+			}
+			if err := fn(&e); err != nil {
+				return true, err
+			}
+			return pos == to, nil
+		})
+		if done || err != nil {
+			return err
+		}
+	}
 	for next <= to {
 		if err := ctx.Err(); err != nil {
 			return err
