@@ -411,18 +411,33 @@ func (l *Log) refuse() error {
 // takes writes again.
 const probeEvery = 250 * time.Millisecond
 
+// tailStall is how long the live tail may deliver nothing while an event
+// it has not delivered is known to be committed before the watchdog makes
+// it start over.
+const tailStall = 2 * time.Second
+
 // runProbe makes the log writable again once the stream has a leader and
-// room to write. It reads the stream's state and writes nothing.
+// room to write. It reads the stream's state and writes nothing. It is
+// also the live tail's watchdog.
 func (l *Log) runProbe() {
 	defer l.bg.Done()
 	t := time.NewTicker(probeEvery)
 	defer t.Stop()
+	tailAt, tailSince := l.tail.pos.Load(), time.Now() // where the tail was, since when
 	for {
 		select {
 		case <-l.ctx.Done():
 			return
 		case <-l.probe:
 		case <-t.C:
+		}
+		switch pos := l.tail.pos.Load(); {
+		case pos >= l.Durable() || pos != tailAt:
+			tailAt, tailSince = pos, time.Now()
+		case time.Since(tailSince) > tailStall:
+			l.opts.Logger.Debug("eventlog/jetstream: the live tail stalled; starting it over", "at", pos, "durable", l.Durable())
+			l.tail.kick()
+			tailSince = time.Now()
 		}
 		if l.Health().Writable {
 			continue

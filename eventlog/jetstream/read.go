@@ -26,11 +26,13 @@ const (
 
 // consume hands fn the messages on filter from stream sequence start on,
 // in stream order, through a consumer of its own, until fn says stop or
-// fails, or no message is left. It returns the stream sequence after the
-// last message it handed to fn, and whether it got to the end: when the
-// consumer cannot be made, fails or skips a message, the caller reads on
-// from next one message at a time.
-func (l *Log) consume(ctx context.Context, filter string, start uint64, fn func(m jetstream.Msg, seq uint64) (stop bool, err error)) (next uint64, done bool, err error) {
+// fails, or the consumer has no message left. It returns the stream
+// sequence after the last message it handed to fn, and whether fn said
+// stop. The consumer may run on a replica that has not applied the last
+// writes yet (the servers place a consumer of one replica on any of the
+// stream's), and it may fail or skip a message: unless fn said stop, the
+// caller reads on from next one message at a time, from the leader.
+func (l *Log) consume(ctx context.Context, filter string, start uint64, fn func(m jetstream.Msg, seq uint64) (stop bool, err error)) (next uint64, stopped bool, err error) {
 	next = start
 	name := "actorlog_scan_" + nuid.Next()
 	cctx, cancel := context.WithTimeout(ctx, l.opts.RequestTimeout)
@@ -57,7 +59,7 @@ func (l *Log) consume(ctx context.Context, filter string, start uint64, fn func(
 	var delivered uint64
 	for pending > 0 {
 		if err := ctx.Err(); err != nil {
-			return next, true, err
+			return next, false, err
 		}
 		batch, err := cons.Fetch(int(min(pending, scanBatch)), jetstream.FetchMaxWait(l.opts.RequestTimeout))
 		if err != nil {
@@ -83,7 +85,7 @@ func (l *Log) consume(ctx context.Context, filter string, start uint64, fn func(
 			return next, false, nil
 		}
 	}
-	return next, true, nil
+	return next, false, nil
 }
 
 // drain waits for the rest of a fetch, which ends it: the messages asked
@@ -139,8 +141,8 @@ func (l *Log) ScanStream(ctx context.Context, id eventlog.ID, from, to uint64, f
 	subj := l.subj.events(id)
 	var e eventlog.Event
 	if to-from >= scanConsumerAbove {
-		var done bool
-		next, done, err = l.consume(ctx, subj, next, func(m jetstream.Msg, pos uint64) (bool, error) {
+		var stopped bool
+		next, stopped, err = l.consume(ctx, subj, next, func(m jetstream.Msg, pos uint64) (bool, error) {
 			if err := decodeEvent(m.Headers().Get(hdrSeq), m.Data(), &e); err != nil {
 				return true, &eventlog.CorruptionError{Actor: id, Pos: pos, Err: err}
 			}
@@ -155,7 +157,7 @@ func (l *Log) ScanStream(ctx context.Context, id eventlog.ID, from, to uint64, f
 			}
 			return e.Seq == to || pos >= hs.last, nil
 		})
-		if done || err != nil {
+		if stopped || err != nil {
 			return err
 		}
 	}
@@ -211,9 +213,9 @@ func (l *Log) ScanFeed(ctx context.Context, from, to uint64, fn func(*eventlog.E
 	subj := l.subj.allEvents()
 	var e eventlog.Event
 	if next <= to && to-next >= scanConsumerAbove {
-		var done bool
+		var stopped bool
 		var err error
-		next, done, err = l.consume(ctx, subj, next, func(m jetstream.Msg, pos uint64) (bool, error) {
+		next, stopped, err = l.consume(ctx, subj, next, func(m jetstream.Msg, pos uint64) (bool, error) {
 			if pos > to {
 				return true, nil
 			}
@@ -225,7 +227,7 @@ func (l *Log) ScanFeed(ctx context.Context, from, to uint64, fn func(*eventlog.E
 			}
 			return pos == to, nil
 		})
-		if done || err != nil {
+		if stopped || err != nil {
 			return err
 		}
 	}

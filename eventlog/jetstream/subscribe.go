@@ -23,9 +23,26 @@ type tail struct {
 	next uint64 // the stream sequence to deliver from; owned by run
 	prev uint64 // the last event delivered; owned by run
 
+	// pos is the position of the last message the tail delivered, for
+	// the watchdog (see kick).
+	pos atomic.Uint64
+
 	mu      sync.Mutex // guards it and stopped
 	it      jetstream.MessagesContext
 	stopped bool
+}
+
+// kick ends the consumer's wait for a message, so that run makes a new
+// one from where it was: the watchdog's remedy for a consumer that stopped
+// delivering what the stream committed (its pull lost, or its replica far
+// behind), which the consumer itself would notice only after its missed
+// heartbeats, tens of seconds later.
+func (t *tail) kick() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.it != nil {
+		t.it.Stop()
+	}
 }
 
 // tailPrevUnknown is prev when the tail cannot vouch for the positions
@@ -34,6 +51,7 @@ const tailPrevUnknown = ^uint64(0)
 
 func (t *tail) init(l *Log, from, prev uint64) {
 	t.l, t.next, t.prev = l, from, prev
+	t.pos.Store(from - 1)
 }
 
 // stop ends run's wait for a message; run returns once l.ctx is done.
@@ -126,6 +144,7 @@ func (t *tail) consume(cons jetstream.Consumer) {
 			t.prev = pos
 		}
 		t.next = pos + 1
+		t.pos.Store(pos)
 		t.l.advance(pos)
 	}
 }

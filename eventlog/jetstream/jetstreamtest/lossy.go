@@ -6,22 +6,56 @@ import (
 	"io"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
 
 // Lossy is a dialer for a NATS client (nats.SetCustomDialer) whose
-// connections can lose the acknowledgements of publishes to a stream on
-// their way from the server, as a network does when it fails after the
-// server stored a message and before the client heard so. Everything
-// else passes through unchanged. Its methods are safe for concurrent use.
+// connections can lose messages on their way from the server: the
+// acknowledgements of publishes to a stream, as a network does when it
+// fails after the server stored a message and before the client heard
+// so, and the messages a consumer delivers. Everything else passes
+// through unchanged. Its methods are safe for concurrent use.
 type Lossy struct {
 	d net.Dialer
 
-	mu      sync.Mutex // guards the fields below
-	stream  string     // whose acks to drop
-	drop    int        // how many more to drop
-	dropped int        // how many were dropped
+	mu         sync.Mutex // guards the fields below
+	stream     string     // whose acks to drop
+	drop       int        // how many more acks to drop
+	dropped    int        // how many acks were dropped
+	deliveries string     // the subject prefix of the deliveries to drop
+	dropDeliv  int        // how many more deliveries to drop
+	droppedDel int        // how many deliveries were dropped
+}
+
+// DroppedDeliveries returns how many deliveries were dropped in all.
+func (l *Lossy) DroppedDeliveries() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.droppedDel
+}
+
+// DropDeliveries makes the connections drop the next n messages that a
+// consumer delivers from subjects beginning with prefix, as a network
+// that loses them would: the consumer counts them as delivered.
+func (l *Lossy) DropDeliveries(prefix string, n int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.deliveries, l.dropDeliv = prefix, n
+}
+
+// isDelivery reports whether a message on subject with reply subject
+// reply is a consumer's delivery to drop, and if so counts it.
+func (l *Lossy) isDelivery(subject, reply string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.dropDeliv == 0 || !strings.HasPrefix(subject, l.deliveries) || !strings.HasPrefix(reply, "$JS.ACK.") {
+		return false
+	}
+	l.dropDeliv--
+	l.droppedDel++
+	return true
 }
 
 // Dial implements nats.CustomDialer.
@@ -93,7 +127,11 @@ func (l *Lossy) filter(r *bufio.Reader, w net.Conn) {
 					return
 				}
 			}
-			if l.isAck(body[hdr:size]) {
+			reply := "" // present when MSG has 5 fields, HMSG 6
+			if string(f[0]) == "MSG" && len(f) == 5 || string(f[0]) == "HMSG" && len(f) == 6 {
+				reply = string(f[3])
+			}
+			if l.isAck(body[hdr:size]) || l.isDelivery(string(f[1]), reply) {
 				continue
 			}
 			frame = append(line, body...)
