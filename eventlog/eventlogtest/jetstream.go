@@ -61,6 +61,7 @@ func openJetStream(t testing.TB, dir string, opts eventlog.Options) (*jetstream.
 		Stream:           name,
 		Prefix:           fmt.Sprintf("t%d", n),
 		MaxEventSize:     opts.MaxEventSize,
+		MaxAppendEvents:  4096, // the servers' max_batch_size
 		SubscriberBuffer: opts.SubscriberBuffer,
 		MaxSubscribers:   opts.MaxSubscribers,
 		Logger:           opts.Logger,

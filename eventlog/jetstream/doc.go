@@ -13,7 +13,10 @@
 // setting from a client, so whoever runs the servers must set it. A
 // cluster needs three (or five) JetStream servers for Replicas 3 (or 5).
 // An atomic batch may hold at most the servers' max_batch_size messages
-// (1000 by default), which bounds Options.MaxAppendEvents.
+// (1000 by default), which bounds Options.MaxAppendEvents; the actors
+// runtime needs 4096. At most max_batch_inflight_per_stream batches (50
+// by default) are in flight on a stream at once: the Log retries the
+// others after a short wait, so a busy server wants more.
 //
 // # Stream
 //

@@ -76,10 +76,13 @@ type Options struct {
 	// DefaultMaxRecordSize (32 MiB: a snapshot of the largest state
 	// package snapshots takes by default, 16 MiB, fits).
 	MaxRecordSize int
-	// MaxAppendEvents bounds the events and ops of one Write together:
-	// they are one atomic batch, and the servers refuse batches of more
-	// than 1000 messages unless configured otherwise. Default
-	// DefaultMaxAppendEvents (1000).
+	// MaxAppendEvents bounds the messages of one Write: its events and
+	// its ops (those whose value takes several messages count each). They
+	// are one atomic batch, and the servers refuse batches of more than
+	// their max_batch_size, 1000 messages by default. Default
+	// DefaultMaxAppendEvents (1000). The actors runtime writes up to
+	// 2,000 records at once: for it, run the servers with a
+	// max_batch_size of 4096 and set this to match.
 	MaxAppendEvents int
 	// SubscriberBuffer is how many events a subscriber may fall behind
 	// the live feed before it is told it lagged. Default

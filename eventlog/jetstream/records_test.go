@@ -143,3 +143,63 @@ func TestLog_LargeRecords(t *testing.T) {
 		})
 	}
 }
+
+// TestLog_LargeWrites: writes of thousands of messages, as the runtime's
+// idempotency sweep makes, go through as one atomic batch when the
+// servers' max_batch_size (4096 in the test servers) allows them; over
+// MaxAppendEvents the Log refuses them, over max_batch_size the servers
+// do, and nothing is written either way.
+func TestLog_LargeWrites(t *testing.T) {
+	for _, s := range []*shared{single, three} {
+		t.Run(fmt.Sprintf("R%d", s.n), func(t *testing.T) {
+			l := open(t, s, jetstream.Options{MaxAppendEvents: 5000})
+			sp := eventlog.FirstSpace
+			ops := func(n int, prefix string) []eventlog.Op {
+				out := make([]eventlog.Op, n)
+				for i := range out {
+					out[i] = eventlog.Op{Space: sp, Key: fmt.Appendf(nil, "%s%05d", prefix, i), Value: []byte("v")}
+				}
+				return out
+			}
+			count := func(prefix string) int {
+				n := 0
+				if err := l.Scan(bg, sp, []byte(prefix), nil, false, func(k, _ []byte) error {
+					if bytes.HasPrefix(k, []byte(prefix)) {
+						n++
+					}
+					return nil
+				}); err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+			if _, err := l.Write(bg, eventlog.Request{Ops: ops(2000, "a")}); err != nil {
+				t.Fatalf("2,000 records: %v", err)
+			}
+			id := eventlog.ID{Type: "counter", Key: "big"}
+			evs := make([]eventlog.Event, 1000)
+			for i := range evs {
+				evs[i] = eventlogtest.Ev("x", i)
+			}
+			res, err := l.Write(bg, eventlog.Request{Actor: id, Expected: eventlog.NoStream, Events: evs, Ops: ops(1000, "b")})
+			if err != nil || res.Last != 1000 || res.LastPos-res.FirstPos != 999 {
+				t.Fatalf("1,000 events and 1,000 records: %+v, %v", res, err)
+			}
+			if _, err := l.Write(bg, eventlog.Request{Ops: ops(4500, "c")}); !errors.Is(err, eventlog.ErrEventTooLarge) {
+				t.Fatalf("4,500 records, over max_batch_size: err = %v, want ErrEventTooLarge", err)
+			}
+			small := open(t, s, jetstream.Options{})
+			if _, err := small.Write(bg, eventlog.Request{Ops: ops(1001, "d")}); !errors.Is(err, eventlog.ErrEventTooLarge) {
+				t.Fatalf("1,001 records over the default MaxAppendEvents: err = %v, want ErrEventTooLarge", err)
+			}
+			for prefix, want := range map[string]int{"a": 2000, "b": 1000, "c": 0} {
+				if got := count(prefix); got != want {
+					t.Fatalf("%d records %s..., want %d", got, prefix, want)
+				}
+			}
+			if h, err := l.Head(bg, id); err != nil || h.Head != 1000 {
+				t.Fatalf("head = %+v, %v; want 1000", h, err)
+			}
+		})
+	}
+}

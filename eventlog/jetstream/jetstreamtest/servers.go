@@ -1,8 +1,9 @@
 // Package jetstreamtest starts NATS JetStream servers embedded in a test
 // process, for the tests of the JetStream event log and of what is built
 // on it: one node, or a cluster of three, on free loopback ports, with
-// their stores in temporary directories and every write synced
-// (sync_interval: always).
+// their stores in temporary directories, every write synced
+// (sync_interval: always), a max_payload of 8 MiB and atomic batches of
+// up to 4,096 messages (max_batch_size), 1,000 in flight per stream.
 package jetstreamtest
 
 import (
@@ -50,6 +51,9 @@ func Start(n int, dir string) (*Servers, error) {
 			// two minutes and a power loss takes acknowledged writes.
 			SyncAlways: true,
 			MaxPayload: 8 << 20,
+			// The runtime writes up to 2,000 records in one write (its
+			// idempotency sweep), and many actors write batches at once.
+			JetStreamLimits: server.JSLimitOpts{MaxBatchSize: 4096, MaxBatchInflightPerStream: 1000},
 		}
 		var srv *server.Server
 		for try := 0; ; try++ {
