@@ -37,6 +37,7 @@ if [ "$fuzztime" != "0" ]; then
 		./eventlog:FuzzDecodeEnvelope
 		./eventlog:FuzzValidValue
 		./eventlog:FuzzParseID
+		./eventlog/jetstream:FuzzSubjects
 		./api:FuzzDecodeFrame
 		./api:FuzzRPC
 		./api:FuzzRPCMsgpack

@@ -42,11 +42,17 @@ func keyToken(key string) string {
 	return "~" + base64.RawURLEncoding.EncodeToString([]byte(key))
 }
 
+// decodeKeyToken is the inverse of keyToken. It refuses a token that
+// keyToken would not have made (such as a plain key encoded), so that an
+// actor has one subject only.
 func decodeKeyToken(tok string) (string, error) {
 	if rest, ok := strings.CutPrefix(tok, "~"); ok {
-		b, err := base64.RawURLEncoding.DecodeString(rest)
+		b, err := base64.RawURLEncoding.Strict().DecodeString(rest)
 		if err != nil {
 			return "", fmt.Errorf("key token %q: %w", tok, err)
+		}
+		if plainToken(string(b)) {
+			return "", fmt.Errorf("key token %q encodes a plain key", tok)
 		}
 		return string(b), nil
 	}
