@@ -43,6 +43,7 @@ if [ "$fuzztime" != "0" ]; then
 		./api:FuzzRPCMsgpack
 		./api:FuzzQuery
 		./api:FuzzCallHeaders
+		./api:FuzzPacedConn_Scan
 		./jsondiff:FuzzDiff
 		./cmd/cli:FuzzEscape
 	)
