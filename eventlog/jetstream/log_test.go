@@ -144,6 +144,13 @@ func open(t testing.TB, s *shared, opts jetstream.Options) *testStore {
 	return ts
 }
 
+// The storage contract's suites, on one server (R1) and on three (R3):
+//
+//	go test ./eventlog/jetstream                  # all, about 30 s (45-75 s with -race)
+//	go test ./eventlog/jetstream -run 'Suite|Faults'
+//
+// -short only shortens the writer race (TestLog_WriterRace): the suites
+// take a few seconds each, starting the servers included.
 func TestLog_SuiteSingle(t *testing.T) {
 	single.get(t) // before the suite: its leak checks start after
 	eventlogtest.Run(t, func(t *testing.T) eventlogtest.Store {
