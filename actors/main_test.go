@@ -5,6 +5,7 @@ import (
 	"os"
 	"testing"
 
+	"github.com/actorlog/actorlog/eventlog/eventlogtest"
 	"go.uber.org/goleak"
 )
 
@@ -18,6 +19,7 @@ func TestMain(m *testing.M) {
 	}
 	// The leak check comes once the fixtures are closed (an open one
 	// holds Pebble's goroutines); goleak's own Cleanup would run after it.
+	eventlogtest.StopServers()
 	if code == 0 {
 		if err := goleak.Find(); err != nil {
 			fmt.Fprintln(os.Stderr, "goleak:", err)

@@ -11,7 +11,9 @@ import (
 // StoreEnv is the environment variable that picks the store on which the
 // tests of the packages built on the log run: ACTORLOG_TEST_STORE=memory
 // runs them on Memory (fast, and the same tests over a second
-// implementation of the contract); unset, on the Pebble log.
+// implementation of the contract); ACTORLOG_TEST_STORE=jetstream on the
+// JetStream log (package eventlog/jetstream) on an embedded server;
+// unset, on the Pebble log.
 const StoreEnv = "ACTORLOG_TEST_STORE"
 
 // OnMemory reports whether StoreEnv asks for Memory.
@@ -25,10 +27,11 @@ var dirs = struct {
 }{m: map[string]*Memory{}}
 
 // Open opens the store of dir for a test and closes it when the test
-// ends: the Pebble log with opts, or, when OnMemory and opts names no
-// filesystem of its own (tests that inject faults or crash need Pebble),
-// a Memory. A test that closes its store and opens the same directory
-// again finds what it wrote, on either.
+// ends: the Pebble log with opts, or, when opts names no filesystem of
+// its own (tests that inject faults or crash need Pebble), a Memory when
+// OnMemory or a JetStream log when OnJetStream. A test that closes its
+// store and opens the same directory again finds what it wrote, on any
+// of them.
 func Open(t testing.TB, dir string, opts eventlog.Options) eventlog.Store {
 	t.Helper()
 	var s eventlog.Store
@@ -41,6 +44,8 @@ func Open(t testing.TB, dir string, opts eventlog.Options) eventlog.Store {
 		}
 		dirs.Unlock()
 		s = m.Reopen()
+	} else if OnJetStream() && opts.FS == nil {
+		s, _ = openJetStream(t, dir, opts)
 	} else {
 		l, err := eventlog.Open(dir, opts)
 		if err != nil {
@@ -53,13 +58,18 @@ func Open(t testing.TB, dir string, opts eventlog.Options) eventlog.Store {
 }
 
 // OpenFaulty is Open of a store whose disk the test can make fail: a
-// Memory, or the Pebble log on a Disk over the operating system's
-// filesystem.
+// Memory, a JetStream log whose stream can be made full, or the Pebble
+// log on a Disk over the operating system's filesystem.
 func OpenFaulty(t testing.TB, dir string, opts eventlog.Options) (eventlog.Store, Faults) {
 	t.Helper()
 	if OnMemory() {
 		s := Open(t, dir, opts)
 		return s, s.(*Memory)
+	}
+	if OnJetStream() {
+		s, stream := openJetStream(t, dir, opts)
+		t.Cleanup(func() { s.Close() })
+		return s, jetStreamFaults(t, stream)
 	}
 	disk := NewDisk(nil)
 	opts.FS = disk.FS()
