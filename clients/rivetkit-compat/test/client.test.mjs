@@ -120,7 +120,7 @@ for (const enc of encodings) {
 
       const h = client.counter.getOrCreate([key]);
       const invalid = await rejectsWith(h.add({}), 'user', 'invalid');
-      assert.match(invalid.message, /value is required/);
+      assert.match(invalid.message, /"value" is required/);
       await rejectsWith(h.noSuchAction(), 'actor', 'action_not_found');
       await rejectsWith(client.chatRoom.getOrCreate([key]).sendMessage({ username: 'ann', text: '' }), 'user', 'invalid');
       await rejectsWith(client.serverTime.getOrCreate([key]).setTimezone({ timezone: 'Mars/Olympus' }), 'user', 'invalid');
