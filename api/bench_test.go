@@ -183,8 +183,10 @@ func runBenchConns(b *testing.B, conns int, url func(w int) string) int {
 // runBenchPool makes b.N calls in all from a fixed pool of conns
 // goroutines, which claim them from a shared counter: call(w, n) is call
 // n (1 to b.N) made by goroutine w. It times only the calls, fails the
-// benchmark on the first error, and reports calls/s ("req/s") and the p50
-// and p99 latency in µs.
+// benchmark on the first error, and reports calls/s ("req/s"), the p50
+// and p99 latency in µs, and the process's CPU (user and system, from
+// getrusage) per call in µs ("cpu-us/op"): client and server together,
+// as they share the process.
 func runBenchPool(b *testing.B, conns int, call func(w int, n int64) error) {
 	b.Helper()
 	var next atomic.Int64
@@ -207,10 +209,12 @@ func runBenchPool(b *testing.B, conns int, call func(w int, n int64) error) {
 		})
 	}
 	b.ResetTimer()
+	cpu0 := benchCPU(b)
 	t0 := time.Now()
 	start.Done()
 	wg.Wait()
 	elapsed := time.Since(t0)
+	cpu := benchCPU(b) - cpu0
 	b.StopTimer()
 	for _, err := range errs {
 		if err != nil {
@@ -222,6 +226,16 @@ func runBenchPool(b *testing.B, conns int, call func(w int, n int64) error) {
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
 	b.ReportMetric(benchPercentile(all, 0.50), "p50-us")
 	b.ReportMetric(benchPercentile(all, 0.99), "p99-us")
+	b.ReportMetric(float64(cpu)/float64(time.Microsecond)/float64(len(all)), "cpu-us/op")
+}
+
+// benchCPU returns the CPU time, user and system, the process has used.
+func benchCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchPercentile returns the q-quantile of the sorted durations, in µs.
