@@ -205,7 +205,7 @@ func (a *actor) saveSnapshot() {
 // goroutines only once all of its own have returned and every actor has
 // gone: were it refused all the same, f runs here.
 func (a *actor) spawn(f func()) {
-	if !a.rt.scope.Go(f) {
+	if !a.rt.reuse.Go(f) {
 		f()
 	}
 }

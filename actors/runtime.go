@@ -234,7 +234,8 @@ type Runtime struct {
 	lg    *slog.Logger
 	scope *lifetime.Scope
 	sched *scheduler
-	pool  pool // runs the actors (workers.go)
+	pool  pool    // runs the actors (workers.go)
+	reuse *reuser // starts the pool's workers and the appends (workers.go)
 
 	mu      sync.Mutex // guards the fields below
 	actors  map[eventlog.ID]*actor
@@ -269,7 +270,8 @@ func newRuntime(log Log, snaps *snapshots.Store, reg *Registry, opts Options, me
 		actors:   make(map[eventlog.ID]*actor),
 		lru:      list.New(),
 	}
-	rt.pool = pool{max: opts.Workers, start: rt.scope.Go}
+	rt.reuse = &reuser{scope: rt.scope}
+	rt.pool = pool{max: opts.Workers, start: rt.reuse.Go}
 	rt.sched = newScheduler(rt)
 	rt.scope.Go(rt.sched.run)
 	if opts.MemoryBudget > 0 {

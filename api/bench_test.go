@@ -32,6 +32,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/signal"
 	"slices"
 	"strconv"
 	"sync"
@@ -47,6 +49,9 @@ import (
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/snapshots"
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/vmihailenco/msgpack/v5"
 )
 
@@ -178,8 +183,10 @@ func runBenchConns(b *testing.B, conns int, url func(w int) string) int {
 // runBenchPool makes b.N calls in all from a fixed pool of conns
 // goroutines, which claim them from a shared counter: call(w, n) is call
 // n (1 to b.N) made by goroutine w. It times only the calls, fails the
-// benchmark on the first error, and reports calls/s ("req/s") and the p50
-// and p99 latency in µs.
+// benchmark on the first error, and reports calls/s ("req/s"), the p50
+// and p99 latency in µs, and the process's CPU (user and system, from
+// getrusage) per call in µs ("cpu-us/op"): client and server together,
+// as they share the process.
 func runBenchPool(b *testing.B, conns int, call func(w int, n int64) error) {
 	b.Helper()
 	var next atomic.Int64
@@ -202,10 +209,12 @@ func runBenchPool(b *testing.B, conns int, call func(w int, n int64) error) {
 		})
 	}
 	b.ResetTimer()
+	cpu0 := benchCPU(b)
 	t0 := time.Now()
 	start.Done()
 	wg.Wait()
 	elapsed := time.Since(t0)
+	cpu := benchCPU(b) - cpu0
 	b.StopTimer()
 	for _, err := range errs {
 		if err != nil {
@@ -217,6 +226,16 @@ func runBenchPool(b *testing.B, conns int, call func(w int, n int64) error) {
 	b.ReportMetric(float64(len(all))/elapsed.Seconds(), "req/s")
 	b.ReportMetric(benchPercentile(all, 0.50), "p50-us")
 	b.ReportMetric(benchPercentile(all, 0.99), "p99-us")
+	b.ReportMetric(float64(cpu)/float64(time.Microsecond)/float64(len(all)), "cpu-us/op")
+}
+
+// benchCPU returns the CPU time, user and system, the process has used.
+func benchCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchPercentile returns the q-quantile of the sorted durations, in µs.
@@ -266,21 +285,70 @@ func BenchmarkBareHTTPAppend(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer l.Close()
-			hs := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				io.Copy(io.Discard, r.Body)
-				id := eventlog.ID{Type: "counter", Key: r.URL.Path}
-				if _, err := l.Append(r.Context(), id, eventlog.Any, eventlog.Event{Type: "countUpdated", Data: data}); err != nil {
-					http.Error(w, err.Error(), http.StatusInternalServerError)
-					return
-				}
-				w.Header().Set("Content-Type", "application/json")
-				w.WriteHeader(http.StatusOK)
-				w.Write([]byte(`{"count":1}` + "\n"))
-			}))
+			hs := httptest.NewServer(bareAppendHandler(l, data))
 			defer hs.Close()
 			runBenchConns(b, conns, func(w int) string { return fmt.Sprintf("%s/rpc/counter:b%d/increment", hs.URL, w) })
 		})
 	}
+}
+
+// bareAppendHandler answers every request as BenchmarkBareHTTPAppend
+// does: one durable append of data to the actor named by the request's
+// path, then {"count":1}.
+func bareAppendHandler(l *eventlog.Log, data []byte) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body)
+		id := eventlog.ID{Type: "counter", Key: r.URL.Path}
+		if _, err := l.Append(r.Context(), id, eventlog.Any, eventlog.Event{Type: "countUpdated", Data: data}); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		w.Write([]byte(`{"count":1}` + "\n"))
+	}
+}
+
+// TestServeBareAppend is not a test: with ACTORLOG_BARE_ADDR set it
+// serves BenchmarkBareHTTPAppend's handler on that address, in a process
+// of its own, until SIGINT or SIGTERM, so that actorlog load can measure
+// it from another process as it measures actorlog serve: POST
+// /rpc/<anything> appends, GET /healthz answers and GET /metrics gives
+// process_cpu_seconds_total. The store is a temporary directory.
+//
+//	go test -c -o /tmp/api.test ./api
+//	ACTORLOG_BARE_ADDR=127.0.0.1:3002 /tmp/api.test -test.run '^TestServeBareAppend$' -test.timeout 0
+//	actorlog load --server http://127.0.0.1:3002 --conns 64 --duration 15s
+func TestServeBareAppend(t *testing.T) {
+	addr := os.Getenv("ACTORLOG_BARE_ADDR")
+	if addr == "" {
+		t.Skip("ACTORLOG_BARE_ADDR is not set")
+	}
+	data, err := msgpack.Marshal(map[string]int64{"count": 1, "lastUpdated": time.Now().UnixMilli()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := eventlog.Open(t.TempDir(), eventlog.Options{Logger: benchQuiet()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), collectors.NewGoCollector())
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(http.ResponseWriter, *http.Request) {})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("POST /rpc/", bareAppendHandler(l, data))
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := &http.Server{Handler: mux}
+	go hs.Serve(ln)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	<-ctx.Done()
+	hs.Close()
 }
 
 // BenchmarkRPC measures POST /rpc/counter:.../increment, each reply sent

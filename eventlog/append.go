@@ -347,6 +347,8 @@ func (l *Log) apply(h *handle, g *group, pos uint64) {
 			g.err = l.unavailable()
 		}
 	}()
+	clear(l.touched) // a group given up on by Fatalf may have left them
+	l.feed, l.feedEnd, l.touched = l.feed[:0], l.feedEnd[:0], l.touched[:0]
 	b := h.db.NewBatch()
 	streams := make(map[string]*StreamInfo, len(g.reqs))
 	now := time.Now().UnixMilli()
@@ -394,12 +396,15 @@ func (l *Log) apply(h *handle, g *group, pos uint64) {
 				if e.Time == 0 {
 					e.Time = now
 				}
-				val = AppendEnvelope(append(val[:0], idKey...), &e)
-				env := val[len(idKey):]
+				// The event goes in now; its feed record (its actor's
+				// key and the envelope) once every event of the group
+				// is in, below.
+				start := len(l.feed)
+				l.feed = AppendEnvelope(append(l.feed, idKey...), &e)
+				l.feedEnd = append(l.feedEnd, len(l.feed))
+				env := l.feed[start+len(idKey):]
 				l.scratch = binary.BigEndian.AppendUint64(append(append(l.scratch[:0], famEvents), idKey...), e.Seq)
 				b.Set(l.scratch, env, nil)
-				l.scratch = feedKey(l.scratch[:0], e.Pos)
-				b.Set(l.scratch, val, nil)
 				if publish {
 					e.Data = append([]byte(nil), e.Data...)
 					g.events = append(g.events, e)
@@ -415,11 +420,13 @@ func (l *Log) apply(h *handle, g *group, pos uint64) {
 			if st.Updated == 0 {
 				st.Updated = now
 			}
+			if st.LastPos < first {
+				// The group's first append to the stream: positions
+				// below first are earlier groups'.
+				l.touched = append(l.touched, st)
+			}
 			st.LastPos = pos - 1
 			req.res.Last, req.res.LastPos = st.Head, pos-1
-			l.scratch = streamKey(l.scratch[:0], r.Actor)
-			val = appendStreamRec(val[:0], st)
-			b.Set(l.scratch, val, nil)
 		}
 		for _, op := range r.Ops {
 			l.scratch = append(append(l.scratch[:0], byte(op.Space)), op.Key...)
@@ -434,6 +441,28 @@ func (l *Log) apply(h *handle, g *group, pos uint64) {
 			}
 		}
 		wrote = true
+	}
+	// Pebble inserts a batch's keys into its memtable one after the
+	// other, and finds each one's place from where the previous one went
+	// when that is near: so the records go in by kind, the events (an
+	// actor's in order), then the feed records (consecutive positions,
+	// each right after the one before), then each stream record once.
+	// The batch is one atomic write whatever its order.
+	prev := 0
+	for i, end := range l.feedEnd {
+		l.scratch = feedKey(l.scratch[:0], first+uint64(i))
+		b.Set(l.scratch, l.feed[prev:end], nil)
+		prev = end
+	}
+	for _, st := range l.touched {
+		l.scratch = streamKey(l.scratch[:0], st.Actor)
+		val = appendStreamRec(val[:0], st)
+		b.Set(l.scratch, val, nil)
+	}
+	clear(l.touched)
+	l.feed, l.feedEnd, l.touched = l.feed[:0], l.feedEnd[:0], l.touched[:0]
+	if cap(l.feed) > 1<<20 {
+		l.feed = nil // let a large group's buffer go
 	}
 	g.lastPos = pos - 1
 	if !wrote {

@@ -170,6 +170,11 @@ type Log struct {
 	// leads).
 	scratch []byte
 	heads   map[string]StreamInfo
+	// feed holds a group's feed records until they are added to its
+	// batch, and touched the streams it appended to (apply).
+	feed    []byte
+	feedEnd []int
+	touched []*StreamInfo
 
 	subs subscribers
 	rec  recovery
