@@ -123,8 +123,17 @@ func serveLaunch(t *testing.T, bin, dir string, extra ...string) *serveProc {
 		close(p.done)
 	}()
 	t.Cleanup(func() {
+		if t.Failed() {
+			// What the server said, for the failure's cause.
+			out := p.stderr.String()
+			if len(out) > 4000 {
+				out = "..." + out[len(out)-4000:]
+			}
+			t.Logf("serve's stderr:\n%s", out)
+		}
 		select {
 		case <-p.done:
+			t.Logf("serve had exited: %v", p.cmd.ProcessState)
 			return
 		default:
 		}
