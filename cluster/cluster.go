@@ -102,6 +102,11 @@ type Options struct {
 	// Replicas is the bucket's replication factor when it is created: 3
 	// in a cluster of three. Default 1.
 	Replicas int
+	// OnAcquire, if set, is called when this node has taken a shard's
+	// lease and before it serves the shard: it must make the actors of
+	// the shard held in memory, whose state may be older than the log,
+	// load again (actors.Runtime.Sleep). An error gives the lease back.
+	OnAcquire func(ctx context.Context, shard int) error
 	// CallTimeout bounds a forwarded call whose context has no deadline.
 	// Default DefaultCallTimeout (30 s).
 	CallTimeout time.Duration
@@ -153,9 +158,10 @@ type Cluster struct {
 	loopDone chan struct{}
 	serving  sync.WaitGroup // forwarded calls being served
 
-	mu     sync.Mutex // guards the fields below
-	owned  map[int]*lease
-	closed bool
+	mu        sync.Mutex // guards the fields below
+	owned     map[int]*lease
+	acquiring map[int]chan struct{} // closed when the shard's acquire ends
+	closed    bool
 }
 
 // lease is a shard this node holds.
@@ -196,7 +202,7 @@ func Open(ctx context.Context, opts Options, local Caller) (*Cluster, error) {
 			return nil, fmt.Errorf("cluster: lease bucket %s: %w", opts.Bucket, err)
 		}
 	}
-	c := &Cluster{opts: opts, kv: kv, local: local, owned: make(map[int]*lease), loopDone: make(chan struct{})}
+	c := &Cluster{opts: opts, kv: kv, local: local, owned: make(map[int]*lease), acquiring: make(map[int]chan struct{}), loopDone: make(chan struct{})}
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	go c.renewLoop()
 	return c, nil
@@ -255,6 +261,32 @@ func (c *Cluster) Owner(ctx context.Context, shard int) (string, error) {
 // own (left by an earlier run under the same name). It returns the owner
 // when another node holds it.
 func (c *Cluster) acquire(ctx context.Context, shard int) (owner string, err error) {
+	// One acquire of a shard at a time on this node: the others wait for
+	// it and look again.
+	c.mu.Lock()
+	if ch := c.acquiring[shard]; ch != nil {
+		c.mu.Unlock()
+		select {
+		case <-ch:
+			return "", errRetry
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	if l := c.owned[shard]; l != nil && time.Since(l.renewed) < c.fenceAfter() {
+		c.mu.Unlock()
+		return "", nil // taken meanwhile
+	}
+	ch := make(chan struct{})
+	c.acquiring[shard] = ch
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.acquiring, shard)
+		c.mu.Unlock()
+		close(ch)
+	}()
+
 	start := time.Now()
 	key := c.key(shard)
 	rev, err := c.kv.Create(ctx, key, []byte(c.opts.Node))
@@ -272,6 +304,15 @@ func (c *Cluster) acquire(ctx context.Context, shard int) (owner string, err err
 	}
 	if err != nil {
 		return "", err
+	}
+	if c.opts.OnAcquire != nil {
+		hctx, cancel := context.WithTimeout(ctx, c.opts.LeaseTTL/4)
+		err := c.opts.OnAcquire(hctx, shard)
+		cancel()
+		if err != nil {
+			c.kv.Delete(context.Background(), key, jetstream.LastRevision(rev))
+			return "", fmt.Errorf("cluster: shard %d taken, not served: %w", shard, err)
+		}
 	}
 	sub, err := c.opts.Conn.QueueSubscribe(c.subject(shard), "owner", c.serve)
 	if err != nil {
@@ -355,6 +396,20 @@ func (c *Cluster) Renew(ctx context.Context) {
 		l.rev, l.renewed = rev, start
 		c.mu.Unlock()
 	}
+}
+
+// Release hands a shard over: this node stops serving it and deletes its
+// lease, so that the next call anywhere takes it. It does nothing if this
+// node does not hold the shard.
+func (c *Cluster) Release(ctx context.Context, shard int) error {
+	c.mu.Lock()
+	l := c.owned[shard]
+	c.mu.Unlock()
+	if l == nil {
+		return nil
+	}
+	c.drop(shard, l)
+	return c.release(ctx, shard, l.rev)
 }
 
 // Close stops serving: it stops the renewals, unsubscribes, waits for the

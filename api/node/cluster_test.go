@@ -353,3 +353,51 @@ func TestCluster_TwoOwnersFenced(t *testing.T) {
 	}
 	t.Logf("%d calls acknowledged, %d refused with a conflict", acked, conflicts)
 }
+
+// TestCluster_ShardBackNoStaleState: a node that gave a shard up and takes
+// it back serves the actors' state as the log has it, not as it left it
+// in memory: a read-only action, which no conditional append would catch,
+// answers the other node's writes.
+func TestCluster_ShardBackNoStaleState(t *testing.T) {
+	nodes := startCluster(t)
+	ctx := context.Background()
+	id := eventlog.ID{Type: "tally", Key: "back"}
+	get := func(c *clusterNode) int {
+		t.Helper()
+		r, err := c.n.Cluster().Call(ctx, id, "get", actors.JSONArgs(nil), actors.CallOptions{})
+		if err != nil {
+			t.Fatalf("get through %s: %v", c.name, err)
+		}
+		var v tally
+		if err := json.Unmarshal(r.Body, &v); err != nil {
+			t.Fatal(err)
+		}
+		return v.Total
+	}
+	a, b := nodes[0], nodes[1]
+	shard := a.n.Cluster().Shard(id)
+	if _, err := add(a, "back", ""); err != nil {
+		t.Fatal(err)
+	}
+	if !a.n.Cluster().Owns(shard) {
+		t.Fatalf("%s does not own the shard it took", a.name)
+	}
+	if err := a.n.Cluster().Release(ctx, shard); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := add(b, "back", ""); err != nil || got != 2 {
+		t.Fatalf("add through %s after the release = %d, %v; want 2", b.name, got, err)
+	}
+	if !b.n.Cluster().Owns(shard) {
+		t.Fatalf("%s does not own the shard after the release", b.name)
+	}
+	if err := b.n.Cluster().Release(ctx, shard); err != nil {
+		t.Fatal(err)
+	}
+	if got := get(a); got != 2 {
+		t.Fatalf("get through %s, which took the shard back = %d, want 2 (its actor in memory had 1)", a.name, got)
+	}
+	if !a.n.Cluster().Owns(shard) {
+		t.Fatalf("%s did not take the shard back", a.name)
+	}
+}

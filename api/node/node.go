@@ -186,6 +186,12 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		if copts.Logger == nil {
 			copts.Logger = cfg.Logger
 		}
+		// A shard taken (back) may have actors awake here from an
+		// earlier ownership, with state older than the log: they load
+		// again. n.cluster is set before any shard is taken.
+		copts.OnAcquire = func(ctx context.Context, shard int) error {
+			return n.rt.Sleep(ctx, func(id eventlog.ID) bool { return n.cluster.Shard(id) == shard })
+		}
 		if n.cluster, err = cluster.Open(ctx, copts, n.rt); err != nil {
 			n.rt.Close(context.Background())
 			n.projs.Close(context.Background())

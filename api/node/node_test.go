@@ -39,6 +39,9 @@ func registry() *actors.Registry {
 		}
 		return tally{Total: c.State().Total + a.N}, nil
 	})
+	actors.Action(d, "get", func(c *actors.Ctx[tally], _ struct{}) (tally, error) {
+		return *c.State(), nil
+	})
 	return actors.NewRegistry(d)
 }
 
