@@ -153,6 +153,11 @@ type Options struct {
 	Frames FrameEncoder
 	// Metrics, if set, observes the runtime.
 	Metrics Metrics
+	// FiresTimer, if set, says whether this runtime fires the due timers
+	// of an actor; the others stay pending for another runtime over the
+	// same store. In a cluster it is true for the actors whose owner this
+	// node is (or becomes). Default: every timer.
+	FiresTimer func(id eventlog.ID) bool
 	// Logger receives the runtime's messages. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -381,6 +386,10 @@ func (rt *Runtime) Sleep(ctx context.Context, match func(eventlog.ID) bool) erro
 	}
 	return nil
 }
+
+// KickTimers makes the scheduler look for due timers now: for timers
+// another runtime over the same store wrote, or left to this one.
+func (rt *Runtime) KickTimers() { rt.sched.kickNow() }
 
 // Awake returns the number of actors in memory.
 func (rt *Runtime) Awake() int {

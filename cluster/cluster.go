@@ -107,6 +107,10 @@ type Options struct {
 	// the shard held in memory, whose state may be older than the log,
 	// load again (actors.Runtime.Sleep). An error gives the lease back.
 	OnAcquire func(ctx context.Context, shard int) error
+	// OnRenew, if set, is called after each round of renewals (every
+	// quarter of LeaseTTL): a node looks for due timers there, which
+	// finds those of shards no node owns any more.
+	OnRenew func()
 	// CallTimeout bounds a forwarded call whose context has no deadline.
 	// Default DefaultCallTimeout (30 s).
 	CallTimeout time.Duration
@@ -158,9 +162,12 @@ type Cluster struct {
 	loopDone chan struct{}
 	serving  sync.WaitGroup // forwarded calls being served
 
+	claims sync.WaitGroup // background Claims
+
 	mu        sync.Mutex // guards the fields below
 	owned     map[int]*lease
 	acquiring map[int]chan struct{} // closed when the shard's acquire ends
+	claimed   map[int]time.Time     // when Claim last tried a shard
 	closed    bool
 }
 
@@ -202,7 +209,7 @@ func Open(ctx context.Context, opts Options, local Caller) (*Cluster, error) {
 			return nil, fmt.Errorf("cluster: lease bucket %s: %w", opts.Bucket, err)
 		}
 	}
-	c := &Cluster{opts: opts, kv: kv, local: local, owned: make(map[int]*lease), acquiring: make(map[int]chan struct{}), loopDone: make(chan struct{})}
+	c := &Cluster{opts: opts, kv: kv, local: local, owned: make(map[int]*lease), acquiring: make(map[int]chan struct{}), claimed: make(map[int]time.Time), loopDone: make(chan struct{})}
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	go c.renewLoop()
 	return c, nil
@@ -243,6 +250,33 @@ func (c *Cluster) Owned() []int {
 		}
 	}
 	return out
+}
+
+// Claim reports whether this node owns the shard now. If it does not, it
+// tries to take the shard in the background (at most once a quarter of
+// the lease TTL): when the shard is free, the node takes it, and
+// Options.OnAcquire runs. It never waits, so that a timer scheduler can
+// ask it for each timer it finds due.
+func (c *Cluster) Claim(shard int) bool {
+	if c.Owns(shard) {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || time.Since(c.claimed[shard]) < c.opts.LeaseTTL/4 {
+		return false
+	}
+	c.claimed[shard] = time.Now()
+	c.claims.Add(1)
+	go func() {
+		defer c.claims.Done()
+		ctx, cancel := context.WithTimeout(c.ctx, c.opts.LeaseTTL/2)
+		defer cancel()
+		if _, err := c.acquire(ctx, shard); err != nil && err != errRetry && ctx.Err() == nil {
+			c.opts.Logger.Debug("claim failed", "node", c.opts.Node, "shard", shard, "err", err)
+		}
+	}()
+	return false
 }
 
 // Owner returns the node that holds the shard's lease, "" if none.
@@ -362,6 +396,9 @@ func (c *Cluster) renewLoop() {
 		case <-t.C:
 		}
 		c.Renew(c.ctx)
+		if c.opts.OnRenew != nil {
+			c.opts.OnRenew()
+		}
 	}
 }
 
@@ -428,6 +465,14 @@ func (c *Cluster) Close(ctx context.Context) error {
 	c.mu.Unlock()
 	c.stop()
 	<-c.loopDone
+	c.claims.Wait()
+	// A claim that took a shard as Close began left it in owned.
+	c.mu.Lock()
+	for s, l := range c.owned {
+		held[s] = l
+	}
+	c.owned = make(map[int]*lease)
+	c.mu.Unlock()
 	for _, l := range held {
 		l.sub.Unsubscribe()
 	}

@@ -401,3 +401,49 @@ func TestCluster_ShardBackNoStaleState(t *testing.T) {
 		t.Fatalf("%s did not take the shard back", a.name)
 	}
 }
+
+// TestCluster_Timers: timers fire once, on their actor's owner, and a
+// timer whose owner closed before it was due fires on another node.
+func TestCluster_Timers(t *testing.T) {
+	nodes := startCluster(t)
+	ctx := context.Background()
+	keys := []string{"t1", "t2", "t3", "t4", "t5", "t6"}
+	for i, k := range keys {
+		c := nodes[i%3]
+		if _, err := c.n.Cluster().Call(ctx, eventlog.ID{Type: "tally", Key: k}, "later", actors.JSONArgs([]byte(`{"n":10}`)), actors.CallOptions{}); err != nil {
+			t.Fatalf("later on %s through %s: %v", k, c.name, err)
+		}
+	}
+	// The owner of t1 closes before its timers are due: they move.
+	gone := owners(nodes, "t1")[0]
+	gone.stop()
+	live := liveOther(nodes, gone)
+	deadline := time.Now().Add(10 * clusterTTL)
+	for _, k := range keys {
+		id := eventlog.ID{Type: "tally", Key: k}
+		for {
+			evs, err := eventlog.ReadStream(ctx, live.log, id, 1, 100)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(evs) > 1 {
+				t.Fatalf("tally:%s's timer fired %d times", k, len(evs))
+			}
+			if len(evs) == 1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("tally:%s's timer did not fire within %v", k, 10*clusterTTL)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	// Give a second firing its chance to show.
+	time.Sleep(clusterTTL)
+	for _, k := range keys {
+		evs, err := eventlog.ReadStream(ctx, live.log, eventlog.ID{Type: "tally", Key: k}, 1, 100)
+		if err != nil || len(evs) != 1 {
+			t.Fatalf("tally:%s: %d events, %v; want its timer's one", k, len(evs), err)
+		}
+	}
+}

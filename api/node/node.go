@@ -36,6 +36,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actorlog/actorlog/actors"
@@ -112,10 +113,13 @@ type Node struct {
 	log     eventlog.Store
 	ownLog  bool // opened by the node, closed by it
 	cluster *cluster.Cluster
-	snaps   *snapshots.Store
-	rt      *actors.Runtime
-	projs   *projection.Runner
-	api     *api.Server
+	// clusterRef is cluster, for the runtime's goroutines, which start
+	// before it is set.
+	clusterRef atomic.Pointer[cluster.Cluster]
+	snaps      *snapshots.Store
+	rt         *actors.Runtime
+	projs      *projection.Runner
+	api        *api.Server
 
 	mu       sync.Mutex
 	closed   bool
@@ -173,6 +177,14 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	ropts.Frames = wire.Frames{}
 	ropts.Metrics = api.NewMetrics(cfg.API.Metrics)
 	ropts.Logger = cfg.Logger
+	if cfg.Cluster != nil {
+		// A node fires the timers of the actors it owns, and claims the
+		// shards of due timers no node owns.
+		ropts.FiresTimer = func(id eventlog.ID) bool {
+			cl := n.clusterRef.Load()
+			return cl != nil && cl.Claim(cl.Shard(id))
+		}
+	}
 	n.rt = actors.New(l, n.snaps, cfg.Registry, ropts)
 	n.projs, err = projection.Start(l, projection.Options{Logger: cfg.Logger}, cfg.Projections...)
 	if err != nil {
@@ -190,14 +202,23 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		// earlier ownership, with state older than the log: they load
 		// again. n.cluster is set before any shard is taken.
 		copts.OnAcquire = func(ctx context.Context, shard int) error {
-			return n.rt.Sleep(ctx, func(id eventlog.ID) bool { return n.cluster.Shard(id) == shard })
+			cl := n.clusterRef.Load()
+			if err := n.rt.Sleep(ctx, func(id eventlog.ID) bool { return cl.Shard(id) == shard }); err != nil {
+				return err
+			}
+			// The shard's timers are this node's to fire now.
+			n.rt.KickTimers()
+			return nil
 		}
+		copts.OnRenew = n.rt.KickTimers
 		if n.cluster, err = cluster.Open(ctx, copts, n.rt); err != nil {
 			n.rt.Close(context.Background())
 			n.projs.Close(context.Background())
 			n.closeLog()
 			return nil, err
 		}
+		n.clusterRef.Store(n.cluster)
+		n.rt.KickTimers()
 		aopts.Caller = n.cluster
 	}
 	aopts.Projections = n.projs
