@@ -279,8 +279,13 @@ func (c *Cluster) Claim(shard int) bool {
 	return false
 }
 
+// opTimeout bounds one request to the lease bucket.
+func (c *Cluster) opTimeout() time.Duration { return max(c.opts.LeaseTTL/4, time.Second) }
+
 // Owner returns the node that holds the shard's lease, "" if none.
 func (c *Cluster) Owner(ctx context.Context, shard int) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opTimeout())
+	defer cancel()
 	e, err := c.kv.Get(ctx, c.key(shard))
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return "", nil
@@ -321,6 +326,10 @@ func (c *Cluster) acquire(ctx context.Context, shard int) (owner string, err err
 		close(ch)
 	}()
 
+	// A request to a bucket whose leader is being elected waits for its
+	// context: bound each, so that the caller looks again.
+	ctx, cancel := context.WithTimeout(ctx, c.opTimeout())
+	defer cancel()
 	start := time.Now()
 	key := c.key(shard)
 	rev, err := c.kv.Create(ctx, key, []byte(c.opts.Node))

@@ -50,7 +50,7 @@ func serveTestCluster(t *testing.T, bin string) {
 			stdout: &serveOutput{},
 			stderr: &serveOutput{},
 			done:   make(chan struct{}),
-			client: &http.Client{Timeout: 30 * time.Second},
+			client: &http.Client{Timeout: 10 * time.Second}, // a request stuck in a failover is retried elsewhere
 		}
 		p.cmd.Env = append(os.Environ(), "PORT=", "ACTORLOG_TOKEN=")
 		p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
