@@ -2,6 +2,7 @@ package actors
 
 import (
 	"container/list"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -290,6 +291,18 @@ func (a *actor) handleBarrier(m message) {
 }
 
 func (a *actor) handleCall(m *callMsg) {
+	if m.timer != nil && a.pend.inflight == nil && len(a.pend.batch) == 0 {
+		// Another runtime over the same store (a cluster's former owner)
+		// may have fired the timer since it was found due: its event and
+		// the record's deletion are one write, so a state that holds the
+		// event is read with the record gone. A state that does not hold
+		// it appends against an older head and is refused.
+		_, err := a.rt.log.Get(a.rt.ctx(), Space, m.timer.key)
+		if errors.Is(err, eventlog.ErrNotFound) {
+			a.rt.sched.done(m.timer.key)
+			return
+		}
+	}
 	if c := m.opts.Conn; c != nil && !a.open(c) {
 		a.queueReply(0, m, Reply{}, Errorf(CodeUnavailable, "the connection this call to %s came over is closed", a.id))
 		a.release()

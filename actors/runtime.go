@@ -153,6 +153,11 @@ type Options struct {
 	Frames FrameEncoder
 	// Metrics, if set, observes the runtime.
 	Metrics Metrics
+	// FiresTimer, if set, says whether this runtime fires the due timers
+	// of an actor; the others stay pending for another runtime over the
+	// same store. In a cluster it is true for the actors whose owner this
+	// node is (or becomes). Default: every timer.
+	FiresTimer func(id eventlog.ID) bool
 	// Logger receives the runtime's messages. Default slog.Default().
 	Logger *slog.Logger
 }
@@ -340,6 +345,53 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Sleep asks the awake actors that match to go to sleep, as if their
+// idle time were up, and waits until they have or ctx ends. An actor
+// with connections stays awake (it is in use) and is not waited for. The
+// next call wakes an actor from the store. A cluster calls it for the
+// actors of a shard it takes, whose state in memory may be older than
+// the log.
+func (rt *Runtime) Sleep(ctx context.Context, match func(eventlog.ID) bool) error {
+	var wait []*actor
+	rt.mu.Lock()
+	for id, a := range rt.actors {
+		if !match(id) || a.sleeping {
+			continue
+		}
+		a.evict.Store(true)
+		a.signal()
+		wait = append(wait, a)
+	}
+	rt.mu.Unlock()
+	// An actor in use clears its evict flag instead of exiting.
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for len(wait) > 0 {
+		a := wait[0]
+		select {
+		case <-a.exited:
+			wait = wait[1:]
+			continue
+		default:
+		}
+		if !a.evict.Load() {
+			wait = wait[1:]
+			continue
+		}
+		select {
+		case <-a.exited:
+		case <-tick.C:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return nil
+}
+
+// KickTimers makes the scheduler look for due timers now: for timers
+// another runtime over the same store wrote, or left to this one.
+func (rt *Runtime) KickTimers() { rt.sched.kickNow() }
 
 // Awake returns the number of actors in memory.
 func (rt *Runtime) Awake() int {

@@ -264,6 +264,7 @@ func (s *scheduler) fireDue() int64 {
 	now := time.Now().UnixMilli()
 	var due []timerRecord
 	var next int64
+	skipped := false
 	err := s.rt.log.Scan(s.rt.ctx(), Space, []byte{'t'}, []byte{'u'}, false, func(k, v []byte) error {
 		at := int64(binary.BigEndian.Uint64(k[1:9]))
 		if at > now {
@@ -280,6 +281,10 @@ func (s *scheduler) fireDue() int64 {
 		if err != nil {
 			s.rt.lg.Error("unreadable timer record; skipping it", "err", err)
 			return nil
+		}
+		if f := s.rt.opts.FiresTimer; f != nil && !f(r.actor) {
+			skipped = true
+			return nil // another runtime's to fire
 		}
 		due = append(due, r)
 		if len(due) >= 1000 {
@@ -303,6 +308,11 @@ func (s *scheduler) fireDue() int64 {
 	}
 	if len(due) >= 1000 {
 		return now
+	}
+	if skipped && (next == 0 || next > now+1000) {
+		// Due timers left to another runtime: look again in a second,
+		// in case it is gone and this one is to take them over.
+		return now + 1000
 	}
 	return next
 }

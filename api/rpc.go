@@ -120,7 +120,7 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request, id eventlog.ID, ac
 	}
 	ctx, cancel := s.callContext(r)
 	defer cancel()
-	reply, err := s.rt.Call(ctx, id, action, args, opts)
+	reply, err := s.caller.Call(ctx, id, action, args, opts)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return

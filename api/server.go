@@ -118,6 +118,10 @@ type Options struct {
 	// Projections, if set, serves /projections, and GET /actors from the
 	// actor directory.
 	Projections *projection.Runner
+	// Caller, if set, runs the actions of RPC requests instead of the
+	// runtime: in a cluster, the one that sends a call to the actor's
+	// owner (cluster.Cluster). Calls over a WebSocket run on the runtime.
+	Caller Caller
 	// Routes add routes of the application's own, such as the seed
 	// actors' convenience routes (seed.Routes): each is called once, by
 	// New.
@@ -142,8 +146,15 @@ type Log interface {
 }
 
 // Server serves the API. Create it with New; it is an http.Handler.
+// Caller runs an action on an actor: the runtime's Call, or one that
+// sends it elsewhere.
+type Caller interface {
+	Call(ctx context.Context, id eventlog.ID, action string, args actors.Args, opts actors.CallOptions) (actors.Reply, error)
+}
+
 type Server struct {
 	rt      *actors.Runtime
+	caller  Caller
 	log     Log
 	snaps   *snapshots.Store
 	opts    Options
@@ -228,7 +239,11 @@ func New(rt *actors.Runtime, log Log, snaps *snapshots.Store, opts Options) (*Se
 	if !ok {
 		m = NewMetrics(opts.Metrics)
 	}
-	s := &Server{rt: rt, log: log, snaps: snaps, opts: opts, metrics: m, lg: opts.Logger, description: append(descJSON, '\n'), scope: lifetime.New(), sockets: make(map[*socket]struct{})}
+	caller := opts.Caller
+	if caller == nil {
+		caller = rt
+	}
+	s := &Server{rt: rt, caller: caller, log: log, snaps: snaps, opts: opts, metrics: m, lg: opts.Logger, description: append(descJSON, '\n'), scope: lifetime.New(), sockets: make(map[*socket]struct{})}
 	if opts.TotalSocketRate > 0 {
 		turn := min(max(opts.TotalSocketRate/10, minFrameCost), maxTurn)
 		s.socketsBudget = rate.NewLimiter(rate.Limit(opts.TotalSocketRate), int(turn))

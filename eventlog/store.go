@@ -24,7 +24,12 @@ import (
 //     lowers the head.
 //   - Feed: every event gets a global position; positions only grow, are
 //     never reused, and give one total order of all events that agrees
-//     with every stream's order. Erased events leave holes.
+//     with every stream's order. The events of one write take consecutive
+//     positions, but positions may skip: a position can be one that never
+//     held an event (on JetStream records and markers take positions of
+//     the same sequence), and erased events leave holes. A position gap
+//     is therefore no count of anything: a reader that wants to count
+//     events counts the events it is given.
 //   - Subscriptions: every durable event from the starting point, then
 //     each new one, in order, exactly once; a subscriber that falls too
 //     far behind gets a *LaggedError naming where to resume, and never

@@ -56,7 +56,7 @@ func Actors(ctx context.Context, log Log, snaps *snapshots.Store, o eventlog.Lis
 // streams returns the stream records of the actors o selects, from the
 // actor directory when it is current, else from the log's listing.
 func streams(ctx context.Context, log Log, o eventlog.ListOptions) ([]eventlog.StreamInfo, error) {
-	pos, ver, _, err := projection.ReadCheckpoint(ctx, log, projection.DirectoryName)
+	pos, ver, err := projection.ReadCheckpoint(ctx, log, projection.DirectoryName)
 	if err != nil {
 		return nil, err
 	}

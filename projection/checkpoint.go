@@ -13,7 +13,6 @@ import (
 type checkpoint struct {
 	pos     uint64
 	version uint64
-	erased  uint64
 	time    int64 // Unix ms of the last event processed
 }
 
@@ -23,7 +22,7 @@ func (c checkpoint) encode() []byte {
 	b := []byte{1}
 	b = binary.AppendUvarint(b, c.pos)
 	b = binary.AppendUvarint(b, c.version)
-	b = binary.AppendUvarint(b, c.erased)
+	b = binary.AppendUvarint(b, 0) // once an erased count; see the package doc
 	return binary.AppendVarint(b, c.time)
 }
 
@@ -32,7 +31,8 @@ func decodeCheckpoint(b []byte) (checkpoint, error) {
 	if len(b) == 0 || b[0] != 1 {
 		return c, errors.New("projection: unknown checkpoint format")
 	}
-	if !decodeVarints(b[1:], []*uint64{&c.pos, &c.version, &c.erased}, []*int64{&c.time}) {
+	var erased uint64 // read and ignored
+	if !decodeVarints(b[1:], []*uint64{&c.pos, &c.version, &erased}, []*int64{&c.time}) {
 		return c, errors.New("projection: checkpoint does not decode")
 	}
 	return c, nil
@@ -60,17 +60,17 @@ func decodeVarints(b []byte, us []*uint64, is []*int64) bool {
 }
 
 // ReadCheckpoint returns where a projection stands in log, for tools
-// reading a store offline: its position, version and erased count.
-func ReadCheckpoint(ctx context.Context, log eventlog.Records, name string) (pos, version, erased uint64, err error) {
+// reading a store offline: its position and version.
+func ReadCheckpoint(ctx context.Context, log eventlog.Records, name string) (pos, version uint64, err error) {
 	v, err := log.Get(ctx, Space, checkpointKey(name))
 	if errors.Is(err, eventlog.ErrNotFound) {
-		return 0, 0, 0, nil
+		return 0, 0, nil
 	}
 	if err != nil {
-		return 0, 0, 0, err
+		return 0, 0, err
 	}
 	ck, err := decodeCheckpoint(v)
-	return ck.pos, ck.version, ck.erased, err
+	return ck.pos, ck.version, err
 }
 
 // Drop deletes a projection's view and checkpoint from log, for tools

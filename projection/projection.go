@@ -9,16 +9,21 @@
 // new checkpoint are committed in one atomic write, so after any crash the
 // view reflects each event exactly once. A handler error stops that
 // projection only; it is reported in Status and retried with backoff from
-// the checkpoint. A projection never skips a global position silently: a
-// missing position is checked against the log and counted as erased, or
-// the projection stops with an error.
+// the checkpoint. A projection never skips an event silently: positions
+// may skip (erased events; on JetStream, records take positions too), and
+// when a batch skips some the span is checked against the feed, which
+// must hold no event the subscription did not deliver, or the projection
+// stops with an error. Status counts the events delivered, not positions;
+// the store cannot say how many of the skipped positions held erased
+// events, so there is no erased count.
 //
 // # On-disk format
 //
 // In the log's eventlog.SpaceProjection (0x22):
 //
 //	'c' name                checkpoint: version byte (1), uvarints position,
-//	                        projection version, erased count; varint time
+//	                        projection version, 0 (once an erased count,
+//	                        ignored when read); varint time
 //	'v' name 0x00 key       the view's records, as the handler wrote them
 package projection
 
@@ -99,17 +104,20 @@ type Options struct {
 
 // Status is what a projection reports.
 type Status struct {
-	Name      string        `json:"name"`
-	Version   uint64        `json:"version"`
-	State     string        `json:"state"` // running, paused or failing
-	Position  uint64        `json:"position"`
-	Head      uint64        `json:"head"` // the durable end of the feed
+	Name     string `json:"name"`
+	Version  uint64 `json:"version"`
+	State    string `json:"state"` // running, paused or failing
+	Position uint64 `json:"position"`
+	Head     uint64 `json:"head"` // the durable end of the feed
+	// LagEvents is Head - Position: the feed positions not yet in the
+	// view. On a store whose positions skip (JetStream: records take
+	// positions) it is an upper bound of the events not yet in the view;
+	// zero means caught up on every store.
 	LagEvents uint64        `json:"lagEvents"`
 	LagTime   time.Duration `json:"-"` // age of the oldest event not yet in the view
-	Erased    uint64        `json:"erased"`
 	LastError string        `json:"lastError,omitempty"`
 	ErrorAt   time.Time     `json:"errorAt,omitzero"`
-	Processed uint64        `json:"processed"` // events since start
+	Processed uint64        `json:"processed"` // events delivered since start, handled or filtered out
 }
 
 // The defaults of Options.

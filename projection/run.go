@@ -93,7 +93,7 @@ func (p *proj) run(ctx context.Context) error {
 		}
 		err := <-inflight.done
 		if err == nil {
-			p.committed(inflight.from, inflight.to)
+			p.committed(inflight.to, inflight.events)
 		}
 		inflight = nil
 		return err
@@ -132,17 +132,23 @@ func (p *proj) run(ctx context.Context) error {
 			tx.prev = inflight.writes
 		}
 		from := next
+		// The subscription delivers every event once, in order, and
+		// positions may skip (erased events, and on some stores records).
+		// A gap is checked against the feed once per batch, over the span
+		// from the first gap to the batch's last event: it must hold
+		// exactly the events delivered in it.
+		if failed := p.checkGaps(ctx, next.pos, batch); failed != nil {
+			if err := settle(); err != nil {
+				return err
+			}
+			return failed
+		}
 		var failed error
+		var n uint64
 		for i := range batch {
 			e := &batch[i]
 			if e.Pos <= next.pos {
 				continue
-			}
-			if e.Pos != next.pos+1 {
-				if failed = p.checkGap(ctx, next.pos+1, e.Pos-1); failed != nil {
-					break
-				}
-				next.erased += e.Pos - next.pos - 1
 			}
 			if p.def.wants(e) {
 				tx.begin()
@@ -153,6 +159,7 @@ func (p *proj) run(ctx context.Context) error {
 				}
 			}
 			next.pos, next.time = e.Pos, e.Time
+			n++
 		}
 		// The previous batch must be committed before this one.
 		if err := settle(); err != nil {
@@ -161,7 +168,7 @@ func (p *proj) run(ctx context.Context) error {
 		if next.pos != from.pos {
 			next.version = p.def.Version
 			ops := append(tx.ops(), eventlog.Op{Space: Space, Key: checkpointKey(p.def.Name), Value: next.encode()})
-			job := &commitJob{writes: tx.writes, from: from, to: next, done: make(chan error, 1)}
+			job := &commitJob{writes: tx.writes, to: next, events: n, done: make(chan error, 1)}
 			commit := func() {
 				_, err := p.r.log.Write(ctx, eventlog.Request{Ops: ops})
 				if err != nil {
@@ -189,37 +196,59 @@ func (p *proj) run(ctx context.Context) error {
 
 // commitJob is a batch being committed.
 type commitJob struct {
-	writes   map[string]*[]byte
-	from, to checkpoint
-	done     chan error
+	writes map[string]*[]byte
+	to     checkpoint
+	events uint64 // events delivered in the batch, handled or filtered out
+	done   chan error
 }
 
-// committed records that the view now holds the events after from up to
-// to.
-func (p *proj) committed(from, to checkpoint) {
+// committed records that the view now holds the events up to to, events
+// more of them.
+func (p *proj) committed(to checkpoint, events uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.processed += to.pos - from.pos
+	p.processed += events
 	p.ck = to
 	p.lastErr = nil
 	close(p.progressed)
 	p.progressed = make(chan struct{})
 }
 
-// checkGap makes sure positions from..to hold no event: they were erased.
-func (p *proj) checkGap(ctx context.Context, from, to uint64) error {
-	found := uint64(0)
-	err := p.r.log.ScanFeed(ctx, from, to, func(e *eventlog.Event) error {
-		found = e.Pos
-		return errors.New("found")
+// checkGaps makes sure that the positions the batch skips after pos hold
+// no event: the span from the first skipped position to the batch's last
+// event must hold exactly the batch's events in it. One scan per batch
+// with a gap, none for a batch without one.
+func (p *proj) checkGaps(ctx context.Context, pos uint64, batch []eventlog.Event) error {
+	var from uint64 // the first skipped position; 0: none
+	for i := range batch {
+		e := &batch[i]
+		if e.Pos <= pos {
+			continue
+		}
+		if from == 0 && e.Pos != pos+1 {
+			from = pos + 1
+		}
+		pos = e.Pos
+	}
+	if from == 0 {
+		return nil
+	}
+	var missing uint64
+	i := 0
+	err := p.r.log.ScanFeed(ctx, from, pos, func(e *eventlog.Event) error {
+		for i < len(batch) && batch[i].Pos < e.Pos {
+			i++
+		}
+		if i == len(batch) || batch[i].Pos != e.Pos {
+			missing = e.Pos
+			return errors.New("found")
+		}
+		return nil
 	})
-	if found != 0 {
-		return fmt.Errorf("projection %s: position %d exists but was not delivered; not skipping it", p.def.Name, found)
+	if missing != 0 {
+		return fmt.Errorf("projection %s: position %d exists but was not delivered; not skipping it", p.def.Name, missing)
 	}
-	if err != nil {
-		return err
-	}
-	return nil
+	return err
 }
 
 func (p *proj) handle(tx *Tx, e *eventlog.Event) (err error) {
@@ -308,7 +337,7 @@ func (p *proj) status() Status {
 	head := p.r.log.Durable()
 	s := Status{
 		Name: p.def.Name, Version: p.def.Version, State: "running",
-		Position: p.ck.pos, Head: head, Erased: p.ck.erased, Processed: p.processed,
+		Position: p.ck.pos, Head: head, Processed: p.processed,
 	}
 	if head > p.ck.pos {
 		s.LagEvents = head - p.ck.pos

@@ -36,11 +36,13 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/api"
 	"github.com/actorlog/actorlog/api/wire"
+	"github.com/actorlog/actorlog/cluster"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/internal/connlimit"
 	"github.com/actorlog/actorlog/projection"
@@ -70,6 +72,19 @@ type Config struct {
 	// Store configures the event log (block cache, largest event). Its
 	// Logger defaults to Config.Logger.
 	Store eventlog.Options
+	// Log, if set, is the event log the node uses instead of opening one
+	// in Dir (which is then not needed, and Store is ignored): a
+	// *jetstream.Log, the store nodes of a cluster share. The node leaves
+	// it open on Close: whoever opened it closes it, after the node.
+	Log eventlog.Store
+	// Cluster, if set, makes the node one of several over Log, which it
+	// requires: each actor has one owner node at a time (leases in a
+	// JetStream KV bucket), and an RPC call made on any node runs on the
+	// owner (see package cluster). WebSocket connections and state reads
+	// run on the node they reach, fenced by the store's conditional
+	// appends. Projections run on every node that lists them: give them
+	// to one node only.
+	Cluster *cluster.Options
 	// Snapshots configures the snapshot store (largest state).
 	Snapshots snapshots.Options
 	// Runtime configures the actors (idle timeout, snapshot policy,
@@ -94,12 +109,17 @@ type Config struct {
 // Node is an open actorlog server. Its methods are safe for concurrent
 // use.
 type Node struct {
-	cfg   Config
-	log   *eventlog.Log
-	snaps *snapshots.Store
-	rt    *actors.Runtime
-	projs *projection.Runner
-	api   *api.Server
+	cfg     Config
+	log     eventlog.Store
+	ownLog  bool // opened by the node, closed by it
+	cluster *cluster.Cluster
+	// clusterRef is cluster, for the runtime's goroutines, which start
+	// before it is set.
+	clusterRef atomic.Pointer[cluster.Cluster]
+	snaps      *snapshots.Store
+	rt         *actors.Runtime
+	projs      *projection.Runner
+	api        *api.Server
 
 	mu       sync.Mutex
 	closed   bool
@@ -115,8 +135,11 @@ var ErrClosed = errors.New("node: closed")
 // wake on their first call), starts the projections and builds the API.
 // ctx bounds the opening only: the node runs until Close.
 func Open(ctx context.Context, cfg Config) (*Node, error) {
-	if cfg.Dir == "" {
-		return nil, errors.New("node: Config.Dir is required")
+	if cfg.Dir == "" && cfg.Log == nil {
+		return nil, errors.New("node: Config.Dir is required (or Config.Log)")
+	}
+	if cfg.Cluster != nil && cfg.Log == nil {
+		return nil, errors.New("node: Config.Cluster needs the shared Config.Log")
 	}
 	if cfg.Registry == nil {
 		return nil, errors.New("node: Config.Registry is required")
@@ -139,35 +162,89 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Store.Logger == nil {
 		cfg.Store.Logger = cfg.Logger
 	}
-	l, err := eventlog.Open(cfg.Dir, cfg.Store)
-	if err != nil {
-		return nil, err
+	var l eventlog.Store = cfg.Log
+	if l == nil {
+		pl, err := eventlog.Open(cfg.Dir, cfg.Store)
+		if err != nil {
+			return nil, err
+		}
+		l = pl
 	}
-	n := &Node{cfg: cfg, log: l, done: make(chan struct{})}
+	n := &Node{cfg: cfg, log: l, ownLog: cfg.Log == nil, done: make(chan struct{})}
+	var err error
 	n.snaps = snapshots.New(l, cfg.Snapshots)
 	ropts := cfg.Runtime
 	ropts.Frames = wire.Frames{}
 	ropts.Metrics = api.NewMetrics(cfg.API.Metrics)
 	ropts.Logger = cfg.Logger
+	if cfg.Cluster != nil {
+		// A node fires the timers of the actors it owns, and claims the
+		// shards of due timers no node owns.
+		ropts.FiresTimer = func(id eventlog.ID) bool {
+			cl := n.clusterRef.Load()
+			return cl != nil && cl.Claim(cl.Shard(id))
+		}
+	}
 	n.rt = actors.New(l, n.snaps, cfg.Registry, ropts)
 	n.projs, err = projection.Start(l, projection.Options{Logger: cfg.Logger}, cfg.Projections...)
 	if err != nil {
 		n.rt.Close(context.Background())
-		l.Close()
+		n.closeLog()
 		return nil, err
 	}
 	aopts := cfg.API
+	if cfg.Cluster != nil {
+		copts := *cfg.Cluster
+		if copts.Logger == nil {
+			copts.Logger = cfg.Logger
+		}
+		// A shard taken (back) may have actors awake here from an
+		// earlier ownership, with state older than the log: they load
+		// again. n.cluster is set before any shard is taken.
+		copts.OnAcquire = func(ctx context.Context, shard int) error {
+			cl := n.clusterRef.Load()
+			if err := n.rt.Sleep(ctx, func(id eventlog.ID) bool { return cl.Shard(id) == shard }); err != nil {
+				return err
+			}
+			// The shard's timers are this node's to fire now.
+			n.rt.KickTimers()
+			return nil
+		}
+		copts.OnRenew = n.rt.KickTimers
+		if n.cluster, err = cluster.Open(ctx, copts, n.rt); err != nil {
+			n.rt.Close(context.Background())
+			n.projs.Close(context.Background())
+			n.closeLog()
+			return nil, err
+		}
+		n.clusterRef.Store(n.cluster)
+		n.rt.KickTimers()
+		aopts.Caller = n.cluster
+	}
 	aopts.Projections = n.projs
 	aopts.Routes = cfg.Routes
 	aopts.Logger = cfg.Logger
 	if n.api, err = api.New(n.rt, l, n.snaps, aopts); err != nil {
+		if n.cluster != nil {
+			n.cluster.Close(context.Background())
+		}
 		n.rt.Close(context.Background())
 		n.projs.Close(context.Background())
-		l.Close()
+		n.closeLog()
 		return nil, err
 	}
 	return n, nil
 }
+
+func (n *Node) closeLog() error {
+	if !n.ownLog {
+		return nil
+	}
+	return n.log.Close()
+}
+
+// Cluster is the node's part of its cluster, nil when Config.Cluster is.
+func (n *Node) Cluster() *cluster.Cluster { return n.cluster }
 
 // Handler is the node's HTTP and WebSocket API, to serve or to mount on
 // a mux of the program's own. The program's own http.Server should bound
@@ -244,13 +321,20 @@ func (n *Node) Close(ctx context.Context) error {
 	if err := n.api.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}
+	// Stop serving forwarded calls and hand the shards over before the
+	// actors sleep: callers elsewhere take them at once.
+	if n.cluster != nil {
+		if err := n.cluster.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if err := n.rt.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}
 	if err := n.projs.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	if err := n.log.Close(); err != nil {
+	if err := n.closeLog(); err != nil {
 		errs = append(errs, err)
 	}
 	n.closeErr = errors.Join(errs...)

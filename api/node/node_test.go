@@ -39,6 +39,13 @@ func registry() *actors.Registry {
 		}
 		return tally{Total: c.State().Total + a.N}, nil
 	})
+	actors.Action(d, "later", func(c *actors.Ctx[tally], a added) (tally, error) {
+		_, err := c.Schedule(300*time.Millisecond, "add", a)
+		return *c.State(), err
+	})
+	actors.Action(d, "get", func(c *actors.Ctx[tally], _ struct{}) (tally, error) {
+		return *c.State(), nil
+	})
 	return actors.NewRegistry(d)
 }
 

@@ -89,11 +89,11 @@ func (a *app) offlineStatus(ctx context.Context, dir string) ([]wire.Status, err
 	head := src.log.Durable()
 	var out []wire.Status
 	for _, name := range a.projNames {
-		pos, ver, erased, err := projection.ReadCheckpoint(ctx, src.log, name)
+		pos, ver, err := projection.ReadCheckpoint(ctx, src.log, name)
 		if err != nil {
 			return nil, err
 		}
-		st := projection.Status{Name: name, Version: ver, State: "stopped", Position: pos, Head: head, Erased: erased}
+		st := projection.Status{Name: name, Version: ver, State: "stopped", Position: pos, Head: head}
 		if head > pos {
 			st.LagEvents = head - pos
 		}
@@ -111,13 +111,13 @@ func printStatus(o *output, sts []wire.Status, offline bool) error {
 		}
 		return nil
 	}
-	rows := [][]string{{"PROJECTION", "STATE", "POSITION", "HEAD", "LAG", "ERASED", "ERROR"}}
+	rows := [][]string{{"PROJECTION", "STATE", "POSITION", "HEAD", "LAG", "ERROR"}}
 	for _, s := range sts {
 		lag := strconv.FormatUint(s.LagEvents, 10)
 		if s.LagMs > 0 {
 			lag += " (" + (time.Duration(s.LagMs) * time.Millisecond).String() + ")"
 		}
-		rows = append(rows, []string{escape(s.Name), escape(s.State), strconv.FormatUint(s.Position, 10), strconv.FormatUint(s.Head, 10), lag, strconv.FormatUint(s.Erased, 10), escape(s.LastError)})
+		rows = append(rows, []string{escape(s.Name), escape(s.State), strconv.FormatUint(s.Position, 10), strconv.FormatUint(s.Head, 10), lag, escape(s.LastError)})
 	}
 	widths := make([]int, len(rows[0]))
 	for _, r := range rows {

@@ -19,6 +19,7 @@ import (
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/api"
 	"github.com/actorlog/actorlog/api/node"
+	"github.com/actorlog/actorlog/cluster"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/snapshots"
 )
@@ -126,6 +127,7 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 		logLevel    = fs.String("log-level", "info", "debug, info, warn or error")
 		shutdownMax = fs.Duration("shutdown-timeout", 30*time.Second, "longest wait for in-flight work at shutdown")
 	)
+	cf := addClusterFlags(fs)
 	retention := map[string]actors.Retention{}
 	fs.Func("retain", "drop an actor type's old events once a snapshot covers them: TYPE:N keeps the last N events, TYPE:DURATION (e.g. chatRoom:720h) keeps younger ones; repeat for more types", func(v string) error {
 		typ, keep, ok := strings.Cut(v, ":")
@@ -175,10 +177,24 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 		allowedHosts = []string{"*"}
 	}
 	conns := connLimit(*maxConns)
-	n, err := node.Open(ap.ctx, node.Config{
+	projs := ap.projs
+	var cs *clusterStore
+	var clusterOpts *cluster.Options
+	if cf.enabled() {
+		if cs, err = cf.open(ap.ctx, *data, lg); err != nil {
+			return err
+		}
+		defer cs.close()
+		clusterOpts = &cs.opts
+		// Every node would run the projections over the one store and
+		// write the same views: in cluster mode none runs them (yet).
+		projs = nil
+		lg.Info("cluster node", "node", cs.opts.Node, "shards", cs.opts.Shards, "lease_ttl", cs.opts.LeaseTTL, "replicas", cs.opts.Replicas)
+	}
+	cfg := node.Config{
 		Dir:         *data,
 		Registry:    ap.reg,
-		Projections: ap.projs,
+		Projections: projs,
 		Routes:      ap.routes,
 		Logger:      lg,
 		Store:       eventlog.Options{CacheSize: int64(*cacheMiB) << 20, MaxEventSize: *maxEvent},
@@ -208,7 +224,11 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 		},
 		KeepAliveTimeout: *keepAlive,
 		MaxConns:         conns,
-	})
+	}
+	if cs != nil {
+		cfg.Log, cfg.Cluster = cs.log, clusterOpts
+	}
+	n, err := node.Open(ap.ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -38,6 +38,7 @@ func TestServeBinary(t *testing.T) {
 	t.Run("slow clients", func(t *testing.T) { serveTestSlowClients(t, bin) })
 	t.Run("connection cap", func(t *testing.T) { serveTestConnCap(t, bin) })
 	t.Run("memory budget", func(t *testing.T) { serveTestMemoryBudget(t, bin) })
+	t.Run("cluster", func(t *testing.T) { serveTestCluster(t, bin) })
 }
 
 // serveBuild builds the binary into a temporary directory.

@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) Store) {
 		{"RecordsScanStops", testRecordsScanStops},
 		{"RecordsWithEvents", testRecordsWithEvents},
 		{"RecordsWithoutEvents", testRecordsWithoutEvents},
+		{"FeedSkipsRecords", testFeedSkipsRecords},
 		{"ReservedSpaces", testReservedSpaces},
 		{"EmptyRequest", testEmptyRequest},
 		{"Durable", testDurable},

@@ -1,11 +1,13 @@
 package eventlogtest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/actorlog/actorlog/eventlog"
 )
@@ -403,5 +405,62 @@ func testEmptyRequest(t *testing.T, s Store) {
 	}
 	if h, _ := s.Head(bg, a); h.Exists() {
 		t.Errorf("an empty Request created a stream: %+v", h)
+	}
+}
+
+// testFeedSkipsRecords: records written between events, alone or with
+// events, never show in the feed. Their writes may take positions (the
+// contract lets positions skip), so the test asks only that the feed
+// holds exactly the events, in increasing positions, and that a scan or
+// a subscription over any gap between them finds nothing.
+func testFeedSkipsRecords(t *testing.T, s Store) {
+	sp := eventlog.FirstSpace
+	a := id("counter", "skips")
+	r1 := mustAppend(t, s, a, eventlog.NoStream, Ev("x", 1))
+	mustWrite(t, s, put(sp, "a", "1"))
+	mustWrite(t, s, put(sp, "b", "2"), del(sp, "a"))
+	r2, err := s.Write(bg, eventlog.Request{Actor: a, Expected: eventlog.ExpectSeq(1), Events: []eventlog.Event{Ev("x", 2)}, Ops: []eventlog.Op{put(sp, "c", "3")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, s, put(sp, "d", "4"))
+	r3 := mustAppend(t, s, a, eventlog.ExpectSeq(2), Ev("x", 3))
+	want := []uint64{r1.FirstPos, r2.FirstPos, r3.FirstPos}
+	if !(want[0] < want[1] && want[1] < want[2]) {
+		t.Fatalf("positions %v do not increase", want)
+	}
+	feed, err := eventlog.ReadFeed(bg, s, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := positions(feed); !slices.Equal(got, want) {
+		t.Fatalf("feed positions = %v, want the events' %v", got, want)
+	}
+	for i := 1; i < len(want); i++ {
+		if want[i] == want[i-1]+1 {
+			continue
+		}
+		if got := feedPositions(t, s, want[i-1]+1, want[i]-1); len(got) != 0 {
+			t.Errorf("ScanFeed(%d, %d) between two events = %v, want none", want[i-1]+1, want[i]-1, got)
+		}
+	}
+	if d := s.Durable(); d != r3.LastPos {
+		t.Errorf("Durable = %d, want the last event's position %d", d, r3.LastPos)
+	}
+	ctx, cancel := context.WithTimeout(bg, 10*time.Second)
+	defer cancel()
+	sub, err := s.SubscribeFeed(ctx, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	for i, w := range want {
+		e, err := sub.Next(ctx)
+		if err != nil {
+			t.Fatalf("subscription's event %d: %v", i, err)
+		}
+		if e.Pos != w || e.Seq != uint64(i+1) {
+			t.Fatalf("subscription's event %d at position %d seq %d, want position %d seq %d", i, e.Pos, e.Seq, w, i+1)
+		}
 	}
 }

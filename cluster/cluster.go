@@ -1,0 +1,714 @@
+// Package cluster runs actorlog on several nodes over one shared
+// JetStream store (package eventlog/jetstream): it gives each actor one
+// owner node at a time and sends a call made on any node to the owner.
+//
+// # Ownership
+//
+// Actors are grouped in a fixed number of shards (Options.Shards, the
+// same on every node): an actor's shard is a hash of its type and key.
+// A shard is owned through a lease in a replicated JetStream KV bucket,
+// one key per shard whose value is the owner's node name:
+//
+//   - acquire: Create, which succeeds only when the key is absent, was
+//     deleted, or expired (the bucket's TTL, on the servers' clock);
+//   - renew: every TTL/4, Update conditional on the revision held, which
+//     also restarts the TTL; the revision only grows;
+//   - self-fence: a node serves a shard only while less than 3/4 of the
+//     TTL has passed since the start of its last successful renewal
+//     (its own monotonic clock); a renewal that fails drops the shard at
+//     once;
+//   - release: on Close, Delete conditional on the revision held, so the
+//     next caller takes the shard at once instead of after the TTL.
+//
+// Shards are taken on demand: the first node that gets a call for an
+// unowned shard takes it. There is no consensus here beyond JetStream's:
+// the bucket is a Raft-replicated stream.
+//
+// # Fencing
+//
+// A lease makes two owners unlikely, not impossible (a node paused past
+// its TTL, a clock that stalls). What makes them harmless is the store:
+// every append is conditional on the stream's head, so of two owners
+// appending after the same event one fails with a conflict and writes
+// nothing, and the actor that failed reloads from the log on its next
+// call. No acknowledged action is applied twice or lost; a call that
+// meets such a conflict is run again, on the owner, by Call.
+//
+// # Routing
+//
+// A call for a shard this node does not own is sent over NATS
+// request/reply to the subject Prefix.<shard>, on which only the owner
+// listens. An owner that has just lost the shard answers "moved"; NATS
+// answers "no responders" when the owner is gone and its lease not yet
+// expired. Both are retried, with backoff, within the caller's deadline.
+// A forwarded call that gets no answer in time has an unknown outcome:
+// it is retried only when it has an idempotency key (the runtime then
+// answers a repeat with the first reply), else it fails with
+// CodeUnavailable.
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/actorlog/actorlog/actors"
+	"github.com/actorlog/actorlog/eventlog"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Defaults of Options.
+const (
+	DefaultShards      = 64
+	DefaultLeaseTTL    = 20 * time.Second
+	DefaultBucket      = "actorlog-leases"
+	DefaultPrefix      = "actorlog-cluster.call"
+	DefaultCallTimeout = 30 * time.Second
+)
+
+// Options configure a Cluster. Conn and Node are required; the zero
+// value of every other field gives its default.
+type Options struct {
+	// Conn is the connection to the NATS servers. The Cluster leaves it
+	// open on Close.
+	Conn *nats.Conn
+	// Node is this node's name, unique in the cluster. A node restarted
+	// under the same name takes back its own unexpired leases.
+	Node string
+	// Shards is the number of shards, the same on every node. Default
+	// DefaultShards (64).
+	Shards int
+	// LeaseTTL is how long a lease lasts without renewal: after a node
+	// dies, its shards are unowned for up to this long. It must exceed
+	// the time JetStream takes to elect a new leader for the bucket (4 to
+	// 9 s after a crash), or one crash makes every node drop its shards.
+	// Default DefaultLeaseTTL (20 s); tests on one server use less. An
+	// existing bucket keeps its own.
+	LeaseTTL time.Duration
+	// Bucket is the KV bucket of the leases. Default DefaultBucket.
+	Bucket string
+	// Prefix begins the subjects calls are forwarded on. No stream may
+	// capture them (the log's stream takes its own prefix's subjects, and
+	// would answer a forwarded call with a publish's ack). Default
+	// DefaultPrefix.
+	Prefix string
+	// Replicas is the bucket's replication factor when it is created: 3
+	// in a cluster of three. Default 1.
+	Replicas int
+	// OnAcquire, if set, is called when this node has taken a shard's
+	// lease and before it serves the shard: it must make the actors of
+	// the shard held in memory, whose state may be older than the log,
+	// load again (actors.Runtime.Sleep). An error gives the lease back.
+	OnAcquire func(ctx context.Context, shard int) error
+	// OnRenew, if set, is called after each round of renewals (every
+	// quarter of LeaseTTL): a node looks for due timers there, which
+	// finds those of shards no node owns any more.
+	OnRenew func()
+	// CallTimeout bounds a forwarded call whose context has no deadline.
+	// Default DefaultCallTimeout (30 s).
+	CallTimeout time.Duration
+	// Logger receives the Cluster's messages. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.Shards <= 0 {
+		o.Shards = DefaultShards
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = DefaultLeaseTTL
+	}
+	if o.Bucket == "" {
+		o.Bucket = DefaultBucket
+	}
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if o.Replicas <= 0 {
+		o.Replicas = 1
+	}
+	if o.CallTimeout <= 0 {
+		o.CallTimeout = DefaultCallTimeout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Caller runs calls on this node: an *actors.Runtime.
+type Caller interface {
+	Call(ctx context.Context, id eventlog.ID, action string, args actors.Args, opts actors.CallOptions) (actors.Reply, error)
+}
+
+// Cluster is this node's part of a cluster: the leases it holds, the
+// subscriptions on which it serves their shards, and the renewal loop.
+// Open starts the loop; Close stops it, stops serving and releases the
+// leases. Its methods are safe for concurrent use.
+type Cluster struct {
+	opts  Options
+	kv    jetstream.KeyValue
+	local Caller
+
+	stop     context.CancelFunc
+	ctx      context.Context
+	loopDone chan struct{}
+	serving  sync.WaitGroup // forwarded calls being served
+
+	claims sync.WaitGroup // background Claims
+
+	mu        sync.Mutex // guards the fields below
+	owned     map[int]*lease
+	acquiring map[int]chan struct{} // closed when the shard's acquire ends
+	claimed   map[int]time.Time     // when Claim last tried a shard
+	closed    bool
+}
+
+// lease is a shard this node holds.
+type lease struct {
+	rev     uint64
+	renewed time.Time // the start of the last successful Create or Update
+	sub     *nats.Subscription
+}
+
+// ErrClosed is returned by calls after Close.
+var ErrClosed = errors.New("cluster: closed")
+
+// Open joins the cluster: it creates the lease bucket if missing and
+// starts renewing the leases this node takes. local runs the calls of
+// the shards this node owns.
+func Open(ctx context.Context, opts Options, local Caller) (*Cluster, error) {
+	if opts.Conn == nil {
+		return nil, errors.New("cluster: Options.Conn is required")
+	}
+	if opts.Node == "" {
+		return nil, errors.New("cluster: Options.Node is required")
+	}
+	opts = opts.withDefaults()
+	js, err := jetstream.New(opts.Conn)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:   opts.Bucket,
+		History:  1,
+		TTL:      opts.LeaseTTL,
+		Storage:  jetstream.FileStorage,
+		Replicas: opts.Replicas,
+	})
+	if err != nil {
+		// An existing bucket with other settings keeps them.
+		if kv, err = js.KeyValue(ctx, opts.Bucket); err != nil {
+			return nil, fmt.Errorf("cluster: lease bucket %s: %w", opts.Bucket, err)
+		}
+	}
+	c := &Cluster{opts: opts, kv: kv, local: local, owned: make(map[int]*lease), acquiring: make(map[int]chan struct{}), claimed: make(map[int]time.Time), loopDone: make(chan struct{})}
+	c.ctx, c.stop = context.WithCancel(context.Background())
+	go c.renewLoop()
+	return c, nil
+}
+
+// Shard returns the shard of an actor.
+func (c *Cluster) Shard(id eventlog.ID) int {
+	h := fnv.New64a()
+	h.Write([]byte(id.Type))
+	h.Write([]byte{0})
+	h.Write([]byte(id.Key))
+	return int(h.Sum64() % uint64(c.opts.Shards))
+}
+
+func (c *Cluster) key(shard int) string     { return "shard." + strconv.Itoa(shard) }
+func (c *Cluster) subject(shard int) string { return c.opts.Prefix + "." + strconv.Itoa(shard) }
+
+// fenceAfter is how long after the start of its last renewal a node
+// still serves a shard.
+func (c *Cluster) fenceAfter() time.Duration { return c.opts.LeaseTTL * 3 / 4 }
+
+// Owns reports whether this node serves the shard now.
+func (c *Cluster) Owns(shard int) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l := c.owned[shard]
+	return l != nil && time.Since(l.renewed) < c.fenceAfter()
+}
+
+// Owned returns the shards this node serves now.
+func (c *Cluster) Owned() []int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []int
+	for s, l := range c.owned {
+		if time.Since(l.renewed) < c.fenceAfter() {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// Claim reports whether this node owns the shard now. If it does not, it
+// tries to take the shard in the background (at most once a quarter of
+// the lease TTL): when the shard is free, the node takes it, and
+// Options.OnAcquire runs. It never waits, so that a timer scheduler can
+// ask it for each timer it finds due.
+func (c *Cluster) Claim(shard int) bool {
+	if c.Owns(shard) {
+		return true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || time.Since(c.claimed[shard]) < c.opts.LeaseTTL/4 {
+		return false
+	}
+	c.claimed[shard] = time.Now()
+	c.claims.Add(1)
+	go func() {
+		defer c.claims.Done()
+		ctx, cancel := context.WithTimeout(c.ctx, c.opts.LeaseTTL/2)
+		defer cancel()
+		if _, err := c.acquire(ctx, shard); err != nil && err != errRetry && ctx.Err() == nil {
+			c.opts.Logger.Debug("claim failed", "node", c.opts.Node, "shard", shard, "err", err)
+		}
+	}()
+	return false
+}
+
+// opTimeout bounds one request to the lease bucket.
+func (c *Cluster) opTimeout() time.Duration { return max(c.opts.LeaseTTL/4, time.Second) }
+
+// Owner returns the node that holds the shard's lease, "" if none.
+func (c *Cluster) Owner(ctx context.Context, shard int) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.opTimeout())
+	defer cancel()
+	e, err := c.kv.Get(ctx, c.key(shard))
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return string(e.Value()), nil
+}
+
+// acquire takes the shard if it is free, or if its lease is this node's
+// own (left by an earlier run under the same name). It returns the owner
+// when another node holds it.
+func (c *Cluster) acquire(ctx context.Context, shard int) (owner string, err error) {
+	// One acquire of a shard at a time on this node: the others wait for
+	// it and look again.
+	c.mu.Lock()
+	if ch := c.acquiring[shard]; ch != nil {
+		c.mu.Unlock()
+		select {
+		case <-ch:
+			return "", errRetry
+		case <-ctx.Done():
+			return "", ctx.Err()
+		}
+	}
+	if l := c.owned[shard]; l != nil && time.Since(l.renewed) < c.fenceAfter() {
+		c.mu.Unlock()
+		return "", nil // taken meanwhile
+	}
+	ch := make(chan struct{})
+	c.acquiring[shard] = ch
+	c.mu.Unlock()
+	defer func() {
+		c.mu.Lock()
+		delete(c.acquiring, shard)
+		c.mu.Unlock()
+		close(ch)
+	}()
+
+	// A request to a bucket whose leader is being elected waits for its
+	// context: bound each, so that the caller looks again.
+	ctx, cancel := context.WithTimeout(ctx, c.opTimeout())
+	defer cancel()
+	start := time.Now()
+	key := c.key(shard)
+	rev, err := c.kv.Create(ctx, key, []byte(c.opts.Node))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		e, gerr := c.kv.Get(ctx, key)
+		switch {
+		case errors.Is(gerr, jetstream.ErrKeyNotFound):
+			return "", errRetry // expired between the two
+		case gerr != nil:
+			return "", gerr
+		case string(e.Value()) != c.opts.Node:
+			return string(e.Value()), nil
+		}
+		rev, err = c.kv.Update(ctx, key, []byte(c.opts.Node), e.Revision())
+	}
+	if err != nil {
+		return "", err
+	}
+	if c.opts.OnAcquire != nil {
+		hctx, cancel := context.WithTimeout(ctx, c.opts.LeaseTTL/4)
+		err := c.opts.OnAcquire(hctx, shard)
+		cancel()
+		if err != nil {
+			c.kv.Delete(context.Background(), key, jetstream.LastRevision(rev))
+			return "", fmt.Errorf("cluster: shard %d taken, not served: %w", shard, err)
+		}
+	}
+	sub, err := c.opts.Conn.QueueSubscribe(c.subject(shard), "owner", c.serve)
+	if err != nil {
+		c.kv.Delete(context.Background(), key, jetstream.LastRevision(rev))
+		return "", err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed {
+		sub.Unsubscribe()
+		c.kv.Delete(context.Background(), key, jetstream.LastRevision(rev))
+		return "", ErrClosed
+	}
+	if old := c.owned[shard]; old != nil {
+		old.sub.Unsubscribe()
+	}
+	c.owned[shard] = &lease{rev: rev, renewed: start, sub: sub}
+	c.opts.Logger.Debug("shard taken", "node", c.opts.Node, "shard", shard, "revision", rev)
+	return "", nil
+}
+
+// errOwnerGone is a forwarded call's error when its owner lost the shard
+// before answering.
+var errOwnerGone = errors.New("cluster: owner gone")
+
+// errRetry says to look again at once.
+var errRetry = errors.New("cluster: retry")
+
+// drop stops serving the shard (its lease lost or released).
+func (c *Cluster) drop(shard int, l *lease) {
+	c.mu.Lock()
+	if c.owned[shard] == l {
+		delete(c.owned, shard)
+	}
+	c.mu.Unlock()
+	l.sub.Unsubscribe()
+}
+
+func (c *Cluster) renewLoop() {
+	defer close(c.loopDone)
+	t := time.NewTicker(c.opts.LeaseTTL / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+		}
+		c.Renew(c.ctx)
+		if c.opts.OnRenew != nil {
+			c.opts.OnRenew()
+		}
+	}
+}
+
+// Renew renews every lease this node holds, and drops each shard whose
+// renewal fails or whose lease is already past the fence.
+func (c *Cluster) Renew(ctx context.Context) {
+	c.mu.Lock()
+	held := make(map[int]*lease, len(c.owned))
+	for s, l := range c.owned {
+		held[s] = l
+	}
+	c.mu.Unlock()
+	for s, l := range held {
+		start := time.Now()
+		if start.Sub(l.renewed) >= c.fenceAfter() {
+			c.opts.Logger.Warn("lease past its fence; shard dropped", "node", c.opts.Node, "shard", s)
+			c.drop(s, l)
+			continue
+		}
+		rctx, cancel := context.WithTimeout(ctx, c.opts.LeaseTTL/4)
+		rev, err := c.kv.Update(rctx, c.key(s), []byte(c.opts.Node), l.rev)
+		cancel()
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			c.opts.Logger.Warn("lease renewal failed; shard dropped", "node", c.opts.Node, "shard", s, "err", err)
+			c.drop(s, l)
+			continue
+		}
+		c.mu.Lock()
+		l.rev, l.renewed = rev, start
+		c.mu.Unlock()
+	}
+}
+
+// Release hands a shard over: this node stops serving it and deletes its
+// lease, so that the next call anywhere takes it. It does nothing if this
+// node does not hold the shard.
+func (c *Cluster) Release(ctx context.Context, shard int) error {
+	c.mu.Lock()
+	l := c.owned[shard]
+	c.mu.Unlock()
+	if l == nil {
+		return nil
+	}
+	c.drop(shard, l)
+	return c.release(ctx, shard, l.rev)
+}
+
+// Close stops serving: it stops the renewals, unsubscribes, waits for the
+// forwarded calls in progress and releases the leases, so that other
+// nodes take the shards at once. The local Caller is left open; close it
+// after.
+func (c *Cluster) Close(ctx context.Context) error {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return nil
+	}
+	c.closed = true
+	held := c.owned
+	c.owned = make(map[int]*lease)
+	c.mu.Unlock()
+	c.stop()
+	<-c.loopDone
+	c.claims.Wait()
+	// A claim that took a shard as Close began left it in owned.
+	c.mu.Lock()
+	for s, l := range c.owned {
+		held[s] = l
+	}
+	c.owned = make(map[int]*lease)
+	c.mu.Unlock()
+	for _, l := range held {
+		l.sub.Unsubscribe()
+	}
+	c.serving.Wait()
+	var errs []error
+	for s, l := range held {
+		if err := c.release(ctx, s, l.rev); err != nil {
+			errs = append(errs, fmt.Errorf("cluster: release shard %d: %w", s, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// release deletes the shard's lease if it is still this node's. A
+// renewal cut short by Close may have landed after all, with a revision
+// this node never learnt: the lease is then read again.
+func (c *Cluster) release(ctx context.Context, shard int, rev uint64) error {
+	key := c.key(shard)
+	err := c.kv.Delete(ctx, key, jetstream.LastRevision(rev))
+	if err == nil {
+		return nil
+	}
+	e, gerr := c.kv.Get(ctx, key)
+	if errors.Is(gerr, jetstream.ErrKeyNotFound) || (gerr == nil && string(e.Value()) != c.opts.Node) {
+		return nil // expired, or taken since: not ours to release
+	}
+	if gerr != nil {
+		return err
+	}
+	return c.kv.Delete(ctx, key, jetstream.LastRevision(e.Revision()))
+}
+
+func (c *Cluster) isClosed() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.closed
+}
+
+// request and response are a forwarded call and its answer.
+type request struct {
+	Type, Key      string
+	Action         string
+	ArgsFormat     actors.Format `json:",omitempty"`
+	Args           []byte        `json:",omitempty"`
+	IdempotencyKey string        `json:",omitempty"`
+	CorrelationID  string        `json:",omitempty"`
+	Format         actors.Format `json:",omitempty"`
+	TimeoutMs      int64
+}
+
+type response struct {
+	Moved    bool        `json:",omitempty"`
+	Body     []byte      `json:",omitempty"`
+	Seq      uint64      `json:",omitempty"`
+	Replayed bool        `json:",omitempty"`
+	Code     actors.Code `json:",omitempty"`
+	Message  string      `json:",omitempty"`
+}
+
+// Call runs an action on the actor's owner: here if this node owns the
+// actor's shard (taking it if it is free), else over NATS on the node
+// that does. It retries within ctx while ownership moves. A call over a
+// WebSocket connection (opts.Conn) runs here: connections are local.
+func (c *Cluster) Call(ctx context.Context, id eventlog.ID, action string, args actors.Args, opts actors.CallOptions) (actors.Reply, error) {
+	if opts.Conn != nil {
+		return c.local.Call(ctx, id, action, args, opts)
+	}
+	shard := c.Shard(id)
+	backoff := 20 * time.Millisecond
+	wait := func() error {
+		select {
+		case <-ctx.Done():
+			return &actors.Error{Code: actors.CodeUnavailable, Message: "the actor's owner did not answer in time", Err: ctx.Err()}
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
+		return nil
+	}
+	conflicts := 0
+	for {
+		if c.isClosed() {
+			return actors.Reply{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the node is shutting down", Err: ErrClosed}
+		}
+		if c.Owns(shard) {
+			r, err := c.local.Call(ctx, id, action, args, opts)
+			// A conflict wrote nothing: another owner appended first, and
+			// the actor reloads on its next call. Run it again, on
+			// whoever owns the shard now.
+			if actors.CodeOf(err) == actors.CodeConflict && conflicts < 3 {
+				conflicts++
+				if err := wait(); err != nil {
+					return actors.Reply{}, err
+				}
+				continue
+			}
+			return r, err
+		}
+		owner, err := c.acquire(ctx, shard)
+		if errors.Is(err, nats.ErrConnectionClosed) {
+			return actors.Reply{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the node is cut off from the cluster", Err: err}
+		}
+		if err == errRetry || (err != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed)) {
+			if err != errRetry {
+				c.opts.Logger.Debug("lease look-up failed", "shard", shard, "err", err)
+			}
+			if err := wait(); err != nil {
+				return actors.Reply{}, err
+			}
+			continue
+		}
+		if err != nil {
+			return actors.Reply{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the actor's owner could not be found", Err: err}
+		}
+		if owner == "" {
+			continue // ours now
+		}
+		res, err := c.forward(ctx, shard, owner, id, action, args, opts)
+		switch {
+		case err == nil && res.Moved:
+		case err == nil && res.Code == actors.CodeConflict && conflicts < 3:
+			conflicts++
+		case err == nil:
+			r := actors.Reply{Body: res.Body, Seq: res.Seq, Replayed: res.Replayed}
+			if res.Code != "" {
+				return r, &actors.Error{Code: res.Code, Message: res.Message}
+			}
+			return r, nil
+		case errors.Is(err, nats.ErrConnectionClosed):
+			return actors.Reply{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the node is cut off from the cluster; the call may or may not have run", Err: err}
+		case errors.Is(err, nats.ErrNoResponders):
+			// The owner is gone and its lease not yet expired.
+		case opts.IdempotencyKey != "" && ctx.Err() == nil:
+			// No answer: the outcome is unknown, and a repeat with the
+			// same key is answered with the first reply.
+		default:
+			return actors.Reply{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the actor's owner did not answer; the call may or may not have run", Err: err}
+		}
+		c.opts.Logger.Debug("forward retried", "node", c.opts.Node, "shard", shard, "owner", owner, "moved", res.Moved, "code", res.Code, "err", err)
+		if err := wait(); err != nil {
+			return actors.Reply{}, err
+		}
+	}
+}
+
+func (c *Cluster) forward(ctx context.Context, shard int, owner string, id eventlog.ID, action string, args actors.Args, opts actors.CallOptions) (response, error) {
+	timeout := c.opts.CallTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		timeout = time.Until(dl)
+	}
+	req := request{
+		Type: id.Type, Key: id.Key, Action: action, ArgsFormat: args.Format, Args: args.Data,
+		IdempotencyKey: opts.IdempotencyKey, CorrelationID: opts.CorrelationID, Format: opts.Format,
+		TimeoutMs: timeout.Milliseconds(),
+	}
+	b, err := json.Marshal(&req)
+	if err != nil {
+		return response{}, err
+	}
+	rctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	type answer struct {
+		msg *nats.Msg
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		msg, err := c.opts.Conn.RequestWithContext(rctx, c.subject(shard), b)
+		done <- answer{msg, err}
+	}()
+	// An owner that dies with the call in hand never answers: give up
+	// once its lease is gone or another node's, rather than at the
+	// deadline. The outcome is then unknown.
+	tick := time.NewTicker(c.opts.LeaseTTL / 4)
+	defer tick.Stop()
+	var a answer
+wait:
+	for {
+		select {
+		case a = <-done:
+			break wait
+		case <-tick.C:
+			if o, err := c.Owner(rctx, shard); err == nil && o != owner {
+				cancel()
+				a = <-done
+				if a.err == nil {
+					break wait
+				}
+				return response{}, fmt.Errorf("cluster: the owner %s lost shard %d with the call in hand: %w", owner, shard, errOwnerGone)
+			}
+		}
+	}
+	msg, err := a.msg, a.err
+	if err != nil {
+		return response{}, err
+	}
+	var res response
+	if err := json.Unmarshal(msg.Data, &res); err != nil {
+		return response{}, fmt.Errorf("cluster: answer of the owner: %w", err)
+	}
+	return res, nil
+}
+
+// serve runs a forwarded call, if this node still owns its shard.
+func (c *Cluster) serve(msg *nats.Msg) {
+	c.serving.Add(1)
+	defer c.serving.Done()
+	var req request
+	var res response
+	if err := json.Unmarshal(msg.Data, &req); err != nil {
+		res.Code, res.Message = actors.CodeBadRequest, "cluster: the forwarded call does not decode"
+	} else if id := (eventlog.ID{Type: req.Type, Key: req.Key}); !c.Owns(c.Shard(id)) || c.isClosed() {
+		res.Moved = true
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(max(req.TimeoutMs, 1))*time.Millisecond)
+		r, err := c.local.Call(ctx, id, req.Action, actors.Args{Format: req.ArgsFormat, Data: req.Args},
+			actors.CallOptions{IdempotencyKey: req.IdempotencyKey, CorrelationID: req.CorrelationID, Format: req.Format})
+		cancel()
+		res.Body, res.Seq, res.Replayed = r.Body, r.Seq, r.Replayed
+		if err != nil {
+			var ae *actors.Error
+			if errors.As(err, &ae) {
+				res.Code, res.Message = ae.Code, ae.Message
+			} else {
+				res.Code, res.Message = actors.CodeInternal, "internal error"
+			}
+		}
+	}
+	b, _ := json.Marshal(&res)
+	msg.Respond(b)
+}

@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/actorlog/actorlog/cluster"
+	"github.com/actorlog/actorlog/eventlog/jetstream"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+)
+
+// clusterFlags are serve's flags for cluster mode.
+type clusterFlags struct {
+	url         *string
+	node        *string
+	natsListen  *string
+	natsCluster *string
+	natsRoutes  *string
+	replicas    *int
+	shards      *int
+	leaseTTL    *time.Duration
+}
+
+func addClusterFlags(fs *flag.FlagSet) *clusterFlags {
+	host, _ := os.Hostname()
+	return &clusterFlags{
+		url:         fs.String("cluster", "", "run as a node of a cluster over the NATS JetStream servers at these URLs (comma-separated): events, records and leases live in JetStream, not in --data"),
+		node:        fs.String("node", host, "this node's name in the cluster, unique"),
+		natsListen:  fs.String("nats-listen", "", "run as a node of a cluster on a NATS JetStream server embedded in this process, taking clients on HOST:PORT; its store is under --data/nats"),
+		natsCluster: fs.String("nats-cluster", "", "HOST:PORT where the embedded NATS server takes routes from its peers (with --nats-listen)"),
+		natsRoutes:  fs.String("nats-routes", "", "comma-separated routes to the embedded servers' peers, such as nats-route://127.0.0.1:6222 (with --nats-cluster)"),
+		replicas:    fs.Int("replicas", 0, "copies JetStream keeps of the events and leases when it creates them: 3 in a cluster of three (default 3 with --nats-routes, else 1)"),
+		shards:      fs.Int("shards", cluster.DefaultShards, "shards the actors are spread over, the same on every node"),
+		leaseTTL:    fs.Duration("lease-ttl", cluster.DefaultLeaseTTL, "how long a node's ownership of a shard lasts unrenewed: the longest a dead node's actors wait for a new owner"),
+	}
+}
+
+func (f *clusterFlags) enabled() bool { return *f.url != "" || *f.natsListen != "" }
+
+// clusterStore is what cluster mode opens before the node: the embedded
+// server if any, the connection and the JetStream log.
+type clusterStore struct {
+	srv  *server.Server
+	nc   *nats.Conn
+	log  *jetstream.Log
+	opts cluster.Options
+}
+
+// openCluster starts the embedded server if asked, connects and opens
+// the log, waiting up to a minute for JetStream (the peers of a new
+// cluster elect a leader once enough of them are up).
+func (f *clusterFlags) open(ctx context.Context, dataDir string, lg *slog.Logger) (*clusterStore, error) {
+	if *f.url != "" && *f.natsListen != "" {
+		return nil, errors.New("--cluster and --nats-listen: give one (an external NATS, or an embedded one)")
+	}
+	if *f.node == "" {
+		return nil, errors.New("--node is required in cluster mode")
+	}
+	cs := &clusterStore{}
+	replicas := *f.replicas
+	if *f.natsListen != "" {
+		o := &server.Options{
+			ServerName: *f.node,
+			NoSigs:     true,
+			NoLog:      os.Getenv("ACTORLOG_NATS_LOG") == "",
+			JetStream:  true,
+			StoreDir:   filepath.Join(dataDir, "nats"),
+			// Durability is the product: without it JetStream syncs every
+			// two minutes and a power loss takes acknowledged writes.
+			SyncAlways: true,
+			MaxPayload: 8 << 20,
+			// The runtime writes up to 2,000 records at once.
+			JetStreamLimits: server.JSLimitOpts{MaxBatchSize: 4096, MaxBatchInflightPerStream: 1000},
+		}
+		var err error
+		if o.Host, o.Port, err = hostPort(*f.natsListen); err != nil {
+			return nil, fmt.Errorf("--nats-listen: %w", err)
+		}
+		if *f.natsCluster != "" {
+			o.Cluster.Name = "actorlog"
+			if o.Cluster.Host, o.Cluster.Port, err = hostPort(*f.natsCluster); err != nil {
+				return nil, fmt.Errorf("--nats-cluster: %w", err)
+			}
+			o.Routes = server.RoutesFromStr(*f.natsRoutes)
+			if replicas == 0 {
+				replicas = min(3, 1+len(o.Routes))
+			}
+		}
+		if cs.srv, err = server.NewServer(o); err != nil {
+			return nil, fmt.Errorf("nats server: %w", err)
+		}
+		if os.Getenv("ACTORLOG_NATS_LOG") != "" {
+			cs.srv.ConfigureLogger()
+		}
+		go cs.srv.Start()
+		if !cs.srv.ReadyForConnections(10 * time.Second) {
+			cs.close()
+			return nil, errors.New("the embedded nats server did not start")
+		}
+		if cs.nc, err = nats.Connect("", nats.InProcessServer(cs.srv), nats.Name(*f.node), nats.MaxReconnects(-1)); err != nil {
+			cs.close()
+			return nil, err
+		}
+	} else {
+		var err error
+		if cs.nc, err = nats.Connect(*f.url, nats.Name(*f.node), nats.MaxReconnects(-1), nats.PingInterval(5*time.Second)); err != nil {
+			return nil, fmt.Errorf("--cluster: %w", err)
+		}
+	}
+	if replicas <= 0 {
+		replicas = 1
+	}
+	wait, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	for {
+		// Each attempt's requests wait 5 s: one that went to a stream
+		// still electing its leader is asked again.
+		try, cancelTry := context.WithTimeout(wait, 5*time.Second)
+		var err error
+		cs.log, err = jetstream.Open(try, jetstream.Options{Conn: cs.nc, Replicas: replicas, MaxAppendEvents: 4096, Logger: lg})
+		cancelTry()
+		if err == nil {
+			break
+		}
+		select {
+		case <-wait.Done():
+			cs.close()
+			return nil, fmt.Errorf("jetstream: %w", err)
+		case <-time.After(500 * time.Millisecond):
+			lg.Info("waiting for JetStream", "err", err)
+		}
+	}
+	cs.opts = cluster.Options{Conn: cs.nc, Node: *f.node, Shards: *f.shards, LeaseTTL: *f.leaseTTL, Replicas: replicas, Logger: lg}
+	return cs, nil
+}
+
+// close closes what open opened, after the node.
+func (cs *clusterStore) close() error {
+	var errs []error
+	if cs.log != nil {
+		errs = append(errs, cs.log.Close())
+	}
+	if cs.nc != nil {
+		cs.nc.Close()
+	}
+	if cs.srv != nil {
+		cs.srv.Shutdown()
+		cs.srv.WaitForShutdown()
+	}
+	return errors.Join(errs...)
+}
+
+func hostPort(s string) (string, int, error) {
+	h, p, err := net.SplitHostPort(s)
+	if err != nil {
+		return "", 0, err
+	}
+	n, err := strconv.Atoi(p)
+	if err != nil {
+		return "", 0, fmt.Errorf("port %q: %w", p, err)
+	}
+	return h, n, nil
+}

@@ -1,0 +1,141 @@
+//go:build unix
+
+package cli
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// serveTestCluster runs three `actorlog serve` processes as a cluster,
+// each with its NATS JetStream server embedded (--nats-listen,
+// --nats-cluster, --nats-routes): increments through every node in turn
+// answer the next count; then the first node is killed with SIGKILL (its
+// NATS server with it), and increments through the others, retried with
+// the same idempotency key until they succeed, go on from the count it
+// left. Afterwards the actor's history is dense and holds exactly the
+// acknowledged increments.
+func serveTestCluster(t *testing.T, bin string) {
+	start := time.Now()
+	free := func() int {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port
+	}
+	var clientPorts, routePorts [3]int
+	var routes []string
+	for i := range 3 {
+		clientPorts[i], routePorts[i] = free(), free()
+		routes = append(routes, fmt.Sprintf("nats-route://127.0.0.1:%d", routePorts[i]))
+	}
+	var procs []*serveProc
+	for i := range 3 {
+		dir := t.TempDir()
+		p := &serveProc{
+			t: t,
+			cmd: exec.Command(bin, "serve", "--port", "0", "--data", dir, "--node", fmt.Sprintf("n%d", i+1),
+				"--nats-listen", fmt.Sprintf("127.0.0.1:%d", clientPorts[i]),
+				"--nats-cluster", fmt.Sprintf("127.0.0.1:%d", routePorts[i]),
+				"--nats-routes", strings.Join(routes, ","), "--lease-ttl", "3s"),
+			stdout: &serveOutput{},
+			stderr: &serveOutput{},
+			done:   make(chan struct{}),
+			client: &http.Client{Timeout: 10 * time.Second}, // a request stuck in a failover is retried elsewhere
+		}
+		p.cmd.Env = append(os.Environ(), "PORT=", "ACTORLOG_TOKEN=")
+		p.cmd.Stdout, p.cmd.Stderr = p.stdout, p.stderr
+		if err := p.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			p.cmd.Wait()
+			close(p.done)
+		}()
+		t.Cleanup(func() {
+			p.cmd.Process.Kill()
+			<-p.done
+		})
+		procs = append(procs, p)
+	}
+	// A cluster's first start waits for its peers: up to a minute.
+	deadline := time.Now().Add(60 * time.Second)
+	for _, p := range procs {
+		for p.url == "" {
+			if m := serveListenRE.FindStringSubmatch(p.stdout.String()); m != nil {
+				p.url = m[1]
+				break
+			}
+			select {
+			case <-p.done:
+				t.Fatalf("serve exited before listening: %v\nstderr: %s", p.cmd.ProcessState, p.stderr)
+			case <-time.After(20 * time.Millisecond):
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no startup line after 60s\nstderr: %s", p.stderr)
+			}
+		}
+	}
+	t.Logf("three nodes up in %v", time.Since(start).Round(time.Millisecond))
+
+	var c serveCount
+	for i := range 12 {
+		procs[i%3].call("POST", "/rpc/counter:clustered/increment", "", &c)
+		if c.Count != int64(i+1) {
+			t.Fatalf("increment %d through n%d: count %d, want %d", i, i%3+1, c.Count, i+1)
+		}
+	}
+	acked := int64(12)
+
+	killed := time.Now()
+	if err := procs[0].cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-procs[0].done
+	var firstOK time.Duration
+	for i := range 12 {
+		p := procs[1+i%2]
+		key := fmt.Sprintf("after-kill-%d", i)
+		for {
+			req, _ := http.NewRequest("POST", p.url+"/rpc/counter:clustered/increment", nil)
+			req.Header.Set("Idempotency-Key", key)
+			res, err := p.client.Do(req)
+			if err == nil {
+				res.Body.Close()
+				if res.StatusCode == 200 {
+					break
+				}
+				err = fmt.Errorf("status %d", res.StatusCode)
+			}
+			if time.Since(killed) > 45*time.Second {
+				t.Fatalf("increment %s through %s still failing 45s after the kill: %v", key, p.url, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if firstOK == 0 {
+			firstOK = time.Since(killed)
+		}
+		acked++
+	}
+	t.Logf("n1 killed: the first increment after it succeeded %v later", firstOK.Round(time.Millisecond))
+	procs[1].call("POST", "/rpc/counter:clustered/getCount", "", &c)
+	if c.Count != acked {
+		t.Fatalf("count after the kill = %d, want the %d acknowledged increments", c.Count, acked)
+	}
+	if h := procs[2].history("counter", "clustered"); int64(len(h)) != acked {
+		t.Fatalf("history holds %d events, want %d", len(h), acked)
+	}
+	for _, p := range procs[1:] {
+		p.stop(syscall.SIGTERM, 30*time.Second)
+	}
+	t.Logf("cluster test took %v", time.Since(start).Round(time.Millisecond))
+}
