@@ -60,6 +60,15 @@ type Request struct {
 	Expected Expected
 	Events   []Event
 	Ops      []Op
+	// Lazy, on a request without events, asks for no sync of its own:
+	// Write returns once the records are applied (readable, and still
+	// atomic), and they become durable with the next synced write. A
+	// crash of the machine before it may lose them (a crash of the
+	// process does not): only for records that can be made again from
+	// durable events, such as a projection's view and its checkpoint,
+	// written together. A request with events is always synced. A store
+	// may sync a lazy request all the same.
+	Lazy bool
 }
 
 // maxMetaLen bounds each metadata string.
@@ -94,6 +103,7 @@ type group struct {
 	epoch   uint64  // the log's epoch when the group was taken
 	events  []Event // copies for subscribers, in position order
 	synced  bool
+	lazy    bool // every request is Lazy: applied without a sync of its own
 	err     error
 }
 
@@ -252,7 +262,7 @@ func (l *Log) submit(req *request) (AppendResult, error) {
 	// A batch whose apply failed is left to the garbage collector: Pebble
 	// forbids closing it before SyncWait, which may never return then.
 	if g.batch != nil && g.err == nil {
-		if !l.opts.NoSync {
+		if !l.opts.NoSync && !g.lazy {
 			if err := g.batch.SyncWait(); err != nil {
 				l.fail(h, fmt.Errorf("sync: %w", err))
 				g.err = l.unavailable()
@@ -474,8 +484,15 @@ func (l *Log) apply(h *handle, g *group, pos uint64) {
 		b.Set(keyLastPos, binary.BigEndian.AppendUint64(nil, pos-1), nil)
 	}
 	g.batch = b
+	g.lazy = true
+	for _, req := range g.reqs {
+		if req.kind != kindWrite || !req.r.Lazy || len(req.r.Events) > 0 {
+			g.lazy = false
+			break
+		}
+	}
 	var err error
-	if l.opts.NoSync {
+	if l.opts.NoSync || g.lazy {
 		err = h.db.Apply(b, pebble.NoSync)
 	} else {
 		err = h.db.ApplyNoSyncWait(b, pebble.Sync)

@@ -29,7 +29,8 @@ const (
 )
 
 // Get returns a copy of the auxiliary record at key in space sp, or
-// ErrNotFound. Like every read, it returns only what is durable.
+// ErrNotFound. Like every read, it returns only what is durable (or was
+// written lazily: Request.Lazy).
 func (l *Log) Get(ctx context.Context, sp Space, key []byte) ([]byte, error) {
 	for {
 		h, err := l.enter(ctx)

@@ -16,7 +16,8 @@ import (
 //   - Durability: a Write, Append or Delete returns nil only once what it
 //     wrote survives a crash of the process and of the machine, and no
 //     read, scan or subscription returns an event or record before it is
-//     that durable.
+//     that durable — but for the records of a Request marked Lazy, which
+//     become durable with the next synced write and are readable before.
 //   - Atomicity: a Request's events and Ops are all stored or none is.
 //   - Streams: sequences start at 1, are gapless and never reused; an
 //     append with an Expected head other than the stream's gets a

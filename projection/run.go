@@ -170,7 +170,11 @@ func (p *proj) run(ctx context.Context) error {
 			ops := append(tx.ops(), eventlog.Op{Space: Space, Key: checkpointKey(p.def.Name), Value: next.encode()})
 			job := &commitJob{writes: tx.writes, to: next, events: n, done: make(chan error, 1)}
 			commit := func() {
-				_, err := p.r.log.Write(ctx, eventlog.Request{Ops: ops})
+				// Lazy: the view and its checkpoint go in together, and a
+				// crash that loses them only sends the projection back to
+				// the events it had, which are durable: no fsync of its
+				// own per batch (one or two per call at one connection).
+				_, err := p.r.log.Write(ctx, eventlog.Request{Ops: ops, Lazy: true})
 				if err != nil {
 					err = fmt.Errorf("projection %s: commit: %w", p.def.Name, err)
 				}
