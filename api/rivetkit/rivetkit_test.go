@@ -94,6 +94,10 @@ func (s *server) do(method, path string, body []byte, hdr ...string) reply {
 	s.t.Helper()
 	req, _ := http.NewRequest(method, s.url+path, bytes.NewReader(body))
 	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i] == "Host" {
+			req.Host = hdr[i+1] // not a header to net/http
+			continue
+		}
 		req.Header.Set(hdr[i], hdr[i+1])
 	}
 	c := &http.Client{Timeout: 10 * time.Second}
@@ -523,3 +527,34 @@ func TestCORS(t *testing.T) {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// TestGuards: RivetKit's routes are behind the guards of actorlog's own.
+// A page of another site cannot make a browser write through them (any
+// content type), a rebound Host is refused, and an oversized body is
+// refused; none of them changes the actor. The same call from the
+// allowed origin, and from a client that sends no Origin, works.
+func TestGuards(t *testing.T) {
+	s := newServer(t, api.Options{MaxBodyBytes: 1 << 10})
+	path := query("counter", "getOrCreate", "g", "/action/increment")
+	body := []byte(`{"args":[]}`)
+	for _, ct := range []string{"application/json", "text/plain", "application/x-www-form-urlencoded", "application/octet-stream"} {
+		r := s.do("POST", path, body, "Content-Type", ct, "x-rivet-encoding", "json", "Origin", "http://evil.example")
+		if r.status != http.StatusForbidden {
+			t.Errorf("cross-site %s: %d %s, want 403", ct, r.status, r.body)
+		}
+	}
+	if r := s.do("POST", path, body, "Content-Type", "application/json", "x-rivet-encoding", "json", "Host", "evil.example"); r.status != http.StatusForbidden && r.status != http.StatusMisdirectedRequest && r.status != http.StatusBadRequest {
+		t.Errorf("rebound Host: %d %s, want refused", r.status, r.body)
+	}
+	big := []byte(`{"args":[{"pad":"` + strings.Repeat("x", 4<<10) + `"}]}`)
+	if r := s.do("POST", path, big, "Content-Type", "application/json", "x-rivet-encoding", "json"); r.status != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized body: %d %s, want 413", r.status, r.body)
+	}
+	var st struct{ Count int }
+	if r := s.do("POST", "/rpc/counter:g/getCount", nil); r.status != 200 || json.Unmarshal(r.body, &st) != nil || st.Count != 0 {
+		t.Errorf("after the refused calls: %d %s, want a count of 0", r.status, r.body)
+	}
+	ct := []string{"Content-Type", "application/json", "x-rivet-encoding", "json"}
+	wantJSON(t, "allowed origin", s.do("POST", path, body, append(ct, "Origin", "http://localhost:5173")...), 200, `{"output":{"count":1}}`)
+	wantJSON(t, "no origin", s.do("POST", path, body, ct...), 200, `{"output":{"count":2}}`)
+}
