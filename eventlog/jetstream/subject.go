@@ -54,6 +54,11 @@ func decodeKeyToken(tok string) (string, error) {
 		if plainToken(string(b)) {
 			return "", fmt.Errorf("key token %q encodes a plain key", tok)
 		}
+		// One token per key: the decoder skips line breaks, so a token
+		// holding them would decode too.
+		if keyToken(string(b)) != tok {
+			return "", fmt.Errorf("key token %q is not the one its key makes", tok)
+		}
 		return string(b), nil
 	}
 	if !plainToken(tok) {
