@@ -68,6 +68,7 @@ type actor struct {
 	refs     atomic.Int64  // senders holding it awake
 	exited   chan struct{} // closed when it has gone to sleep
 	evict    atomic.Bool   // the runtime asked it to sleep to make room
+	unload   atomic.Bool   // Sleep asked it to go, connections or not
 	timerDue atomic.Bool   // its timer went off
 	sleeping bool          // guarded by rt.mu: no new messages may be sent
 	elem     *list.Element // guarded by rt.mu: its place in rt.lru

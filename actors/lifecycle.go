@@ -59,6 +59,9 @@ func (a *actor) exitReady() bool {
 	if a.stopping {
 		return true
 	}
+	if a.unload.Load() {
+		return true // its connections end: their clients connect again
+	}
 	if len(a.conns.all) > 0 {
 		a.evict.Store(false) // in use: the runtime must look elsewhere
 		return false

@@ -346,12 +346,13 @@ func (rt *Runtime) Close(ctx context.Context) error {
 	return nil
 }
 
-// Sleep asks the awake actors that match to go to sleep, as if their
-// idle time were up, and waits until they have or ctx ends. An actor
-// with connections stays awake (it is in use) and is not waited for. The
-// next call wakes an actor from the store. A cluster calls it for the
-// actors of a shard it takes, whose state in memory may be older than
-// the log.
+// Sleep asks the awake actors that match to go to sleep once they have
+// finished the work in hand, connections or not, and waits until they
+// have or ctx ends. Their connections end with ErrActorStopped: the
+// clients connect again and resume. The next call wakes an actor from
+// the store. A cluster calls it for the actors of a shard it takes, whose
+// state in memory may be older than the log, and of one it loses, whose
+// clients must reach the new owner.
 func (rt *Runtime) Sleep(ctx context.Context, match func(eventlog.ID) bool) error {
 	var wait []*actor
 	rt.mu.Lock()
@@ -359,12 +360,11 @@ func (rt *Runtime) Sleep(ctx context.Context, match func(eventlog.ID) bool) erro
 		if !match(id) || a.sleeping {
 			continue
 		}
-		a.evict.Store(true)
+		a.unload.Store(true)
 		a.signal()
 		wait = append(wait, a)
 	}
 	rt.mu.Unlock()
-	// An actor in use clears its evict flag instead of exiting.
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for len(wait) > 0 {
@@ -374,10 +374,6 @@ func (rt *Runtime) Sleep(ctx context.Context, match func(eventlog.ID) bool) erro
 			wait = wait[1:]
 			continue
 		default:
-		}
-		if !a.evict.Load() {
-			wait = wait[1:]
-			continue
 		}
 		select {
 		case <-a.exited:
