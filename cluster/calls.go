@@ -12,10 +12,18 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// request and response are a forwarded call and its answer.
+// Kinds of forwarded request.
+const (
+	kindCall  = ""      // run an action
+	kindState = "state" // read the live state
+)
+
+// request and response are a forwarded call (or state read) and its
+// answer.
 type request struct {
+	Kind           string `json:",omitempty"`
 	Type, Key      string
-	Action         string
+	Action         string        `json:",omitempty"`
 	ArgsFormat     actors.Format `json:",omitempty"`
 	Args           []byte        `json:",omitempty"`
 	IdempotencyKey string        `json:",omitempty"`
@@ -26,7 +34,7 @@ type request struct {
 
 type response struct {
 	Moved    bool        `json:",omitempty"`
-	Body     []byte      `json:",omitempty"`
+	Body     []byte      `json:",omitempty"` // a reply's body, or the state
 	Seq      uint64      `json:",omitempty"`
 	Replayed bool        `json:",omitempty"`
 	Code     actors.Code `json:",omitempty"`
@@ -36,16 +44,54 @@ type response struct {
 // Call runs an action on the actor's owner: here if this node owns the
 // actor's shard (taking it if it is free), else over NATS on the node
 // that does. It retries within ctx while ownership moves. A call over a
-// WebSocket connection (opts.Conn) runs here: connections are local.
+// WebSocket connection (opts.Conn) runs here: a connection is on its
+// actor's owner (Locate).
 func (c *Cluster) Call(ctx context.Context, id eventlog.ID, action string, args actors.Args, opts actors.CallOptions) (actors.Reply, error) {
 	if opts.Conn != nil {
 		return c.local.Call(ctx, id, action, args, opts)
 	}
+	req := request{
+		Type: id.Type, Key: id.Key, Action: action, ArgsFormat: args.Format, Args: args.Data,
+		IdempotencyKey: opts.IdempotencyKey, CorrelationID: opts.CorrelationID, Format: opts.Format,
+	}
+	res, err := c.route(ctx, id, &req)
+	return actors.Reply{Body: res.Body, Seq: res.Seq, Replayed: res.Replayed}, err
+}
+
+// State reads the actor's live state on its owner, as Call runs an
+// action there: a node that does not own the actor has no live state of
+// it.
+func (c *Cluster) State(ctx context.Context, id eventlog.ID) (actors.Init, error) {
+	res, err := c.route(ctx, id, &request{Kind: kindState, Type: id.Type, Key: id.Key})
+	if err != nil {
+		return actors.Init{}, err
+	}
+	return actors.Init{State: res.Body, Seq: res.Seq}, nil
+}
+
+// runLocal runs a request on this node.
+func (c *Cluster) runLocal(ctx context.Context, id eventlog.ID, req *request) (response, error) {
+	switch req.Kind {
+	case kindCall:
+		r, err := c.local.Call(ctx, id, req.Action, actors.Args{Format: req.ArgsFormat, Data: req.Args},
+			actors.CallOptions{IdempotencyKey: req.IdempotencyKey, CorrelationID: req.CorrelationID, Format: req.Format})
+		return response{Body: r.Body, Seq: r.Seq, Replayed: r.Replayed}, err
+	case kindState:
+		init, err := c.local.State(ctx, id)
+		return response{Body: init.State, Seq: init.Seq}, err
+	}
+	return response{}, &actors.Error{Code: actors.CodeBadRequest, Message: fmt.Sprintf("cluster: no request of kind %q", req.Kind)}
+}
+
+// route runs req on the actor's owner, here or elsewhere, retrying
+// within ctx while ownership moves.
+func (c *Cluster) route(ctx context.Context, id eventlog.ID, req *request) (response, error) {
 	shard := c.Shard(id)
 	backoff := 20 * time.Millisecond
 	wait := func() error {
 		select {
 		case <-ctx.Done():
+			c.stats.failed.Add(1)
 			return &actors.Error{Code: actors.CodeUnavailable, Message: "the actor's owner did not answer in time", Err: ctx.Err()}
 		case <-time.After(backoff):
 		}
@@ -55,80 +101,82 @@ func (c *Cluster) Call(ctx context.Context, id eventlog.ID, action string, args 
 	conflicts := 0
 	for {
 		if c.isClosed() {
-			return actors.Reply{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the node is shutting down", Err: ErrClosed}
+			return response{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the node is shutting down", Err: ErrClosed}
 		}
 		if c.Owns(shard) {
-			r, err := c.local.Call(ctx, id, action, args, opts)
+			res, err := c.runLocal(ctx, id, req)
 			// A conflict wrote nothing: another owner appended first, and
 			// the actor reloads on its next call. Run it again, on
 			// whoever owns the shard now.
 			if actors.CodeOf(err) == actors.CodeConflict && conflicts < 3 {
 				conflicts++
 				if err := wait(); err != nil {
-					return actors.Reply{}, err
+					return response{}, err
 				}
 				continue
 			}
-			return r, err
+			return res, err
 		}
 		owner, err := c.acquire(ctx, shard)
 		if errors.Is(err, nats.ErrConnectionClosed) {
-			return actors.Reply{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the node is cut off from the cluster", Err: err}
+			c.stats.failed.Add(1)
+			return response{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the node is cut off from the cluster", Err: err}
 		}
 		if err == errRetry || (err != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed)) {
 			if err != errRetry {
 				c.opts.Logger.Debug("lease look-up failed", "shard", shard, "err", err)
 			}
 			if err := wait(); err != nil {
-				return actors.Reply{}, err
+				return response{}, err
 			}
 			continue
 		}
 		if err != nil {
-			return actors.Reply{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the actor's owner could not be found", Err: err}
+			c.stats.failed.Add(1)
+			return response{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the actor's owner could not be found", Err: err}
 		}
 		if owner == "" {
 			continue // ours now
 		}
-		res, err := c.forward(ctx, shard, owner, id, action, args, opts)
+		c.stats.forwarded.Add(1)
+		res, err := c.forward(ctx, shard, owner, req)
 		switch {
 		case err == nil && res.Moved:
 		case err == nil && res.Code == actors.CodeConflict && conflicts < 3:
 			conflicts++
 		case err == nil:
-			r := actors.Reply{Body: res.Body, Seq: res.Seq, Replayed: res.Replayed}
 			if res.Code != "" {
-				return r, &actors.Error{Code: res.Code, Message: res.Message}
+				return res, &actors.Error{Code: res.Code, Message: res.Message}
 			}
-			return r, nil
+			return res, nil
 		case errors.Is(err, nats.ErrConnectionClosed):
-			return actors.Reply{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the node is cut off from the cluster; the call may or may not have run", Err: err}
+			c.stats.failed.Add(1)
+			return response{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the node is cut off from the cluster; the call may or may not have run", Err: err}
 		case errors.Is(err, nats.ErrNoResponders):
 			// The owner is gone and its lease not yet expired.
-		case opts.IdempotencyKey != "" && ctx.Err() == nil:
+		case (req.Kind == kindState || req.IdempotencyKey != "") && ctx.Err() == nil:
 			// No answer: the outcome is unknown, and a repeat with the
-			// same key is answered with the first reply.
+			// same key is answered with the first reply (a read is
+			// always safe to repeat).
 		default:
-			return actors.Reply{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the actor's owner did not answer; the call may or may not have run", Err: err}
+			c.stats.failed.Add(1)
+			return response{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the actor's owner did not answer; the call may or may not have run", Err: err}
 		}
+		c.stats.retries.Add(1)
 		c.opts.Logger.Debug("forward retried", "node", c.opts.Node, "shard", shard, "owner", owner, "moved", res.Moved, "code", res.Code, "err", err)
 		if err := wait(); err != nil {
-			return actors.Reply{}, err
+			return response{}, err
 		}
 	}
 }
 
-func (c *Cluster) forward(ctx context.Context, shard int, owner string, id eventlog.ID, action string, args actors.Args, opts actors.CallOptions) (response, error) {
+func (c *Cluster) forward(ctx context.Context, shard int, owner string, req *request) (response, error) {
 	timeout := c.opts.CallTimeout
 	if dl, ok := ctx.Deadline(); ok {
 		timeout = time.Until(dl)
 	}
-	req := request{
-		Type: id.Type, Key: id.Key, Action: action, ArgsFormat: args.Format, Args: args.Data,
-		IdempotencyKey: opts.IdempotencyKey, CorrelationID: opts.CorrelationID, Format: opts.Format,
-		TimeoutMs: timeout.Milliseconds(),
-	}
-	b, err := json.Marshal(&req)
+	req.TimeoutMs = timeout.Milliseconds()
+	b, err := json.Marshal(req)
 	if err != nil {
 		return response{}, err
 	}
@@ -176,7 +224,7 @@ wait:
 	return res, nil
 }
 
-// serve runs a forwarded call, if this node still owns its shard.
+// serve runs a forwarded request, if this node still owns its shard.
 func (c *Cluster) serve(msg *nats.Msg) {
 	c.serving.Add(1)
 	defer c.serving.Done()
@@ -187,11 +235,11 @@ func (c *Cluster) serve(msg *nats.Msg) {
 	} else if id := (eventlog.ID{Type: req.Type, Key: req.Key}); !c.Owns(c.Shard(id)) || c.isClosed() {
 		res.Moved = true
 	} else {
+		c.stats.served.Add(1)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(max(req.TimeoutMs, 1))*time.Millisecond)
-		r, err := c.local.Call(ctx, id, req.Action, actors.Args{Format: req.ArgsFormat, Data: req.Args},
-			actors.CallOptions{IdempotencyKey: req.IdempotencyKey, CorrelationID: req.CorrelationID, Format: req.Format})
+		var err error
+		res, err = c.runLocal(ctx, id, &req)
 		cancel()
-		res.Body, res.Seq, res.Replayed = r.Body, r.Seq, r.Replayed
 		if err != nil {
 			var ae *actors.Error
 			if errors.As(err, &ae) {
@@ -203,4 +251,47 @@ func (c *Cluster) serve(msg *nats.Msg) {
 	}
 	b, _ := json.Marshal(&res)
 	msg.Respond(b)
+}
+
+// Locate returns the base URL of the node that runs the actor, or ""
+// when it is this one (taking its shard if it is free): a client's
+// connection to the actor is served there, so that its frames come from
+// the actor's one live copy. It retries within ctx while the shard has no
+// owner that answers.
+func (c *Cluster) Locate(ctx context.Context, id eventlog.ID) (string, error) {
+	shard := c.Shard(id)
+	backoff := 20 * time.Millisecond
+	for {
+		if c.isClosed() {
+			return "", &actors.Error{Code: actors.CodeUnavailable, Message: "the node is shutting down", Err: ErrClosed}
+		}
+		if c.Owns(shard) {
+			return "", nil
+		}
+		owner, err := c.acquire(ctx, shard)
+		if err == nil && owner == "" {
+			continue // ours now
+		}
+		if err == nil {
+			m, ok, merr := c.member(ctx, owner)
+			switch {
+			case merr != nil:
+				err = merr
+			case ok && m.URL != "":
+				return m.URL, nil
+			case ok:
+				return "", &actors.Error{Code: actors.CodeUnavailable, Message: "the actor's owner " + owner + " publishes no URL to reach it at"}
+			}
+			// No record: the owner is gone and its lease not yet expired.
+		}
+		if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, ErrClosed) {
+			return "", &actors.Error{Code: actors.CodeUnavailable, Message: "the node is cut off from the cluster", Err: err}
+		}
+		select {
+		case <-ctx.Done():
+			return "", &actors.Error{Code: actors.CodeUnavailable, Message: "the actor has no owner that answers", Err: ctx.Err()}
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
+	}
 }

@@ -54,6 +54,7 @@ import (
 	"hash/fnv"
 	"log/slog"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -110,6 +111,16 @@ type Options struct {
 	// quarter of LeaseTTL): a node looks for due timers there, which
 	// finds those of shards no node owns any more.
 	OnRenew func()
+	// OnDrop, if set, is called when this node stops serving a shard it
+	// held (its renewal failed, its lease passed the fence, or Release),
+	// in a goroutine of its own that Close waits for: it puts the
+	// shard's actors held here to sleep, which ends their connections, so
+	// that their clients connect again and reach the new owner.
+	OnDrop func(shard int)
+	// URL is the base URL at which this node's API answers, published in
+	// its member record for the nodes that send it the connections of
+	// the actors it owns (Locate). It may be set later (SetURL).
+	URL string
 	// CallTimeout bounds a forwarded call whose context has no deadline.
 	// Default DefaultCallTimeout (30 s).
 	CallTimeout time.Duration
@@ -142,9 +153,10 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Caller runs calls on this node: an *actors.Runtime.
+// Caller runs calls and reads states on this node: an *actors.Runtime.
 type Caller interface {
 	Call(ctx context.Context, id eventlog.ID, action string, args actors.Args, opts actors.CallOptions) (actors.Reply, error)
+	State(ctx context.Context, id eventlog.ID) (actors.Init, error)
 }
 
 // Cluster is this node's part of a cluster: the leases it holds, the
@@ -161,13 +173,16 @@ type Cluster struct {
 	loopDone chan struct{}
 	serving  sync.WaitGroup // forwarded calls being served
 
-	claims sync.WaitGroup // background Claims
+	claims sync.WaitGroup // background Claims and OnDrop hooks
+	stats  stats
 
 	mu        sync.Mutex // guards the fields below
 	owned     map[int]*lease
 	acquiring map[int]chan struct{} // closed when the shard's acquire ends
 	claimed   map[int]time.Time     // when Claim last tried a shard
 	closed    bool
+	url       string    // Options.URL, or SetURL's
+	started   time.Time // for the member record
 }
 
 // lease is a shard this node holds.
@@ -180,9 +195,10 @@ type lease struct {
 // ErrClosed is returned by calls after Close.
 var ErrClosed = errors.New("cluster: closed")
 
-// Open joins the cluster: it creates the lease bucket if missing and
-// starts renewing the leases this node takes. local runs the calls of
-// the shards this node owns.
+// Open joins the cluster: it creates the buckets if missing, refuses to
+// join a cluster with another number of shards (ErrConfig), publishes
+// this node's member record and starts renewing the leases this node
+// takes. local runs the calls of the shards this node owns.
 func Open(ctx context.Context, opts Options, local Caller) (*Cluster, error) {
 	if opts.Conn == nil {
 		return nil, errors.New("cluster: Options.Conn is required")
@@ -208,7 +224,14 @@ func Open(ctx context.Context, opts Options, local Caller) (*Cluster, error) {
 			return nil, fmt.Errorf("cluster: lease bucket %s: %w", opts.Bucket, err)
 		}
 	}
-	c := &Cluster{opts: opts, kv: kv, local: local, owned: make(map[int]*lease), acquiring: make(map[int]chan struct{}), claimed: make(map[int]time.Time), loopDone: make(chan struct{})}
+	if err := checkConfig(ctx, js, opts); err != nil {
+		return nil, err
+	}
+	c := &Cluster{opts: opts, kv: kv, local: local, owned: make(map[int]*lease), acquiring: make(map[int]chan struct{}),
+		claimed: make(map[int]time.Time), loopDone: make(chan struct{}), url: strings.TrimSuffix(opts.URL, "/"), started: time.Now().UTC()}
+	if err := c.putMember(ctx); err != nil {
+		return nil, fmt.Errorf("cluster: publish this node's record: %w", err)
+	}
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	go c.renewLoop()
 	return c, nil
@@ -372,6 +395,7 @@ func (c *Cluster) acquire(ctx context.Context, shard int) (owner string, err err
 		old.sub.Unsubscribe()
 	}
 	c.owned[shard] = &lease{rev: rev, renewed: start, sub: sub}
+	c.stats.acquired.Add(1)
 	c.opts.Logger.Debug("shard taken", "node", c.opts.Node, "shard", shard, "revision", rev)
 	return "", nil
 }
@@ -383,14 +407,26 @@ var errOwnerGone = errors.New("cluster: owner gone")
 // errRetry says to look again at once.
 var errRetry = errors.New("cluster: retry")
 
-// drop stops serving the shard (its lease lost or released).
+// drop stops serving the shard (its lease lost or released), and runs
+// Options.OnDrop.
 func (c *Cluster) drop(shard int, l *lease) {
 	c.mu.Lock()
-	if c.owned[shard] == l {
+	dropped := c.owned[shard] == l
+	if dropped {
 		delete(c.owned, shard)
+		if c.opts.OnDrop != nil {
+			c.claims.Add(1)
+			go func() {
+				defer c.claims.Done()
+				c.opts.OnDrop(shard)
+			}()
+		}
 	}
 	c.mu.Unlock()
 	l.sub.Unsubscribe()
+	if dropped {
+		c.stats.dropped.Add(1)
+	}
 }
 
 func (c *Cluster) renewLoop() {
@@ -404,6 +440,9 @@ func (c *Cluster) renewLoop() {
 		case <-t.C:
 		}
 		c.Renew(c.ctx)
+		if err := c.putMember(c.ctx); err != nil && c.ctx.Err() == nil {
+			c.opts.Logger.Warn("member record not renewed", "node", c.opts.Node, "err", err)
+		}
 		if c.opts.OnRenew != nil {
 			c.opts.OnRenew()
 		}
@@ -486,6 +525,9 @@ func (c *Cluster) Close(ctx context.Context) error {
 	}
 	c.serving.Wait()
 	var errs []error
+	if err := c.kv.Delete(ctx, memberKey(c.opts.Node)); err != nil {
+		errs = append(errs, fmt.Errorf("cluster: remove this node's record: %w", err))
+	}
 	for s, l := range held {
 		if err := c.release(ctx, s, l.rev); err != nil {
 			errs = append(errs, fmt.Errorf("cluster: release shard %d: %w", s, err))

@@ -1,0 +1,123 @@
+package cluster_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/actorlog/actorlog/actors"
+	"github.com/actorlog/actorlog/cluster"
+	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/eventlog/jetstream/jetstreamtest"
+	"github.com/nats-io/nats.go"
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// local answers every call and state read with the node's name.
+type local string
+
+func (l local) Call(context.Context, eventlog.ID, string, actors.Args, actors.CallOptions) (actors.Reply, error) {
+	return actors.Reply{Body: []byte(`"` + l + `"`), Seq: 1}, nil
+}
+
+func (l local) State(context.Context, eventlog.ID) (actors.Init, error) {
+	return actors.Init{State: []byte(`"` + l + `"`), Seq: 7}, nil
+}
+
+func open(t *testing.T, url, node string, shards int) (*cluster.Cluster, error) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, err := cluster.Open(ctx, cluster.Options{Conn: nc, Node: node, Shards: shards, LeaseTTL: 2 * time.Second, URL: "http://" + node + ".test:3000"}, local(node))
+	if err == nil {
+		t.Cleanup(func() { c.Close(context.Background()) })
+	}
+	return c, err
+}
+
+// TestConfig: the first node fixes the number of shards; a node given
+// another is refused, with the number to use, and joins nothing.
+func TestConfig(t *testing.T) {
+	srv := jetstreamtest.StartT(t, 1)
+	url := srv.Server(0).ClientURL()
+	if _, err := open(t, url, "a", 8); err != nil {
+		t.Fatal(err)
+	}
+	_, err := open(t, url, "b", 16)
+	if !errors.Is(err, cluster.ErrConfig) || !strings.Contains(err.Error(), "--shards 8") {
+		t.Fatalf("a node with 16 shards joining a cluster of 8: %v", err)
+	}
+	if _, err := open(t, url, "c", 8); err != nil {
+		t.Fatalf("a node with the cluster's shards: %v", err)
+	}
+}
+
+// TestMembersAndRouting: each node publishes its record; a call, a state
+// read and a location go to the owner of the actor's shard, whichever
+// node they are made on; Status lists the members and the lease; a node
+// that closes leaves the members at once.
+func TestMembersAndRouting(t *testing.T) {
+	srv := jetstreamtest.StartT(t, 1)
+	url := srv.Server(0).ClientURL()
+	a, err := open(t, url, "a", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := open(t, url, "b", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id := eventlog.ID{Type: "t", Key: "k"}
+	// a takes the shard with the first call.
+	if r, err := a.Call(ctx, id, "x", actors.Args{}, actors.CallOptions{}); err != nil || string(r.Body) != `"a"` {
+		t.Fatalf("call on a: %s %v", r.Body, err)
+	}
+	if r, err := b.Call(ctx, id, "x", actors.Args{}, actors.CallOptions{}); err != nil || string(r.Body) != `"a"` {
+		t.Fatalf("call on b, for a's shard: %s %v", r.Body, err)
+	}
+	if st, err := b.State(ctx, id); err != nil || string(st.State) != `"a"` || st.Seq != 7 {
+		t.Fatalf("state read on b: %+v %v", st, err)
+	}
+	if u, err := b.Locate(ctx, id); err != nil || u != "http://a.test:3000" {
+		t.Fatalf("Locate on b = %q, %v; want a's URL", u, err)
+	}
+	if u, err := a.Locate(ctx, id); err != nil || u != "" {
+		t.Fatalf("Locate on the owner = %q, %v; want \"\"", u, err)
+	}
+	st, err := b.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Members) != 2 || st.Members[0].Node != "a" || st.Members[1].URL != "http://b.test:3000" {
+		t.Fatalf("members: %+v", st.Members)
+	}
+	if len(st.Owners) != 1 || st.Owners[0].Node != "a" || st.Owners[0].Shard != a.Shard(id) {
+		t.Fatalf("owners: %+v", st.Owners)
+	}
+	if s := b.Stats(); s.Forwarded != 2 || s.Owned != 0 {
+		t.Fatalf("b's stats: %+v", s)
+	}
+	if s := a.Stats(); s.Served != 2 || s.Owned != 1 || s.Acquired != 1 {
+		t.Fatalf("a's stats: %+v", s)
+	}
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ms, err := b.Members(ctx)
+	if err != nil || len(ms) != 1 || ms[0].Node != "b" {
+		t.Fatalf("members after a closed: %+v %v", ms, err)
+	}
+	if u, err := b.Locate(ctx, id); err != nil || u != "" {
+		t.Fatalf("Locate on b after a closed = %q, %v; want b itself", u, err)
+	}
+}
