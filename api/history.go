@@ -97,7 +97,16 @@ func (s *Server) state(w http.ResponseWriter, r *http.Request, p httprouter.Para
 	if r.URL.Query().Get("at") == "" {
 		ctx, cancel := s.callContext(r)
 		defer cancel()
-		init, err := s.rt.State(ctx, id)
+		var init actors.Init
+		var err error
+		if s.opts.Cluster != nil {
+			// Checked here, so that an unknown actor takes no shard.
+			if _, err = s.actorID(id.Type, id.Key); err == nil {
+				init, err = s.opts.Cluster.State(ctx, id)
+			}
+		} else {
+			init, err = s.rt.State(ctx, id)
+		}
 		if err != nil {
 			s.writeErr(w, r, err)
 			return

@@ -189,6 +189,18 @@ func (rs *Routes) TokenFrom(from func(*http.Request) (string, bool)) {
 	rs.s.tokens = append(rs.s.tokens, from)
 }
 
+// Caller runs calls where the server runs them: on the runtime, or on
+// the actor's owner in a cluster (Options.Cluster).
+func (rs *Routes) Caller() Caller { return rs.s.caller }
+
+// ToOwner sends a WebSocket handshake for actor id on to the node that
+// owns the actor in a cluster, and reports whether it did; refuse
+// answers one that cannot be sent. Without a cluster, or on the owner,
+// it does nothing and reports false: serve the handshake here.
+func (rs *Routes) ToOwner(w http.ResponseWriter, r *http.Request, id eventlog.ID, refuse func(http.ResponseWriter, *http.Request, error)) bool {
+	return rs.s.toOwner(w, r, id, refuse)
+}
+
 // Runtime returns the runtime the server calls.
 func (rs *Routes) Runtime() *actors.Runtime { return rs.s.rt }
 

@@ -119,9 +119,13 @@ type Options struct {
 	// actor directory.
 	Projections *projection.Runner
 	// Caller, if set, runs the actions of RPC requests instead of the
-	// runtime: in a cluster, the one that sends a call to the actor's
-	// owner (cluster.Cluster). Calls over a WebSocket run on the runtime.
+	// runtime. Calls over a WebSocket run on the runtime.
 	Caller Caller
+	// Cluster, if set, makes the server a node of a cluster: RPC calls
+	// and state reads run on the actor's owner, a WebSocket is sent on to
+	// the owner, and GET /cluster describes the cluster. It takes the
+	// place of Caller.
+	Cluster Cluster
 	// Routes add routes of the application's own, such as the seed
 	// actors' convenience routes (seed.Routes): each is called once, by
 	// New.
@@ -173,6 +177,11 @@ type Server struct {
 	// scope owns the sockets' goroutines (a reader and a writer each, and
 	// one per call in flight); its context is the root of their work.
 	scope *lifetime.Scope
+
+	// proxied are the WebSockets sent on to their actor's owner.
+	proxied       proxies
+	transportOnce sync.Once
+	transport     *http.Transport
 
 	mu      sync.Mutex // guards sockets and closed
 	sockets map[*socket]struct{}
@@ -240,6 +249,9 @@ func New(rt *actors.Runtime, log Log, snaps *snapshots.Store, opts Options) (*Se
 		m = NewMetrics(opts.Metrics)
 	}
 	caller := opts.Caller
+	if opts.Cluster != nil {
+		caller = opts.Cluster
+	}
 	if caller == nil {
 		caller = rt
 	}
@@ -274,6 +286,7 @@ func New(rt *actors.Runtime, log Log, snaps *snapshots.Store, opts Options) (*Se
 	r.GET("/actors/:type/:key/state", s.state)
 	r.GET("/actors", s.listActors)
 	r.GET("/schema", s.schema)
+	r.GET("/cluster", s.cluster)
 	s.inspectRoutes(r)
 	s.projectionRoutes(r)
 	s.demoRoutes(r)
@@ -340,6 +353,11 @@ func (s *Server) Close(ctx context.Context) error {
 	s.mu.Unlock()
 	for _, so := range open {
 		so.shutdown()
+	}
+	s.proxied.closeAll()
+	s.transportOnce.Do(func() {}) // orders the read below after a proxy's Do
+	if s.transport != nil {
+		s.transport.CloseIdleConnections()
 	}
 	if err := s.scope.Close(ctx); err != nil {
 		return fmt.Errorf("api: close: %w", err)

@@ -68,6 +68,9 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.
 		s.refuseErr(w, r, err)
 		return
 	}
+	if s.toOwner(w, r, id, s.refuseErr) {
+		return
+	}
 	q := r.URL.Query()
 	var since *uint64
 	if q.Has("since") {

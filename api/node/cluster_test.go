@@ -80,6 +80,9 @@ func startCluster(t *testing.T) []*clusterNode {
 			t.Fatal(err)
 		}
 		c.hs = httptest.NewServer(c.n.Handler())
+		if err := c.n.Cluster().SetURL(ctx, c.hs.URL); err != nil {
+			t.Fatal(err)
+		}
 		nodes = append(nodes, c)
 	}
 	t.Cleanup(func() {

@@ -47,6 +47,7 @@ import (
 	"github.com/actorlog/actorlog/internal/connlimit"
 	"github.com/actorlog/actorlog/projection"
 	"github.com/actorlog/actorlog/snapshots"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults of Config's HTTP fields.
@@ -175,7 +176,11 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.snaps = snapshots.New(l, cfg.Snapshots)
 	ropts := cfg.Runtime
 	ropts.Frames = wire.Frames{}
-	ropts.Metrics = api.NewMetrics(cfg.API.Metrics)
+	metricsReg := cfg.API.Metrics
+	if metricsReg == nil {
+		metricsReg = prometheus.NewRegistry()
+	}
+	ropts.Metrics = api.NewMetrics(metricsReg)
 	ropts.Logger = cfg.Logger
 	if cfg.Cluster != nil {
 		// A node fires the timers of the actors it owns, and claims the
@@ -211,6 +216,16 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			return nil
 		}
 		copts.OnRenew = n.rt.KickTimers
+		// A shard lost or handed over: its actors here go, and their
+		// connections end, so that their clients reach the new owner.
+		copts.OnDrop = func(shard int) {
+			cl := n.clusterRef.Load()
+			ctx, cancel := context.WithTimeout(context.Background(), copts.LeaseTTL)
+			defer cancel()
+			if err := n.rt.Sleep(ctx, func(id eventlog.ID) bool { return cl.Shard(id) == shard }); err != nil {
+				cfg.Logger.Warn("actors of a dropped shard still awake", "shard", shard, "err", err)
+			}
+		}
 		if n.cluster, err = cluster.Open(ctx, copts, n.rt); err != nil {
 			n.rt.Close(context.Background())
 			n.projs.Close(context.Background())
@@ -219,7 +234,8 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		n.clusterRef.Store(n.cluster)
 		n.rt.KickTimers()
-		aopts.Caller = n.cluster
+		aopts.Cluster = clusterAPI{n.cluster, l}
+		registerClusterMetrics(metricsReg, n.cluster)
 	}
 	aopts.Projections = n.projs
 	aopts.Routes = cfg.Routes
@@ -284,6 +300,13 @@ func (n *Node) Serve(ln net.Listener) error {
 	}
 	n.servers = append(n.servers, hs)
 	n.mu.Unlock()
+	if n.cluster != nil && n.cfg.Cluster.URL == "" {
+		// The nodes that send this one the connections of its actors
+		// reach it here.
+		if err := n.cluster.SetURL(context.Background(), listenURL(ln.Addr())); err != nil {
+			n.cfg.Logger.Warn("this node's URL not published", "err", err)
+		}
+	}
 	err := hs.Serve(limited)
 	if errors.Is(err, http.ErrServerClosed) {
 		return ErrClosed

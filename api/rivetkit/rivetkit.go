@@ -416,7 +416,13 @@ func (s *server) call(ctx context.Context, id eventlog.ID, def actors.Definition
 	if err != nil {
 		return nil, err
 	}
-	reply, err := s.rt.Call(ctx, id, name, args, actors.CallOptions{Conn: conn})
+	var reply actors.Reply
+	if conn != nil {
+		reply, err = s.rt.Call(ctx, id, name, args, actors.CallOptions{Conn: conn})
+	} else {
+		// In a cluster, on the actor's owner.
+		reply, err = s.rs.Caller().Call(ctx, id, name, args, actors.CallOptions{})
+	}
 	if err != nil {
 		return nil, err
 	}

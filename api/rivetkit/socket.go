@@ -88,6 +88,12 @@ func (s *server) connect(w http.ResponseWriter, r *http.Request, t target) {
 		s.refuseSocket(w, r, s.asRivet(err), encoding)
 		return
 	}
+	// In a cluster, the connection is served by the actor's owner.
+	if s.rs.ToOwner(w, r, t.id, func(w http.ResponseWriter, r *http.Request, err error) {
+		s.refuseSocket(w, r, s.asRivet(err), encoding)
+	}) {
+		return
+	}
 	conn, _, err := s.rt.ConnectWith(ctx, t.id, actors.ConnectOptions{Params: params, Events: actors.OnlyEvents()})
 	if err != nil {
 		s.refuseSocket(w, r, s.asRivet(err), encoding)

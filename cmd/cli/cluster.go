@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -28,6 +29,7 @@ type clusterFlags struct {
 	replicas    *int
 	shards      *int
 	leaseTTL    *time.Duration
+	advertise   *string
 }
 
 func addClusterFlags(fs *flag.FlagSet) *clusterFlags {
@@ -41,6 +43,7 @@ func addClusterFlags(fs *flag.FlagSet) *clusterFlags {
 		replicas:    fs.Int("replicas", 0, "copies JetStream keeps of the events and leases when it creates them: 3 in a cluster of three (default 3 with --nats-routes, else 1)"),
 		shards:      fs.Int("shards", cluster.DefaultShards, "shards the actors are spread over, the same on every node"),
 		leaseTTL:    fs.Duration("lease-ttl", cluster.DefaultLeaseTTL, "how long a node's ownership of a shard lasts unrenewed: the longest a dead node's actors wait for a new owner"),
+		advertise:   fs.String("advertise", "", "the URL at which the other nodes reach this one's API, to send it the WebSockets of the actors it owns (default http://HOST:PORT of the listener, this machine's name for 0.0.0.0)"),
 	}
 }
 
@@ -64,6 +67,11 @@ func (f *clusterFlags) open(ctx context.Context, dataDir string, lg *slog.Logger
 	}
 	if *f.node == "" {
 		return nil, errors.New("--node is required in cluster mode")
+	}
+	if a := *f.advertise; a != "" {
+		if u, err := url.Parse(a); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("--advertise %q: give the URL other nodes reach this one at, such as http://10.0.0.5:3000", a)
+		}
 	}
 	cs := &clusterStore{}
 	replicas := *f.replicas
@@ -139,7 +147,7 @@ func (f *clusterFlags) open(ctx context.Context, dataDir string, lg *slog.Logger
 			lg.Info("waiting for JetStream", "err", err)
 		}
 	}
-	cs.opts = cluster.Options{Conn: cs.nc, Node: *f.node, Shards: *f.shards, LeaseTTL: *f.leaseTTL, Replicas: replicas, Logger: lg}
+	cs.opts = cluster.Options{Conn: cs.nc, Node: *f.node, Shards: *f.shards, LeaseTTL: *f.leaseTTL, Replicas: replicas, URL: *f.advertise, Logger: lg}
 	return cs, nil
 }
 

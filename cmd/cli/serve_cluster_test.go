@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // serveTestCluster runs three `actorlog serve` processes as a cluster,
@@ -95,6 +97,44 @@ func serveTestCluster(t *testing.T, bin string) {
 		}
 	}
 	acked := int64(12)
+
+	// `actorlog cluster` through one node lists the three, with the URLs
+	// they reach each other at, and the stream's three copies.
+	out, err := exec.Command(bin, "cluster", "--server", procs[1].url).CombinedOutput()
+	if err != nil {
+		t.Fatalf("actorlog cluster: %v\n%s", err, out)
+	}
+	for _, want := range []string{"cluster as n2 sees it: 3 nodes", procs[0].url, procs[2].url, "leader", "replica"} {
+		if !strings.Contains(string(out), want) {
+			t.Fatalf("actorlog cluster does not say %q:\n%s", want, out)
+		}
+	}
+
+	// A WebSocket through each node gets the events of calls made
+	// through the others.
+	var socks []*websocket.Conn
+	for _, p := range procs {
+		ws, err := p.dialWS("/ws/counter/clustered")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f, err := serveReadFrame(ws); err != nil || f["type"] != "init" || f["seq"] != float64(acked) {
+			t.Fatalf("first frame through %s: %v %v", p.url, f, err)
+		}
+		socks = append(socks, ws)
+	}
+	for i := range 3 {
+		procs[i].call("POST", "/rpc/counter:clustered/increment", "", &c)
+		acked++
+		for j, ws := range socks {
+			if f, err := serveReadFrame(ws); err != nil || f["seq"] != float64(acked) {
+				t.Fatalf("socket through %s after an increment through %s: %v %v", procs[j].url, procs[i].url, f, err)
+			}
+		}
+	}
+	for _, ws := range socks {
+		ws.Close()
+	}
 
 	killed := time.Now()
 	if err := procs[0].cmd.Process.Signal(syscall.SIGKILL); err != nil {
