@@ -58,9 +58,8 @@ type clusterStore struct {
 	opts cluster.Options
 }
 
-// openCluster starts the embedded server if asked, connects and opens
-// the log, waiting up to a minute for JetStream (the peers of a new
-// cluster elect a leader once enough of them are up).
+// open starts the embedded server if asked, connects and opens the log,
+// waiting up to a minute for JetStream (openJetStream).
 func (f *clusterFlags) open(ctx context.Context, dataDir string, lg *slog.Logger) (*clusterStore, error) {
 	if *f.url != "" && *f.natsListen != "" {
 		return nil, errors.New("--cluster and --nats-listen: give one (an external NATS, or an embedded one)")
@@ -120,35 +119,54 @@ func (f *clusterFlags) open(ctx context.Context, dataDir string, lg *slog.Logger
 		}
 	} else {
 		var err error
-		if cs.nc, err = nats.Connect(*f.url, nats.Name(*f.node), nats.MaxReconnects(-1), nats.PingInterval(5*time.Second)); err != nil {
+		if cs.nc, err = dialNATS(*f.url, *f.node); err != nil {
 			return nil, fmt.Errorf("--cluster: %w", err)
 		}
 	}
 	if replicas <= 0 {
 		replicas = 1
 	}
-	wait, cancel := context.WithTimeout(ctx, time.Minute)
+	var err error
+	if cs.log, err = openJetStream(ctx, cs.nc, replicas, time.Minute, lg); err != nil {
+		cs.close()
+		return nil, err
+	}
+	cs.opts = cluster.Options{Conn: cs.nc, Node: *f.node, Shards: *f.shards, LeaseTTL: *f.leaseTTL, Replicas: replicas, URL: *f.advertise, Logger: lg}
+	return cs, nil
+}
+
+// dialNATS connects to external NATS servers (URLs comma-separated) as
+// cluster mode does, naming the connection name. It fails at once if no
+// server answers (each is given the client's dial timeout, 2 s); once
+// connected it reconnects for ever.
+func dialNATS(urls, name string) (*nats.Conn, error) {
+	return nats.Connect(urls, nats.Name(name), nats.MaxReconnects(-1), nats.PingInterval(5*time.Second))
+}
+
+// openJetStream opens the JetStream log on nc as cluster mode runs it,
+// creating its stream with replicas copies if it does not exist: serve
+// and import --nats both open it here, so that the stream is the same
+// whichever of them creates it. It tries again until wait has passed
+// (the peers of a new cluster elect a leader once enough of them are up).
+func openJetStream(ctx context.Context, nc *nats.Conn, replicas int, wait time.Duration, lg *slog.Logger) (*jetstream.Log, error) {
+	wctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	for {
 		// Each attempt's requests wait 5 s: one that went to a stream
 		// still electing its leader is asked again.
-		try, cancelTry := context.WithTimeout(wait, 5*time.Second)
-		var err error
-		cs.log, err = jetstream.Open(try, jetstream.Options{Conn: cs.nc, Replicas: replicas, MaxAppendEvents: 4096, Logger: lg})
+		try, cancelTry := context.WithTimeout(wctx, 5*time.Second)
+		l, err := jetstream.Open(try, jetstream.Options{Conn: nc, Replicas: replicas, MaxAppendEvents: 4096, Logger: lg})
 		cancelTry()
 		if err == nil {
-			break
+			return l, nil
 		}
 		select {
-		case <-wait.Done():
-			cs.close()
+		case <-wctx.Done():
 			return nil, fmt.Errorf("jetstream: %w", err)
 		case <-time.After(500 * time.Millisecond):
 			lg.Info("waiting for JetStream", "err", err)
 		}
 	}
-	cs.opts = cluster.Options{Conn: cs.nc, Node: *f.node, Shards: *f.shards, LeaseTTL: *f.leaseTTL, Replicas: replicas, URL: *f.advertise, Logger: lg}
-	return cs, nil
 }
 
 // close closes what open opened, after the node.

@@ -26,7 +26,7 @@ func commands() []command {
 		{"tail", "follow an actor's events, or every actor's, as they are committed", (*app).tailCmd},
 		{"verify", "check the store: gapless streams, decodable events, feed, snapshots", (*app).verifyCmd},
 		{"export", "write actors' events as NDJSON", (*app).exportCmd},
-		{"import", "append the actors of an export to a data directory", (*app).importCmd},
+		{"import", "append the actors of an export to a data directory or a cluster's JetStream", (*app).importCmd},
 		{"cluster", "show a cluster's nodes, shard owners and stream copies (--server)", (*app).clusterCmd},
 		{"projections", "show the read models' status, or reset one", (*app).projectionsCmd},
 		{"schema", "print the actor types' description: JSON Schema of state, actions, events", (*app).schemaCmd},

@@ -3,6 +3,7 @@
 package cli
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actorlog/actorlog/eventlog/jetstream/jetstreamtest"
 	"github.com/gorilla/websocket"
 )
 
@@ -178,4 +180,71 @@ func serveTestCluster(t *testing.T, bin string) {
 		p.stop(syscall.SIGTERM, 30*time.Second)
 	}
 	t.Logf("cluster test took %v", time.Since(start).Round(time.Millisecond))
+}
+
+// TestImportNATS_Serve moves a single-node store into a cluster as the
+// README says: `actorlog export --all --data DIR | actorlog import --nats
+// URL`, two processes of the built binary over a pipe, into an embedded
+// JetStream server; then `actorlog serve --cluster URL` on that server
+// answers the imported counters' state and histories.
+func TestImportNATS_Serve(t *testing.T) {
+	bin := serveBuild(t)
+	src := fixtureDir(t)
+	srv := jetstreamtest.StartT(t, 1)
+	url := srv.URL()
+
+	export := exec.Command(bin, "export", "--all", "--data", src)
+	imp := exec.Command(bin, "import", "--nats", url)
+	var exportErr, impOut, impErr bytes.Buffer
+	export.Stderr = &exportErr
+	imp.Stdout, imp.Stderr = &impOut, &impErr
+	pipe, err := export.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	imp.Stdin = pipe
+	if err := export.Start(); err != nil {
+		t.Fatal(err)
+	}
+	if err := imp.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ierr := imp.Wait()
+	if err := export.Wait(); err != nil {
+		t.Fatalf("export: %v\n%s", err, &exportErr)
+	}
+	if ierr != nil {
+		t.Fatalf("import: %v\n%s", ierr, &impErr)
+	}
+	if got, want := impOut.String(), "imported 20 events of 4 actors into "+url+"\n"; got != want {
+		t.Fatalf("import printed %q, want %q", got, want)
+	}
+
+	p := serveStart(t, bin, t.TempDir(), "--cluster", url, "--node", "n1")
+	for key, want := range map[string]int64{"default": 6, "other": 2} {
+		var c serveCount
+		p.call("POST", "/rpc/counter:"+key+"/getCount", "", &c)
+		if c.Count != want {
+			t.Errorf("counter:%s: count %d, want %d", key, c.Count, want)
+		}
+		p.call("GET", "/actors/counter/"+key+"/state", "", &c)
+		if c.Count != want {
+			t.Errorf("counter:%s state: count %d, want %d", key, c.Count, want)
+		}
+	}
+	if h := p.history("counter", "default"); len(h) != 12 {
+		t.Errorf("counter:default: %d events, want 12", len(h))
+	}
+	if h := p.history("chatRoom", "lobby"); len(h) != 5 {
+		t.Errorf("chatRoom:lobby: %d events, want 5", len(h))
+	}
+	// The server goes on from the imported head.
+	var c serveCount
+	p.call("POST", "/rpc/counter:default/increment", "", &c)
+	if c.Count != 7 {
+		t.Errorf("increment after the import: count %d, want 7", c.Count)
+	}
+	if st := p.stop(syscall.SIGTERM, 30*time.Second); !st.Success() {
+		t.Errorf("serve exited with %v\nstderr: %s", st, p.stderr)
+	}
 }
