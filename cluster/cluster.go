@@ -524,13 +524,24 @@ func (c *Cluster) Close(ctx context.Context) error {
 		l.sub.Unsubscribe()
 	}
 	c.serving.Wait()
+	// Each request is bounded: without a majority of the servers none
+	// can land, and what is not deleted expires within the lease TTL.
 	var errs []error
-	if err := c.kv.Delete(ctx, memberKey(c.opts.Node)); err != nil {
+	dctx, cancel := context.WithTimeout(ctx, c.opTimeout())
+	err := c.kv.Delete(dctx, memberKey(c.opts.Node))
+	cancel()
+	if err != nil {
 		errs = append(errs, fmt.Errorf("cluster: remove this node's record: %w", err))
 	}
 	for s, l := range held {
-		if err := c.release(ctx, s, l.rev); err != nil {
+		rctx, cancel := context.WithTimeout(ctx, c.opTimeout())
+		err := c.release(rctx, s, l.rev)
+		cancel()
+		if err != nil {
 			errs = append(errs, fmt.Errorf("cluster: release shard %d: %w", s, err))
+			if errors.Is(err, context.DeadlineExceeded) || ctx.Err() != nil {
+				break // the servers do not answer: the others would wait as long
+			}
 		}
 	}
 	return errors.Join(errs...)
