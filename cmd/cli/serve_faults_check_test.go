@@ -238,9 +238,48 @@ func (f *clusterFaults) verify(total int) {
 				break
 			}
 			if time.Since(start) > 15*time.Second {
-				f.t.Fatalf("actorlog verify --all through %s covers %d events up to position %d after %v, want the %d acknowledged", n.name, rep.Events, rep.Durable, time.Since(start).Round(time.Millisecond), total)
+				f.t.Errorf("actorlog verify --all through %s covers %d events up to position %d after %v, want the %d acknowledged; the live tails' consumers:\n%s",
+					n.name, rep.Events, rep.Durable, time.Since(start).Round(time.Millisecond), total, f.tails())
+				return
 			}
 			time.Sleep(500 * time.Millisecond)
 		}
 	}
+}
+
+// tails describes the consumers of the events stream: each node's live
+// tail is one.
+func (f *clusterFaults) tails() string {
+	nc, err := nats.Connect(f.nodes[0].nats, nats.Timeout(2*time.Second), nats.MaxReconnects(0))
+	if err != nil {
+		return err.Error()
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err.Error()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, jslog.DefaultStream)
+	if err != nil {
+		return err.Error()
+	}
+	var b strings.Builder
+	if info := st.CachedInfo(); info.Cluster != nil {
+		fmt.Fprintf(&b, "stream: last %d, leader %s\n", info.State.LastSeq, info.Cluster.Leader)
+	}
+	cs := st.ListConsumers(ctx)
+	for ci := range cs.Info() {
+		host := ""
+		if ci.Cluster != nil {
+			host = ci.Cluster.Leader
+		}
+		fmt.Fprintf(&b, "%s on %s: created %s, delivered stream seq %d, pending %d, waiting %d\n",
+			ci.Name, host, ci.Created.Format("15:04:05.000"), ci.Delivered.Stream, ci.NumPending, ci.NumWaiting)
+	}
+	if err := cs.Err(); err != nil {
+		fmt.Fprintf(&b, "listing: %v\n", err)
+	}
+	return b.String()
 }
