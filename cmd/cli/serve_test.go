@@ -39,6 +39,7 @@ func TestServeBinary(t *testing.T) {
 	t.Run("connection cap", func(t *testing.T) { serveTestConnCap(t, bin) })
 	t.Run("memory budget", func(t *testing.T) { serveTestMemoryBudget(t, bin) })
 	t.Run("cluster", func(t *testing.T) { serveTestCluster(t, bin) })
+	t.Run("cluster faults", func(t *testing.T) { serveTestClusterFaults(t, bin) })
 }
 
 // serveBuild builds the binary into a temporary directory.
@@ -247,6 +248,9 @@ type serveEvent struct {
 	Seq  uint64          `json:"seq"`
 	Type string          `json:"type"`
 	Data json.RawMessage `json:"data"`
+	Meta *struct {
+		IdempotencyKey string `json:"idempotencyKey"`
+	} `json:"meta"`
 }
 
 // history reads a whole stream by pages and checks that it is gapless.
