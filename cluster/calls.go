@@ -188,7 +188,7 @@ func (c *Cluster) forward(ctx context.Context, shard int, owner string, req *req
 	}
 	done := make(chan answer, 1)
 	go func() {
-		msg, err := c.opts.Conn.RequestWithContext(rctx, c.subject(shard), b)
+		msg, err := c.opts.Conn.RequestWithContext(rctx, c.subject(shard, owner), b)
 		done <- answer{msg, err}
 	}()
 	// An owner that dies with the call in hand never answers: give up

@@ -37,8 +37,8 @@
 // # Routing
 //
 // A call for a shard this node does not own is sent over NATS
-// request/reply to the subject Prefix.<shard>, on which only the owner
-// listens. An owner that has just lost the shard answers "moved"; NATS
+// request/reply to the subject Prefix.<shard>.<owner>, on which only the
+// owner listens. An owner that has just lost the shard answers "moved"; NATS
 // answers "no responders" when the owner is gone and its lease not yet
 // expired. Both are retried, with backoff, within the caller's deadline.
 // A forwarded call that gets no answer in time has an unknown outcome:
@@ -49,6 +49,7 @@ package cluster
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/fnv"
@@ -252,8 +253,27 @@ func ShardOf(id eventlog.ID, shards int) int {
 	return int(h.Sum64() % uint64(shards))
 }
 
-func (c *Cluster) key(shard int) string     { return "shard." + strconv.Itoa(shard) }
-func (c *Cluster) subject(shard int) string { return c.opts.Prefix + "." + strconv.Itoa(shard) }
+func (c *Cluster) key(shard int) string { return "shard." + strconv.Itoa(shard) }
+
+// subject is where the node serves the forwarded calls of a shard it
+// owns: Prefix.<shard>.<node>. The owner's name is in it so that a
+// former owner's subscription, still known to the servers after the
+// node was paused or cut off, cannot take the calls meant for the new
+// one (they would wait out their deadline).
+func (c *Cluster) subject(shard int, node string) string {
+	return c.opts.Prefix + "." + strconv.Itoa(shard) + "." + nodeToken(node)
+}
+
+// nodeToken is a node's name as one subject token: as it is when it is
+// made of letters, digits, '-' and '_', else hex-encoded after an 'x'.
+func nodeToken(node string) string {
+	for _, r := range node {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return "x" + hex.EncodeToString([]byte(node))
+		}
+	}
+	return node
+}
 
 // fenceAfter is how long after the start of its last renewal a node
 // still serves a shard.
@@ -385,7 +405,7 @@ func (c *Cluster) acquire(ctx context.Context, shard int) (owner string, err err
 			return "", fmt.Errorf("cluster: shard %d taken, not served: %w", shard, err)
 		}
 	}
-	sub, err := c.opts.Conn.QueueSubscribe(c.subject(shard), "owner", c.serve)
+	sub, err := c.opts.Conn.QueueSubscribe(c.subject(shard, c.opts.Node), "owner", c.serve)
 	if err != nil {
 		c.kv.Delete(context.Background(), key, jetstream.LastRevision(rev))
 		return "", err

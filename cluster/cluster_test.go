@@ -3,6 +3,7 @@ package cluster_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -119,5 +120,59 @@ func TestMembersAndRouting(t *testing.T) {
 	}
 	if u, err := b.Locate(ctx, id); err != nil || u != "" {
 		t.Fatalf("Locate on b after a closed = %q, %v; want b itself", u, err)
+	}
+}
+
+// TestStaleSubscription: the servers may still hold a former owner's
+// subscription (a paused node's, until they notice it is gone); calls
+// for the shard's new owner must not go to it and wait out their
+// deadline.
+func TestStaleSubscription(t *testing.T) {
+	srv := jetstreamtest.StartT(t, 1)
+	url := srv.URL()
+	a, err := open(t, url, "a", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id := eventlog.ID{Type: "t", Key: "k"}
+	if _, err := a.Call(ctx, id, "x", actors.Args{}, actors.CallOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	shard := a.Shard(id)
+	// What a paused a leaves behind: a subscription that never answers,
+	// on every subject a has served the shard on.
+	zombie, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer zombie.Close()
+	for _, subj := range []string{fmt.Sprintf("%s.%d.a", cluster.DefaultPrefix, shard), fmt.Sprintf("%s.%d", cluster.DefaultPrefix, shard)} {
+		if _, err := zombie.QueueSubscribe(subj, "owner", func(*nats.Msg) {}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	zombie.Flush()
+	if err := a.Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	b, err := open(t, url, "b", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := open(t, url, "c", 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := b.Call(ctx, id, "x", actors.Args{}, actors.CallOptions{}); err != nil || string(r.Body) != `"b"` {
+		t.Fatalf("call on b after a left: %s %v", r.Body, err)
+	}
+	for i := range 20 {
+		cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		r, err := c.Call(cctx, id, "x", actors.Args{}, actors.CallOptions{})
+		cancel()
+		if err != nil || string(r.Body) != `"b"` {
+			t.Fatalf("call %d on c, for b's shard, beside a's stale subscription: %s %v", i, r.Body, err)
+		}
 	}
 }
