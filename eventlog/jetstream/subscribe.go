@@ -45,6 +45,13 @@ func (t *tail) kick() {
 	}
 }
 
+// The tail's pull requests: each lasts tailExpiry, and the server sends a
+// heartbeat every tailHeartbeat while it has nothing to deliver.
+const (
+	tailExpiry    = 10 * time.Second
+	tailHeartbeat = time.Second
+)
+
 // tailPrevUnknown is prev when the tail cannot vouch for the positions
 // before an event.
 const tailPrevUnknown = ^uint64(0)
@@ -103,7 +110,11 @@ func (t *tail) run() {
 // consume delivers the consumer's messages until it fails, skips one or
 // is stopped.
 func (t *tail) consume(cons jetstream.Consumer) {
-	it, err := cons.Messages(jetstream.PullMaxMessages(512))
+	// The consumer lives on one server: when that server dies or stalls,
+	// only missed heartbeats tell, after twice their interval. The
+	// default (15 s, from a 30 s expiry) left a node's feed, and what it
+	// reports durable, 30 s behind after a crash elsewhere.
+	it, err := cons.Messages(jetstream.PullMaxMessages(512), jetstream.PullExpiry(tailExpiry), jetstream.PullHeartbeat(tailHeartbeat))
 	if err != nil {
 		return
 	}
