@@ -320,7 +320,7 @@ func (a *actor) handleCall(m *callMsg) {
 		} else {
 			var err error
 			if rec, found, err = a.rt.readIdem(a.id, key); err != nil {
-				a.queueReply(0, m, Reply{}, internal("read idempotency record", err))
+				a.queueReply(0, m, Reply{}, readError("read idempotency record", err))
 				a.release()
 				return
 			}

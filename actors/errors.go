@@ -69,6 +69,16 @@ func storeError(log Log, msg string, err error) *Error {
 	return &Error{Code: CodeUnavailable, Message: m, Err: err}
 }
 
+// readError is the error of a read of the store that failed: an *Error
+// with CodeUnavailable if the store did not answer for now (a replicated
+// store electing a leader), else internal(msg, err).
+func readError(msg string, err error) *Error {
+	if !errors.Is(err, eventlog.ErrUnavailable) {
+		return internal(msg, err)
+	}
+	return &Error{Code: CodeUnavailable, Message: "the store did not answer in time; try again", Err: err}
+}
+
 // Unavailable reports whether err is the store's refusal to write for
 // now: the write may be tried again later, and the failure has been
 // logged by the store, once.
