@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/actorlog/actorlog/actors"
@@ -16,12 +17,16 @@ import (
 const (
 	kindCall  = ""      // run an action
 	kindState = "state" // read the live state
+	kindClaim = "claim" // take the actor's shard if it is free (Locate)
 )
 
 // request and response are a forwarded call (or state read) and its
 // answer.
 type request struct {
-	Kind           string `json:",omitempty"`
+	Kind string `json:",omitempty"`
+	// Claim asks the node to take the shard if it is free: the request
+	// was sent to the node the shard belongs on.
+	Claim          bool `json:",omitempty"`
 	Type, Key      string
 	Action         string        `json:",omitempty"`
 	ArgsFormat     actors.Format `json:",omitempty"`
@@ -33,6 +38,7 @@ type request struct {
 }
 
 type response struct {
+	Node     string      `json:",omitempty"` // the node that answered
 	Moved    bool        `json:",omitempty"`
 	Body     []byte      `json:",omitempty"` // a reply's body, or the state
 	Seq      uint64      `json:",omitempty"`
@@ -79,6 +85,8 @@ func (c *Cluster) runLocal(ctx context.Context, id eventlog.ID, req *request) (r
 	case kindState:
 		init, err := c.local.State(ctx, id)
 		return response{Body: init.State, Seq: init.Seq}, err
+	case kindClaim:
+		return response{Node: c.opts.Node}, nil
 	}
 	return response{}, &actors.Error{Code: actors.CodeBadRequest, Message: fmt.Sprintf("cluster: no request of kind %q", req.Kind)}
 }
@@ -99,6 +107,7 @@ func (c *Cluster) route(ctx context.Context, id eventlog.ID, req *request) (resp
 		return nil
 	}
 	conflicts := 0
+	here := false // take a free shard here, not on the node it belongs on
 	for {
 		if c.isClosed() {
 			return response{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the node is shutting down", Err: ErrClosed}
@@ -117,7 +126,7 @@ func (c *Cluster) route(ctx context.Context, id eventlog.ID, req *request) (resp
 			}
 			return res, err
 		}
-		owner, err := c.acquire(ctx, shard)
+		owner, claim, err := c.whereTo(ctx, shard, here)
 		if errors.Is(err, nats.ErrConnectionClosed) {
 			c.stats.failed.Add(1)
 			return response{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the node is cut off from the cluster", Err: err}
@@ -138,8 +147,32 @@ func (c *Cluster) route(ctx context.Context, id eventlog.ID, req *request) (resp
 		if owner == "" {
 			continue // ours now
 		}
+		if claim {
+			// The shard is free, and belongs on owner: ask it to take
+			// the shard, then send it the request. One that does not
+			// answer soon (dead, or paused) leaves the shard to this
+			// node.
+			cctx, cancel := context.WithTimeout(ctx, c.opTimeout())
+			res, err := c.forward(cctx, shard, owner, &request{Kind: kindClaim, Claim: true, Type: req.Type, Key: req.Key})
+			cancel()
+			switch {
+			case err == nil && res.Code == "" && !res.Moved:
+				c.cacheOwner(shard, res.Node)
+				continue
+			case err != nil && ctx.Err() == nil:
+				here = true
+				continue
+			}
+			if err := wait(); err != nil {
+				return response{}, err
+			}
+			continue
+		}
 		c.stats.forwarded.Add(1)
 		res, err := c.forward(ctx, shard, owner, req)
+		if err != nil || res.Moved {
+			c.cacheOwner(shard, "") // look it up again
+		}
 		switch {
 		case err == nil && res.Moved:
 		case err == nil && res.Code == actors.CodeConflict && conflicts < 3:
@@ -154,10 +187,10 @@ func (c *Cluster) route(ctx context.Context, id eventlog.ID, req *request) (resp
 			return response{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the node is cut off from the cluster; the call may or may not have run", Err: err}
 		case errors.Is(err, nats.ErrNoResponders):
 			// The owner is gone and its lease not yet expired.
-		case (req.Kind == kindState || req.IdempotencyKey != "") && ctx.Err() == nil:
+		case (req.Kind != kindCall || req.IdempotencyKey != "") && ctx.Err() == nil:
 			// No answer: the outcome is unknown, and a repeat with the
-			// same key is answered with the first reply (a read is
-			// always safe to repeat).
+			// same key is answered with the first reply (a read or a
+			// claim is always safe to repeat).
 		default:
 			c.stats.failed.Add(1)
 			return response{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the actor's owner did not answer; the call may or may not have run", Err: err}
@@ -188,7 +221,7 @@ func (c *Cluster) forward(ctx context.Context, shard int, owner string, req *req
 	}
 	done := make(chan answer, 1)
 	go func() {
-		msg, err := c.opts.Conn.RequestWithContext(rctx, c.subject(shard, owner), b)
+		msg, err := c.opts.Conn.RequestWithContext(rctx, c.subject(strconv.Itoa(shard), owner), b)
 		done <- answer{msg, err}
 	}()
 	// An owner that dies with the call in hand never answers: give up
@@ -203,7 +236,8 @@ wait:
 		case a = <-done:
 			break wait
 		case <-tick.C:
-			if o, err := c.Owner(rctx, shard); err == nil && o != owner {
+			// (A node asked to claim a free shard has not taken it yet.)
+			if o, err := c.Owner(rctx, shard); err == nil && o != owner && !(req.Claim && o == "") {
 				cancel()
 				a = <-done
 				if a.err == nil {
@@ -232,7 +266,7 @@ func (c *Cluster) serve(msg *nats.Msg) {
 	var res response
 	if err := json.Unmarshal(msg.Data, &req); err != nil {
 		res.Code, res.Message = actors.CodeBadRequest, "cluster: the forwarded call does not decode"
-	} else if id := (eventlog.ID{Type: req.Type, Key: req.Key}); !c.Owns(c.Shard(id)) || c.isClosed() {
+	} else if id := (eventlog.ID{Type: req.Type, Key: req.Key}); c.isClosed() || !c.Owns(c.Shard(id)) && !c.claim(&req, c.Shard(id)) {
 		res.Moved = true
 	} else {
 		c.stats.served.Add(1)
@@ -249,49 +283,76 @@ func (c *Cluster) serve(msg *nats.Msg) {
 			}
 		}
 	}
+	res.Node = c.opts.Node
 	b, _ := json.Marshal(&res)
 	msg.Respond(b)
 }
 
 // Locate returns the base URL of the node that runs the actor, or ""
-// when it is this one (taking its shard if it is free): a client's
-// connection to the actor is served there, so that its frames come from
-// the actor's one live copy. It retries within ctx while the shard has no
-// owner that answers.
+// when it is this one (a free shard is taken by the node it belongs on):
+// a client's connection to the actor is served there, so that its frames
+// come from the actor's one live copy. It retries within ctx while the
+// shard has no owner that answers.
 func (c *Cluster) Locate(ctx context.Context, id eventlog.ID) (string, error) {
-	shard := c.Shard(id)
-	backoff := 20 * time.Millisecond
-	for {
-		if c.isClosed() {
-			return "", &actors.Error{Code: actors.CodeUnavailable, Message: "the node is shutting down", Err: ErrClosed}
-		}
-		if c.Owns(shard) {
-			return "", nil
-		}
-		owner, err := c.acquire(ctx, shard)
-		if err == nil && owner == "" {
-			continue // ours now
-		}
-		if err == nil {
-			m, ok, merr := c.member(ctx, owner)
-			switch {
-			case merr != nil:
-				err = merr
-			case ok && m.URL != "":
-				return m.URL, nil
-			case ok:
-				return "", &actors.Error{Code: actors.CodeUnavailable, Message: "the actor's owner " + owner + " publishes no URL to reach it at"}
-			}
-			// No record: the owner is gone and its lease not yet expired.
-		}
-		if errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, ErrClosed) {
-			return "", &actors.Error{Code: actors.CodeUnavailable, Message: "the node is cut off from the cluster", Err: err}
-		}
-		select {
-		case <-ctx.Done():
-			return "", &actors.Error{Code: actors.CodeUnavailable, Message: "the actor has no owner that answers", Err: ctx.Err()}
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 500*time.Millisecond)
+	res, err := c.route(ctx, id, &request{Kind: kindClaim, Type: id.Type, Key: id.Key})
+	if err != nil {
+		return "", err
 	}
+	if res.Node == "" || res.Node == c.opts.Node {
+		return "", nil
+	}
+	m, ok, err := c.member(ctx, res.Node)
+	switch {
+	case err != nil:
+		return "", &actors.Error{Code: actors.CodeUnavailable, Message: "the actor's owner " + res.Node + " could not be looked up", Err: err}
+	case !ok || m.URL == "":
+		return "", &actors.Error{Code: actors.CodeUnavailable, Message: "the actor's owner " + res.Node + " publishes no URL to reach it at"}
+	}
+	return m.URL, nil
+}
+
+// whereTo says where to send a request for a shard this node does not
+// own: to its owner; or, the shard being free, to the node it belongs on,
+// to claim it (claim); or nowhere, owner "", when this node took it (it
+// does so when the shard belongs here, or here is set).
+func (c *Cluster) whereTo(ctx context.Context, shard int, here bool) (owner string, claim bool, err error) {
+	if o := c.cachedOwner(shard); o != "" {
+		return o, false, nil
+	}
+	gctx, cancel := context.WithTimeout(ctx, c.opTimeout())
+	o, err := c.Owner(gctx, shard)
+	cancel()
+	if err != nil {
+		return "", false, err
+	}
+	if o != "" && o != c.opts.Node {
+		c.cacheOwner(shard, o)
+		return o, false, nil
+	}
+	if o == "" && !here && !c.opts.NoBalance {
+		if p := c.preferred(shard); p != c.opts.Node {
+			return p, true, nil
+		}
+	}
+	owner, err = c.acquire(ctx, shard)
+	c.cacheOwner(shard, owner)
+	return owner, false, err
+}
+
+// claim takes the shard for a request sent here to claim it, and
+// reports whether this node owns it now.
+func (c *Cluster) claim(req *request, shard int) bool {
+	if !req.Claim {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, c.opTimeout())
+	defer cancel()
+	for range 3 {
+		owner, err := c.acquire(ctx, shard)
+		if err == errRetry {
+			continue
+		}
+		return err == nil && owner == ""
+	}
+	return false
 }

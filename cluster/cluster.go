@@ -20,9 +20,15 @@
 //   - release: on Close, Delete conditional on the revision held, so the
 //     next caller takes the shard at once instead of after the TTL.
 //
-// Shards are taken on demand: the first node that gets a call for an
-// unowned shard takes it. There is no consensus here beyond JetStream's:
-// the bucket is a Raft-replicated stream.
+// Shards are taken on demand, by the node they belong on: each node puts
+// a member record in the bucket (renewed with its leases, so it expires
+// with them), a shard belongs on the member that ranks first for it by
+// rendezvous hashing, and a request for a free shard asks that node to
+// take it (or takes it here if that node does not answer soon). Each
+// round, a node hands over the shards it holds that belong on another
+// member, so that shards spread over the nodes and a node that joins
+// gets its share (balance.go). There is no consensus here beyond
+// JetStream's: the bucket is a Raft-replicated stream.
 //
 // # Fencing
 //
@@ -122,6 +128,10 @@ type Options struct {
 	// its member record for the nodes that send it the connections of
 	// the actors it owns (Locate). It may be set later (SetURL).
 	URL string
+	// NoBalance turns the balance off (balance.go): a node takes a free
+	// shard itself when it gets a request for it, and keeps it until it
+	// closes or loses it. For tests that want a shard where they put it.
+	NoBalance bool
 	// CallTimeout bounds a forwarded call whose context has no deadline.
 	// Default DefaultCallTimeout (30 s).
 	CallTimeout time.Duration
@@ -176,6 +186,7 @@ type Cluster struct {
 
 	claims sync.WaitGroup // background Claims and OnDrop hooks
 	stats  stats
+	sub    *nats.Subscription // where forwarded requests reach this node
 
 	mu        sync.Mutex // guards the fields below
 	owned     map[int]*lease
@@ -184,13 +195,18 @@ type Cluster struct {
 	closed    bool
 	url       string    // Options.URL, or SetURL's
 	started   time.Time // for the member record
+	// seen counts, for each member, the listings in a row it was in
+	// (balance.go).
+	seen map[string]int
+	// owners caches the owners of shards this node sent requests to,
+	// forgotten when one answers that it moved or does not answer.
+	owners map[int]string
 }
 
 // lease is a shard this node holds.
 type lease struct {
 	rev     uint64
 	renewed time.Time // the start of the last successful Create or Update
-	sub     *nats.Subscription
 }
 
 // ErrClosed is returned by calls after Close.
@@ -229,10 +245,18 @@ func Open(ctx context.Context, opts Options, local Caller) (*Cluster, error) {
 		return nil, err
 	}
 	c := &Cluster{opts: opts, kv: kv, local: local, owned: make(map[int]*lease), acquiring: make(map[int]chan struct{}),
-		claimed: make(map[int]time.Time), loopDone: make(chan struct{}), url: strings.TrimSuffix(opts.URL, "/"), started: time.Now().UTC()}
+		claimed: make(map[int]time.Time), loopDone: make(chan struct{}), url: strings.TrimSuffix(opts.URL, "/"), started: time.Now().UTC(),
+		seen: make(map[string]int), owners: make(map[int]string)}
+	// One subscription serves every shard: a request for one this node
+	// does not own is answered "moved" (serve).
+	if c.sub, err = opts.Conn.QueueSubscribe(c.subject("*", opts.Node), "owner", c.serve); err != nil {
+		return nil, fmt.Errorf("cluster: %w", err)
+	}
 	if err := c.putMember(ctx); err != nil {
+		c.sub.Unsubscribe()
 		return nil, fmt.Errorf("cluster: publish this node's record: %w", err)
 	}
+	c.refreshMembers(ctx)
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	go c.renewLoop()
 	return c, nil
@@ -260,8 +284,8 @@ func (c *Cluster) key(shard int) string { return "shard." + strconv.Itoa(shard) 
 // former owner's subscription, still known to the servers after the
 // node was paused or cut off, cannot take the calls meant for the new
 // one (they would wait out their deadline).
-func (c *Cluster) subject(shard int, node string) string {
-	return c.opts.Prefix + "." + strconv.Itoa(shard) + "." + nodeToken(node)
+func (c *Cluster) subject(shard string, node string) string {
+	return c.opts.Prefix + "." + shard + "." + nodeToken(node)
 }
 
 // nodeToken is a node's name as one subject token: as it is when it is
@@ -313,6 +337,9 @@ func (c *Cluster) Claim(shard int) bool {
 	defer c.mu.Unlock()
 	if c.closed || time.Since(c.claimed[shard]) < c.opts.LeaseTTL/4 {
 		return false
+	}
+	if !c.opts.NoBalance && c.preferredLocked(shard, 0) != c.opts.Node {
+		return false // the node it belongs on finds the timer too, and takes it
 	}
 	c.claimed[shard] = time.Now()
 	c.claims.Add(1)
@@ -405,22 +432,14 @@ func (c *Cluster) acquire(ctx context.Context, shard int) (owner string, err err
 			return "", fmt.Errorf("cluster: shard %d taken, not served: %w", shard, err)
 		}
 	}
-	sub, err := c.opts.Conn.QueueSubscribe(c.subject(shard, c.opts.Node), "owner", c.serve)
-	if err != nil {
-		c.kv.Delete(context.Background(), key, jetstream.LastRevision(rev))
-		return "", err
-	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
-		sub.Unsubscribe()
 		c.kv.Delete(context.Background(), key, jetstream.LastRevision(rev))
 		return "", ErrClosed
 	}
-	if old := c.owned[shard]; old != nil {
-		old.sub.Unsubscribe()
-	}
-	c.owned[shard] = &lease{rev: rev, renewed: start, sub: sub}
+	c.owned[shard] = &lease{rev: rev, renewed: start}
+	delete(c.owners, shard)
 	c.stats.acquired.Add(1)
 	c.opts.Logger.Debug("shard taken", "node", c.opts.Node, "shard", shard, "revision", rev)
 	return "", nil
@@ -449,7 +468,6 @@ func (c *Cluster) drop(shard int, l *lease) {
 		}
 	}
 	c.mu.Unlock()
-	l.sub.Unsubscribe()
 	if dropped {
 		c.stats.dropped.Add(1)
 	}
@@ -469,6 +487,8 @@ func (c *Cluster) renewLoop() {
 		if err := c.putMember(c.ctx); err != nil && c.ctx.Err() == nil {
 			c.opts.Logger.Warn("member record not renewed", "node", c.opts.Node, "err", err)
 		}
+		c.refreshMembers(c.ctx)
+		c.rebalance(c.ctx)
 		if c.opts.OnRenew != nil {
 			c.opts.OnRenew()
 		}
@@ -546,9 +566,7 @@ func (c *Cluster) Close(ctx context.Context) error {
 	}
 	c.owned = make(map[int]*lease)
 	c.mu.Unlock()
-	for _, l := range held {
-		l.sub.Unsubscribe()
-	}
+	c.sub.Unsubscribe()
 	c.serving.Wait()
 	// Each request is bounded: without a majority of the servers none
 	// can land, and what is not deleted expires within the lease TTL.

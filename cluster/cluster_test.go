@@ -105,10 +105,10 @@ func TestMembersAndRouting(t *testing.T) {
 	if len(st.Owners) != 1 || st.Owners[0].Node != "a" || st.Owners[0].Shard != a.Shard(id) {
 		t.Fatalf("owners: %+v", st.Owners)
 	}
-	if s := b.Stats(); s.Forwarded != 2 || s.Owned != 0 {
+	if s := b.Stats(); s.Forwarded != 3 || s.Owned != 0 { // the call, the state read, Locate
 		t.Fatalf("b's stats: %+v", s)
 	}
-	if s := a.Stats(); s.Served != 2 || s.Owned != 1 || s.Acquired != 1 {
+	if s := a.Stats(); s.Served != 3 || s.Owned != 1 || s.Acquired != 1 {
 		t.Fatalf("a's stats: %+v", s)
 	}
 	if err := a.Close(ctx); err != nil {
@@ -174,5 +174,93 @@ func TestStaleSubscription(t *testing.T) {
 		if err != nil || string(r.Body) != `"b"` {
 			t.Fatalf("call %d on c, for b's shard, beside a's stale subscription: %s %v", i, r.Body, err)
 		}
+	}
+}
+
+// TestBalance: actors called through one node end up spread over the
+// three, each shard on the node it ranks first for; when a node closes,
+// its shards go to the others, and when it comes back it gets its share
+// again. Calls keep answering throughout.
+func TestBalance(t *testing.T) {
+	srv := jetstreamtest.StartT(t, 1)
+	url := srv.URL()
+	const shards = 24
+	nodes := map[string]*cluster.Cluster{}
+	for _, n := range []string{"a", "b", "c"} {
+		c, err := open(t, url, n, shards)
+		if err != nil {
+			t.Fatal(err)
+		}
+		nodes[n] = c
+	}
+	ctx := context.Background()
+	ids := make([]eventlog.ID, 200)
+	for i := range ids {
+		ids[i] = eventlog.ID{Type: "t", Key: fmt.Sprint(i)}
+	}
+	callAll := func(via *cluster.Cluster) map[string]int {
+		t.Helper()
+		ran := map[string]int{}
+		for _, id := range ids {
+			cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			r, err := via.Call(cctx, id, "x", actors.Args{}, actors.CallOptions{})
+			cancel()
+			if err != nil {
+				t.Fatalf("call %s: %v", id, err)
+			}
+			ran[strings.Trim(string(r.Body), `"`)]++
+		}
+		return ran
+	}
+	// settled waits until the owned shards of the live nodes cover every
+	// shard the calls took, and none moves for a round.
+	settled := func(live ...string) map[string]int {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			owned := map[string]int{}
+			total := 0
+			for _, n := range live {
+				owned[n] = len(nodes[n].Owned())
+				total += owned[n]
+			}
+			ok := total == shards
+			for _, n := range live {
+				ok = ok && owned[n] >= shards/len(live)/3
+			}
+			if ok {
+				return owned
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("shards not spread over %v after 20s: %v", live, owned)
+			}
+			callAll(nodes[live[0]])
+			time.Sleep(500 * time.Millisecond)
+		}
+	}
+	ran := callAll(nodes["a"])
+	t.Logf("first calls ran on %v", ran)
+	owned := settled("a", "b", "c")
+	t.Logf("shards owned: %v", owned)
+
+	if err := nodes["c"].Close(ctx); err != nil {
+		t.Fatal(err)
+	}
+	ran = callAll(nodes["b"])
+	if ran["c"] != 0 {
+		t.Fatalf("calls ran on the closed node: %v", ran)
+	}
+	owned = settled("a", "b")
+	t.Logf("after c closed: %v", owned)
+
+	c2, err := open(t, url, "c", shards)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nodes["c"] = c2
+	owned = settled("a", "b", "c")
+	t.Logf("after c came back: %v", owned)
+	if s := nodes["a"].Stats(); s.HandedOver == 0 {
+		t.Fatalf("a handed no shard over: %+v", s)
 	}
 }

@@ -7,6 +7,9 @@ type Stats struct {
 	Owned    int    `json:"owned"`    // shards it serves now
 	Acquired uint64 `json:"acquired"` // leases taken
 	Dropped  uint64 `json:"dropped"`  // shards it stopped serving before Close (lost or released)
+	// HandedOver are the shards it released because they belong on
+	// another member (balance.go).
+	HandedOver uint64 `json:"handedOver"`
 	// Forwarded are the calls and state reads sent to another node;
 	// ForwardRetries the attempts that found the owner moved, gone or
 	// in conflict and looked again; ForwardFailed those that ended in an
@@ -19,7 +22,7 @@ type Stats struct {
 }
 
 type stats struct {
-	acquired, dropped, forwarded, retries, failed, served atomic.Uint64
+	acquired, dropped, handedOver, forwarded, retries, failed, served atomic.Uint64
 }
 
 // Stats returns this node's figures.
@@ -28,6 +31,7 @@ func (c *Cluster) Stats() Stats {
 		Owned:          len(c.Owned()),
 		Acquired:       c.stats.acquired.Load(),
 		Dropped:        c.stats.dropped.Load(),
+		HandedOver:     c.stats.handedOver.Load(),
 		Forwarded:      c.stats.forwarded.Load(),
 		ForwardRetries: c.stats.retries.Load(),
 		ForwardFailed:  c.stats.failed.Load(),

@@ -31,7 +31,7 @@ func (c clusterAPI) Status(ctx context.Context) (wire.Cluster, error) {
 		Node: st.Node, Shards: st.Shards, LeaseTTL: st.LeaseTTL.String(),
 		Members: []wire.ClusterMember{}, Owners: []wire.ShardOwner{},
 		Stats: wire.ClusterStats{
-			Owned: st.Stats.Owned, Acquired: st.Stats.Acquired, Dropped: st.Stats.Dropped,
+			Owned: st.Stats.Owned, Acquired: st.Stats.Acquired, Dropped: st.Stats.Dropped, HandedOver: st.Stats.HandedOver,
 			Forwarded: st.Stats.Forwarded, ForwardRetries: st.Stats.ForwardRetries,
 			ForwardFailed: st.Stats.ForwardFailed, Served: st.Stats.Served,
 		},
@@ -69,6 +69,7 @@ func registerClusterMetrics(reg *prometheus.Registry, c *cluster.Cluster) {
 			func() float64 { return float64(len(c.Owned())) }),
 		counter("actorlog_cluster_shards_acquired_total", "Shard leases this node took.", func(s cluster.Stats) uint64 { return s.Acquired }),
 		counter("actorlog_cluster_shards_dropped_total", "Shards this node stopped serving before closing (lease lost or released).", func(s cluster.Stats) uint64 { return s.Dropped }),
+		counter("actorlog_cluster_shards_handed_over_total", "Shards this node released because they belong on another member.", func(s cluster.Stats) uint64 { return s.HandedOver }),
 		counter("actorlog_cluster_forwarded_total", "Calls and state reads this node sent to the actor's owner.", func(s cluster.Stats) uint64 { return s.Forwarded }),
 		counter("actorlog_cluster_forward_retries_total", "Forwarded requests retried because the owner moved, was gone or conflicted.", func(s cluster.Stats) uint64 { return s.ForwardRetries }),
 		counter("actorlog_cluster_forward_failures_total", "Routed requests that failed for the cluster's sake (no owner in time, cut off).", func(s cluster.Stats) uint64 { return s.ForwardFailed }),

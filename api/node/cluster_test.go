@@ -54,6 +54,13 @@ const clusterTTL = 3 * time.Second
 // stream and one R3 lease bucket.
 func startCluster(t *testing.T) []*clusterNode {
 	t.Helper()
+	return startClusterWith(t, cluster.Options{})
+}
+
+// startClusterWith is startCluster with options for the nodes' clusters
+// (their Conn, Node, Shards, LeaseTTL and Replicas are set here).
+func startClusterWith(t *testing.T, base cluster.Options) []*clusterNode {
+	t.Helper()
 	srv := jetstreamtest.StartT(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -74,7 +81,7 @@ func startCluster(t *testing.T) []*clusterNode {
 		}
 		c.n, err = node.Open(ctx, node.Config{
 			Log: c.log, Registry: registry(), Logger: logger,
-			Cluster: &cluster.Options{Conn: c.nc, Node: c.name, Shards: 8, LeaseTTL: clusterTTL, Replicas: 3},
+			Cluster: clusterOpts(base, c),
 		})
 		if err != nil {
 			t.Fatal(err)
@@ -91,6 +98,11 @@ func startCluster(t *testing.T) []*clusterNode {
 		}
 	})
 	return nodes
+}
+
+func clusterOpts(o cluster.Options, c *clusterNode) *cluster.Options {
+	o.Conn, o.Node, o.Shards, o.LeaseTTL, o.Replicas = c.nc, c.name, 8, clusterTTL, 3
+	return &o
 }
 
 // add calls tally:key add through node c; the total it answers, or an
@@ -362,7 +374,8 @@ func TestCluster_TwoOwnersFenced(t *testing.T) {
 // in memory: a read-only action, which no conditional append would catch,
 // answers the other node's writes.
 func TestCluster_ShardBackNoStaleState(t *testing.T) {
-	nodes := startCluster(t)
+	// Without the balance: the node that gets a call takes the free shard.
+	nodes := startClusterWith(t, cluster.Options{NoBalance: true})
 	ctx := context.Background()
 	id := eventlog.ID{Type: "tally", Key: "back"}
 	get := func(c *clusterNode) int {

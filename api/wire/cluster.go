@@ -57,6 +57,7 @@ type ClusterStats struct {
 	Owned          int    `json:"owned"`
 	Acquired       uint64 `json:"acquired"`
 	Dropped        uint64 `json:"dropped"`
+	HandedOver     uint64 `json:"handedOver"`
 	Forwarded      uint64 `json:"forwarded"`
 	ForwardRetries uint64 `json:"forwardRetries"`
 	ForwardFailed  uint64 `json:"forwardFailed"`
