@@ -101,6 +101,16 @@ func serveTestClusterFaults(t *testing.T, bin string) {
 	})
 	// Every actor answers before the first fault.
 	f.recovered("start", start, faultActors)
+	// A subscriber of each actor, through any node, all along.
+	var watchers []*faultWatcher
+	for i, a := range faultActors {
+		watchers = append(watchers, f.watch(a, rand.New(rand.NewPCG(seed, uint64(100+i)))))
+	}
+	t.Cleanup(func() {
+		for _, w := range watchers {
+			w.halt()
+		}
+	})
 	for round := range rounds {
 		f.killLeader(round)
 		f.pauseOwner(round)
@@ -112,6 +122,13 @@ func serveTestClusterFaults(t *testing.T, bin string) {
 		return
 	}
 	f.verify(f.check())
+	for i, w := range watchers {
+		head := uint64(len(f.keys[faultActors[i]]))
+		if err := w.await(head, 30*time.Second); err != nil {
+			t.Error(err)
+		}
+		t.Logf("subscriber of %s: %d events in order over %d connections", w.actor, w.events, w.connections)
+	}
 	t.Logf("failover figures:\n%s", strings.Join(f.figures, "\n"))
 	// One at a time, each leaving a quorum of JetStream servers behind to
 	// release its leases. The last is killed: with no quorum left, its
