@@ -51,8 +51,9 @@ func (c *clusterNode) stop() {
 const clusterTTL = 3 * time.Second
 
 // startCluster starts three NATS servers and three nodes over one R3
-// stream and one R3 lease bucket.
-func startCluster(t *testing.T) []*clusterNode {
+// stream and one R3 lease bucket; each of opts may change every node's
+// Config.
+func startCluster(t *testing.T, opts ...func(*node.Config)) []*clusterNode {
 	t.Helper()
 	srv := jetstreamtest.StartT(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -72,10 +73,14 @@ func startCluster(t *testing.T) []*clusterNode {
 		if c.log, err = jetstream.Open(ctx, jetstream.Options{Conn: c.nc, Replicas: 3, Logger: quiet, WriteTimeout: 5 * time.Second}); err != nil {
 			t.Fatal(err)
 		}
-		c.n, err = node.Open(ctx, node.Config{
+		cfg := node.Config{
 			Log: c.log, Registry: registry(), Logger: logger,
 			Cluster: &cluster.Options{Conn: c.nc, Node: c.name, Shards: 8, LeaseTTL: clusterTTL, Replicas: 3},
-		})
+		}
+		for _, o := range opts {
+			o(&cfg)
+		}
+		c.n, err = node.Open(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
