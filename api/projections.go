@@ -12,7 +12,9 @@ import (
 
 // projectionRoutes serves the read models:
 //
-//	GET  /projections                 every projection's status
+//	GET  /projections                 every projection's status (in a
+//	                                  cluster, on every node: "node" says
+//	                                  which runs them)
 //	POST /projections/{name}/reset    drop the view and rebuild it from zero
 //	POST /projections/{name}/pause    stop it where it is
 //	POST /projections/{name}/resume
@@ -62,6 +64,16 @@ func (s *Server) projectionOp(w http.ResponseWriter, r *http.Request, p httprout
 	}
 	if errors.Is(err, projection.ErrUnknown) {
 		writeError(w, http.StatusNotFound, "not_found", "no projection named "+name)
+		return
+	}
+	if errors.Is(err, projection.ErrStandby) {
+		// In a cluster: the node that runs the projections changes them.
+		st, _ := run.StatusOf(name)
+		msg := "this node does not run the projections now; ask the node that does"
+		if st.Node != "" {
+			msg = "the projections run on node " + st.Node + "; ask it"
+		}
+		writeError(w, http.StatusConflict, "conflict", msg)
 		return
 	}
 	if err != nil {

@@ -34,6 +34,8 @@ import (
 	"log/slog"
 	"slices"
 	"sort"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actorlog/actorlog/eventlog"
@@ -100,13 +102,27 @@ type Options struct {
 	MaxBackoff time.Duration
 	// Logger receives the runner's messages. Default slog.Default().
 	Logger *slog.Logger
+
+	// Standby makes Start run nothing until Activate: the Runner of a
+	// node of a cluster, which runs the projections only while it holds
+	// their lease, and otherwise answers Status and View from the
+	// records that the node running them writes (see standby.go).
+	Standby bool
+	// Node names this node in Status while it runs the projections.
+	Node string
+	// Holder, for a Standby Runner, names the node that runs the
+	// projections now ("" if none), for Status while it is not this one.
+	Holder func() string
 }
 
 // Status is what a projection reports.
 type Status struct {
-	Name     string `json:"name"`
-	Version  uint64 `json:"version"`
-	State    string `json:"state"` // running, paused or failing
+	Name    string `json:"name"`
+	Version uint64 `json:"version"`
+	State   string `json:"state"` // running, paused or failing; stopped: no node runs it
+	// Node is the node that runs the projection, in a cluster
+	// (Options.Node, Options.Holder).
+	Node     string `json:"node,omitempty"`
 	Position uint64 `json:"position"`
 	Head     uint64 `json:"head"` // the durable end of the feed
 	// LagEvents is Head - Position: the feed positions not yet in the
@@ -133,9 +149,14 @@ const (
 type Runner struct {
 	log   Log
 	opts  Options
+	defs  []Def
 	projs map[string]*proj
 	names []string
 	scope *lifetime.Scope
+	// active, in a Standby Runner, is the Runner that runs the
+	// projections while Activate holds: every method is its.
+	active  atomic.Pointer[Runner]
+	standby sync.Mutex // serializes Activate and Deactivate
 }
 
 // ErrUnknown is returned for a projection name that is not running.
@@ -152,7 +173,7 @@ func Start(log Log, opts Options, defs ...Def) (*Runner, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	r := &Runner{log: log, opts: opts, projs: make(map[string]*proj), scope: lifetime.New()}
+	r := &Runner{log: log, opts: opts, defs: defs, projs: make(map[string]*proj), scope: lifetime.New()}
 	for _, d := range defs {
 		if err := d.validate(); err != nil {
 			return nil, err
@@ -161,45 +182,56 @@ func Start(log Log, opts Options, defs ...Def) (*Runner, error) {
 			return nil, fmt.Errorf("projection: %s defined twice", d.Name)
 		}
 		p := &proj{r: r, def: d, wake: make(chan struct{}, 1), progressed: make(chan struct{})}
-		ck, err := r.loadCheckpoint(d.Name)
-		if err != nil {
-			return nil, err
-		}
-		p.ck = ck
-		if d.Version != ck.version && (ck.pos > 0 || ck.version != 0) {
-			opts.Logger.Info("projection version changed; rebuilding", "projection", d.Name, "from", ck.version, "to", d.Version)
-			if err := p.drop(); err != nil {
-				return nil, err
-			}
-		}
 		r.projs[d.Name] = p
 		r.names = append(r.names, d.Name)
 	}
 	sort.Strings(r.names)
+	if opts.Standby {
+		return r, nil
+	}
+	for _, name := range r.names {
+		if err := r.projs[name].load(); err != nil {
+			return nil, err
+		}
+	}
 	for _, name := range r.names {
 		r.scope.Go(r.projs[name].loop)
 	}
 	return r, nil
 }
 
-func (r *Runner) loadCheckpoint(name string) (checkpoint, error) {
-	v, err := r.log.Get(r.scope.Context(), Space, checkpointKey(name))
+// loadCheckpoint reads a projection's checkpoint, with its revision on a
+// Fenced log.
+func (r *Runner) loadCheckpoint(ctx context.Context, name string) (checkpoint, uint64, error) {
+	var v []byte
+	var rev uint64
+	var err error
+	if f, ok := r.log.(Fenced); ok {
+		v, rev, err = f.GetRecord(ctx, Space, checkpointKey(name))
+	} else {
+		v, err = r.log.Get(ctx, Space, checkpointKey(name))
+	}
 	if errors.Is(err, eventlog.ErrNotFound) {
-		return checkpoint{}, nil
+		return checkpoint{}, rev, nil
 	}
 	if err != nil {
-		return checkpoint{}, fmt.Errorf("projection: %s: %w", name, err)
+		return checkpoint{}, 0, fmt.Errorf("projection: %s: %w", name, err)
 	}
 	ck, err := decodeCheckpoint(v)
 	if err != nil {
-		return checkpoint{}, fmt.Errorf("projection: %s: %w", name, err)
+		return checkpoint{}, 0, fmt.Errorf("projection: %s: %w", name, err)
 	}
-	return ck, nil
+	return ck, rev, nil
 }
 
 // Close stops every projection, letting a commit in flight land, and
 // waits for them until ctx ends.
 func (r *Runner) Close(ctx context.Context) error {
+	if r.opts.Standby {
+		if err := r.Deactivate(ctx); err != nil {
+			return err
+		}
+	}
 	r.scope.Stop()
 	for _, p := range r.projs {
 		p.interrupt()
@@ -223,6 +255,12 @@ func (r *Runner) Names() []string { return slices.Clone(r.names) }
 
 // Status returns every projection's status, by name.
 func (r *Runner) Status() []Status {
+	if a := r.active.Load(); a != nil {
+		return a.Status()
+	}
+	if r.opts.Standby {
+		return r.storedStatus()
+	}
 	out := make([]Status, 0, len(r.names))
 	for _, name := range r.names {
 		out = append(out, r.projs[name].status())
@@ -232,16 +270,25 @@ func (r *Runner) Status() []Status {
 
 // StatusOf returns one projection's status.
 func (r *Runner) StatusOf(name string) (Status, error) {
+	if a := r.active.Load(); a != nil {
+		return a.StatusOf(name)
+	}
 	p, err := r.get(name)
 	if err != nil {
 		return Status{}, err
+	}
+	if r.opts.Standby {
+		return p.storedStatus(), nil
 	}
 	return p.status(), nil
 }
 
 // Pause stops a projection where it is until Resume.
 func (r *Runner) Pause(name string) error {
-	p, err := r.get(name)
+	if a := r.active.Load(); a != nil {
+		return a.Pause(name)
+	}
+	p, err := r.local(name)
 	if err != nil {
 		return err
 	}
@@ -254,7 +301,10 @@ func (r *Runner) Pause(name string) error {
 
 // Resume restarts a paused projection.
 func (r *Runner) Resume(name string) error {
-	p, err := r.get(name)
+	if a := r.active.Load(); a != nil {
+		return a.Resume(name)
+	}
+	p, err := r.local(name)
 	if err != nil {
 		return err
 	}
@@ -269,7 +319,10 @@ func (r *Runner) Resume(name string) error {
 // the first event. It returns once the view is dropped; the rebuild goes
 // on in the background (see Status, or WaitFor).
 func (r *Runner) Reset(ctx context.Context, name string) error {
-	p, err := r.get(name)
+	if a := r.active.Load(); a != nil {
+		return a.Reset(ctx, name)
+	}
+	p, err := r.local(name)
 	if err != nil {
 		return err
 	}
@@ -293,9 +346,15 @@ func (r *Runner) Reset(ctx context.Context, name string) error {
 // pos (for example the LastPos of an append), so that a read of its view
 // sees that event.
 func (r *Runner) WaitFor(ctx context.Context, name string, pos uint64) error {
+	if a := r.active.Load(); a != nil {
+		return a.WaitFor(ctx, name, pos)
+	}
 	p, err := r.get(name)
 	if err != nil {
 		return err
+	}
+	if r.opts.Standby {
+		return p.waitStored(ctx, pos)
 	}
 	for {
 		p.mu.Lock()

@@ -18,6 +18,8 @@ type proj struct {
 
 	mu         sync.Mutex // guards the fields below
 	ck         checkpoint
+	rev        uint64 // the checkpoint's revision, on a Fenced log
+	fresh      bool   // ck and rev were read from the store since the last run
 	paused     bool
 	reset      []chan error // resets asked for
 	cancel     context.CancelFunc
@@ -77,6 +79,18 @@ func (p *proj) loop() {
 // the feed, handling and committing share the machine's cores.
 func (p *proj) run(ctx context.Context) error {
 	p.mu.Lock()
+	reload := !p.fresh
+	p.fresh = false
+	p.mu.Unlock()
+	if _, fenced := p.r.log.(Fenced); fenced && reload {
+		// Another runner may have moved the checkpoint since this one
+		// last read or wrote it (its commit was refused, or this one was
+		// stopped while another ran).
+		if err := p.load(); err != nil {
+			return err
+		}
+	}
+	p.mu.Lock()
 	ck := p.ck
 	p.mu.Unlock()
 	sub, err := p.r.log.SubscribeFeed(ctx, ck.pos+1)
@@ -93,7 +107,7 @@ func (p *proj) run(ctx context.Context) error {
 		}
 		err := <-inflight.done
 		if err == nil {
-			p.committed(inflight.to, inflight.events)
+			p.committed(inflight.to, inflight.events, inflight.rev)
 		}
 		inflight = nil
 		return err
@@ -167,17 +181,18 @@ func (p *proj) run(ctx context.Context) error {
 		}
 		if next.pos != from.pos {
 			next.version = p.def.Version
-			ops := append(tx.ops(), eventlog.Op{Space: Space, Key: checkpointKey(p.def.Name), Value: next.encode()})
-			job := &commitJob{writes: tx.writes, to: next, events: n, done: make(chan error, 1)}
+			ops, to := tx.ops(), next // next moves on while the commit runs
+			job := &commitJob{writes: tx.writes, to: to, events: n, done: make(chan error, 1)}
 			commit := func() {
 				// Lazy: the view and its checkpoint go in together, and a
 				// crash that loses them only sends the projection back to
 				// the events it had, which are durable: no fsync of its
 				// own per batch (one or two per call at one connection).
-				_, err := p.r.log.Write(ctx, eventlog.Request{Ops: ops, Lazy: true})
+				rev, err := p.write(ctx, ops, to, true)
 				if err != nil {
 					err = fmt.Errorf("projection %s: commit: %w", p.def.Name, err)
 				}
+				job.rev = rev
 				job.done <- err
 			}
 			// Refused only once every goroutine of the Runner, this
@@ -203,16 +218,17 @@ type commitJob struct {
 	writes map[string]*[]byte
 	to     checkpoint
 	events uint64 // events delivered in the batch, handled or filtered out
+	rev    uint64 // the checkpoint's new revision, on a Fenced log
 	done   chan error
 }
 
 // committed records that the view now holds the events up to to, events
 // more of them.
-func (p *proj) committed(to checkpoint, events uint64) {
+func (p *proj) committed(to checkpoint, events, rev uint64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.processed += events
-	p.ck = to
+	p.ck, p.rev = to, rev
 	p.lastErr = nil
 	close(p.progressed)
 	p.progressed = make(chan struct{})
@@ -268,6 +284,8 @@ func (p *proj) fail(err error) {
 	if errors.Is(err, eventlog.ErrUnavailable) {
 		// The store cannot write for now, and says so itself, once.
 		p.r.opts.Logger.Debug("projection waits for the store to write", "projection", p.def.Name, "err", err)
+	} else if errors.Is(err, ErrFenced) {
+		p.r.opts.Logger.Warn("projection's checkpoint moved by another runner; reading it again", "projection", p.def.Name)
 	} else {
 		p.r.opts.Logger.Error("projection failed; retrying", "projection", p.def.Name, "err", err)
 	}
@@ -321,17 +339,79 @@ func (p *proj) drop() error {
 	pre := viewPrefix(p.def.Name)
 	end := append([]byte(nil), pre...)
 	end[len(end)-1]++
-	_, err := p.r.log.Write(p.r.scope.Context(), eventlog.Request{Ops: []eventlog.Op{
-		{Space: Space, Key: pre, End: end, Delete: true},
-		{Space: Space, Key: checkpointKey(p.def.Name), Value: checkpoint{version: p.def.Version}.encode()},
-	}})
+	ck := checkpoint{version: p.def.Version}
+	rev, err := p.write(p.r.scope.Context(), []eventlog.Op{{Space: Space, Key: pre, End: end, Delete: true}}, ck, false)
 	if err != nil {
 		return fmt.Errorf("projection: reset %s: %w", p.def.Name, err)
 	}
 	p.mu.Lock()
-	p.ck = checkpoint{version: p.def.Version}
+	p.ck, p.rev = ck, rev
 	p.lastErr = nil
 	p.mu.Unlock()
+	return nil
+}
+
+// Fenced is a Log that several processes share, whose record writes can
+// be conditional (eventlog/jetstream's Log). A Runner over one commits
+// each batch, and a reset, only if the checkpoint is still at the
+// revision it read or last wrote: of two runners of one projection (in a
+// cluster, a node that lost the projections' lease and is not stopped
+// yet, or whose last commit is still on its way, and the node that took
+// the lease), the second to commit writes nothing, reads the checkpoint
+// again and goes on from it. So the view holds each event exactly once
+// even then: each commit was computed from the view as the checkpoint it
+// expects left it.
+type Fenced interface {
+	// GetRecord is Get with the record's revision (0: never written).
+	GetRecord(ctx context.Context, sp eventlog.Space, key []byte) ([]byte, uint64, error)
+	// WriteRecordIf writes ops atomically if the record ops[0] writes is
+	// at revision rev, and returns its new revision; ok false: it is
+	// not, and nothing was written.
+	WriteRecordIf(ctx context.Context, rev uint64, ops []eventlog.Op) (newRev uint64, ok bool, err error)
+}
+
+// ErrFenced is a commit's error when another runner of the projection
+// moved its checkpoint first (see Fenced): the runner reads it again and
+// goes on from there.
+var ErrFenced = errors.New("projection: another runner moved the checkpoint")
+
+// write commits ops with the checkpoint ck, conditional on a Fenced log,
+// and returns the checkpoint's new revision there.
+func (p *proj) write(ctx context.Context, ops []eventlog.Op, ck checkpoint, lazy bool) (uint64, error) {
+	ckOp := eventlog.Op{Space: Space, Key: checkpointKey(p.def.Name), Value: ck.encode()}
+	f, ok := p.r.log.(Fenced)
+	if !ok {
+		_, err := p.r.log.Write(ctx, eventlog.Request{Ops: append(ops, ckOp), Lazy: lazy})
+		return 0, err
+	}
+	p.mu.Lock()
+	rev := p.rev
+	p.mu.Unlock()
+	rev, done, err := f.WriteRecordIf(ctx, rev, append([]eventlog.Op{ckOp}, ops...))
+	if err == nil && !done {
+		err = ErrFenced
+	}
+	return rev, err
+}
+
+// load reads the checkpoint from the store, and drops the view if it was
+// made by another version of the projection.
+func (p *proj) load() error {
+	ck, rev, err := p.r.loadCheckpoint(p.r.scope.Context(), p.def.Name)
+	if err != nil {
+		return err
+	}
+	p.mu.Lock()
+	if ck.pos != p.ck.pos {
+		close(p.progressed)
+		p.progressed = make(chan struct{})
+	}
+	p.ck, p.rev, p.fresh = ck, rev, true
+	p.mu.Unlock()
+	if p.def.Version != ck.version && (ck.pos > 0 || ck.version != 0) {
+		p.r.opts.Logger.Info("projection version changed; rebuilding", "projection", p.def.Name, "from", ck.version, "to", p.def.Version)
+		return p.drop()
+	}
 	return nil
 }
 
@@ -340,7 +420,7 @@ func (p *proj) status() Status {
 	defer p.mu.Unlock()
 	head := p.r.log.Durable()
 	s := Status{
-		Name: p.def.Name, Version: p.def.Version, State: "running",
+		Name: p.def.Name, Version: p.def.Version, State: "running", Node: p.r.opts.Node,
 		Position: p.ck.pos, Head: head, Processed: p.processed,
 	}
 	if head > p.ck.pos {

@@ -51,15 +51,9 @@ func (c *clusterNode) stop() {
 const clusterTTL = 3 * time.Second
 
 // startCluster starts three NATS servers and three nodes over one R3
-// stream and one R3 lease bucket.
-func startCluster(t *testing.T) []*clusterNode {
-	t.Helper()
-	return startClusterWith(t, cluster.Options{})
-}
-
-// startClusterWith is startCluster with options for the nodes' clusters
-// (their Conn, Node, Shards, LeaseTTL and Replicas are set here).
-func startClusterWith(t *testing.T, base cluster.Options) []*clusterNode {
+// stream and one R3 lease bucket; each of opts may change every node's
+// Config.
+func startCluster(t *testing.T, opts ...func(*node.Config)) []*clusterNode {
 	t.Helper()
 	srv := jetstreamtest.StartT(t, 3)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -79,10 +73,14 @@ func startClusterWith(t *testing.T, base cluster.Options) []*clusterNode {
 		if c.log, err = jetstream.Open(ctx, jetstream.Options{Conn: c.nc, Replicas: 3, Logger: quiet, WriteTimeout: 5 * time.Second}); err != nil {
 			t.Fatal(err)
 		}
-		c.n, err = node.Open(ctx, node.Config{
+		cfg := node.Config{
 			Log: c.log, Registry: registry(), Logger: logger,
-			Cluster: clusterOpts(base, c),
-		})
+			Cluster: clusterOpts(cluster.Options{}, c),
+		}
+		for _, o := range opts {
+			o(&cfg)
+		}
+		c.n, err = node.Open(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -375,7 +373,7 @@ func TestCluster_TwoOwnersFenced(t *testing.T) {
 // answers the other node's writes.
 func TestCluster_ShardBackNoStaleState(t *testing.T) {
 	// Without the balance: the node that gets a call takes the free shard.
-	nodes := startClusterWith(t, cluster.Options{NoBalance: true})
+	nodes := startCluster(t, func(c *node.Config) { c.Cluster.NoBalance = true })
 	ctx := context.Background()
 	id := eventlog.ID{Type: "tally", Key: "back"}
 	get := func(c *clusterNode) int {

@@ -83,8 +83,11 @@ type Config struct {
 	// JetStream KV bucket), and an RPC call made on any node runs on the
 	// owner (see package cluster). WebSocket connections and state reads
 	// run on the node they reach, fenced by the store's conditional
-	// appends. Projections run on every node that lists them: give them
-	// to one node only.
+	// appends. Projections run on one node at a time, the holder of the
+	// lease "singleton.projections" in the same bucket, and each commit
+	// of theirs is conditional on their checkpoint; every node serves
+	// their status and views from the store. Give every node the same
+	// projections.
 	Cluster *cluster.Options
 	// Snapshots configures the snapshot store (largest state).
 	Snapshots snapshots.Options
@@ -120,7 +123,10 @@ type Node struct {
 	snaps      *snapshots.Store
 	rt         *actors.Runtime
 	projs      *projection.Runner
-	api        *api.Server
+	// projLease, in a cluster with projections, is the lease under which
+	// this node runs them.
+	projLease atomic.Pointer[cluster.Singleton]
+	api       *api.Server
 
 	mu       sync.Mutex
 	closed   bool
@@ -191,7 +197,18 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		}
 	}
 	n.rt = actors.New(l, n.snaps, cfg.Registry, ropts)
-	n.projs, err = projection.Start(l, projection.Options{Logger: cfg.Logger}, cfg.Projections...)
+	popts := projection.Options{Logger: cfg.Logger}
+	if cfg.Cluster != nil && len(cfg.Projections) > 0 {
+		// The projections run while this node holds their lease (below).
+		popts.Standby, popts.Node = true, cfg.Cluster.Node
+		popts.Holder = func() string {
+			if s := n.projLease.Load(); s != nil {
+				return s.Holder()
+			}
+			return ""
+		}
+	}
+	n.projs, err = projection.Start(l, popts, cfg.Projections...)
 	if err != nil {
 		n.rt.Close(context.Background())
 		n.closeLog()
@@ -233,6 +250,26 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, err
 		}
 		n.clusterRef.Store(n.cluster)
+		if len(cfg.Projections) > 0 {
+			lease, err := cluster.OpenSingleton(n.cluster, "projections", cluster.SingletonOptions{
+				OnAcquire: func(context.Context) error { return n.projs.Activate() },
+				OnDrop: func() {
+					ctx, cancel := context.WithTimeout(context.Background(), copts.LeaseTTL)
+					defer cancel()
+					if err := n.projs.Deactivate(ctx); err != nil {
+						cfg.Logger.Warn("projections not stopped in time", "err", err)
+					}
+				},
+			})
+			if err != nil {
+				n.cluster.Close(context.Background())
+				n.rt.Close(context.Background())
+				n.projs.Close(context.Background())
+				n.closeLog()
+				return nil, err
+			}
+			n.projLease.Store(lease)
+		}
 		n.rt.KickTimers()
 		aopts.Cluster = clusterAPI{n.cluster, l}
 		registerClusterMetrics(metricsReg, n.cluster)
@@ -241,6 +278,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	aopts.Routes = cfg.Routes
 	aopts.Logger = cfg.Logger
 	if n.api, err = api.New(n.rt, l, n.snaps, aopts); err != nil {
+		if s := n.projLease.Load(); s != nil {
+			s.Close(context.Background())
+		}
 		if n.cluster != nil {
 			n.cluster.Close(context.Background())
 		}
@@ -275,7 +315,9 @@ func (n *Node) Runtime() *actors.Runtime { return n.rt }
 // Store is the node's event log, for reading histories.
 func (n *Node) Store() eventlog.Store { return n.log }
 
-// Projections is the node's projection runner.
+// Projections is the node's projection runner. In a cluster it runs the
+// projections only while this node holds their lease (Runner.Active),
+// and otherwise reads what the node that runs them writes.
 func (n *Node) Projections() *projection.Runner { return n.projs }
 
 // Serve serves the API on ln until Close, with the connection cap
@@ -344,8 +386,14 @@ func (n *Node) Close(ctx context.Context) error {
 	if err := n.api.Close(ctx); err != nil {
 		errs = append(errs, err)
 	}
-	// Stop serving forwarded calls and hand the shards over before the
-	// actors sleep: callers elsewhere take them at once.
+	// Stop the projections and hand their lease over, then stop serving
+	// forwarded calls and hand the shards over before the actors sleep:
+	// other nodes take them at once.
+	if s := n.projLease.Load(); s != nil {
+		if err := s.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("projections' lease: %w", err))
+		}
+	}
 	if n.cluster != nil {
 		if err := n.cluster.Close(ctx); err != nil {
 			errs = append(errs, err)

@@ -177,7 +177,6 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 		allowedHosts = []string{"*"}
 	}
 	conns := connLimit(*maxConns)
-	projs := ap.projs
 	var cs *clusterStore
 	var clusterOpts *cluster.Options
 	if cf.enabled() {
@@ -186,15 +185,14 @@ func (ap *app) serve(args []string, stdout, stderr io.Writer) error {
 		}
 		defer cs.close()
 		clusterOpts = &cs.opts
-		// Every node would run the projections over the one store and
-		// write the same views: in cluster mode none runs them (yet).
-		projs = nil
+		// The projections run on one node at a time, under a lease;
+		// every node serves their status and views (see node.Config).
 		lg.Info("cluster node", "node", cs.opts.Node, "shards", cs.opts.Shards, "lease_ttl", cs.opts.LeaseTTL, "replicas", cs.opts.Replicas)
 	}
 	cfg := node.Config{
 		Dir:         *data,
 		Registry:    ap.reg,
-		Projections: projs,
+		Projections: ap.projs,
 		Routes:      ap.routes,
 		Logger:      lg,
 		Store:       eventlog.Options{CacheSize: int64(*cacheMiB) << 20, MaxEventSize: *maxEvent},

@@ -51,42 +51,50 @@ func (l *Log) rangeDels(ctx context.Context, sp eventlog.Space) ([]rangeDel, err
 // record's versions before the deletion that hid them, so whatever this
 // read finds, it finds what hides it.
 func (l *Log) record(ctx context.Context, sp eventlog.Space, key []byte, dels []rangeDel, subj string) ([]byte, error) {
+	v, _, err := l.recordAt(ctx, key, dels, subj)
+	return v, err
+}
+
+// recordAt is record, with the stream sequence of the subject's last
+// message (0: it has none), which a conditional write expects
+// (WriteRecordIf): it is returned with ErrNotFound too.
+func (l *Log) recordAt(ctx context.Context, key []byte, dels []rangeDel, subj string) ([]byte, uint64, error) {
 	for {
 		m, err := l.st.GetLastMsgForSubject(ctx, subj)
 		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			return nil, eventlog.ErrNotFound
+			return nil, 0, eventlog.ErrNotFound
 		}
 		if err != nil {
-			return nil, readErr(err)
+			return nil, 0, readErr(err)
 		}
 		if m.Header.Get(hdrOp) != "" {
-			return nil, eventlog.ErrNotFound
+			return nil, m.Sequence, eventlog.ErrNotFound
 		}
 		for i := range dels {
 			if dels[i].hides(key, m.Sequence) {
-				return nil, eventlog.ErrNotFound
+				return nil, m.Sequence, eventlog.ErrNotFound
 			}
 		}
 		c := m.Header.Get(hdrChunk)
 		if c == "" {
 			if m.Data == nil {
-				return []byte{}, nil
+				return []byte{}, m.Sequence, nil
 			}
-			return m.Data, nil
+			return m.Data, m.Sequence, nil
 		}
 		v, err := l.chunked(ctx, m, c)
 		if !errors.Is(err, errChunkGone) {
-			return v, err
+			return v, m.Sequence, err
 		}
 		// The compactor purged the value's other messages: a later
 		// version or a deletion replaced it. Read that one, unless the
 		// value is still the last, which then is corrupt.
 		last, lerr := l.st.GetLastMsgForSubject(ctx, subj)
 		if lerr == nil && last.Sequence == m.Sequence {
-			return nil, &eventlog.CorruptionError{Pos: m.Sequence, Err: err}
+			return nil, 0, &eventlog.CorruptionError{Pos: m.Sequence, Err: err}
 		}
 		if lerr != nil && !errors.Is(lerr, jetstream.ErrMsgNotFound) {
-			return nil, readErr(lerr)
+			return nil, 0, readErr(lerr)
 		}
 	}
 }
