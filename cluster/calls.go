@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/actorlog/actorlog/actors"
@@ -33,6 +34,17 @@ type response struct {
 	Message  string      `json:",omitempty"`
 }
 
+// Stats are the calls this node has routed: Local, those made here
+// (not over a WebSocket) that ran here, the owner; Forwarded, those made
+// here that were sent to another node (once each, however often they
+// were retried); Served, the forwarded calls it ran as the owner.
+type Stats struct{ Local, Forwarded, Served int64 }
+
+// Stats returns the calls this node has routed so far.
+func (c *Cluster) Stats() Stats {
+	return Stats{Local: c.stats.local.Load(), Forwarded: c.stats.forwarded.Load(), Served: c.stats.served.Load()}
+}
+
 // Call runs an action on the actor's owner: here if this node owns the
 // actor's shard (taking it if it is free), else over NATS on the node
 // that does. It retries within ctx while ownership moves. A call over a
@@ -53,11 +65,19 @@ func (c *Cluster) Call(ctx context.Context, id eventlog.ID, action string, args 
 		return nil
 	}
 	conflicts := 0
+	routed := false // counted in Stats
+	route := func(n *atomic.Int64) {
+		if !routed {
+			routed = true
+			n.Add(1)
+		}
+	}
 	for {
 		if c.isClosed() {
 			return actors.Reply{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the node is shutting down", Err: ErrClosed}
 		}
 		if c.Owns(shard) {
+			route(&c.stats.local)
 			r, err := c.local.Call(ctx, id, action, args, opts)
 			// A conflict wrote nothing: another owner appended first, and
 			// the actor reloads on its next call. Run it again, on
@@ -90,6 +110,7 @@ func (c *Cluster) Call(ctx context.Context, id eventlog.ID, action string, args 
 		if owner == "" {
 			continue // ours now
 		}
+		route(&c.stats.forwarded)
 		res, err := c.forward(ctx, shard, owner, id, action, args, opts)
 		switch {
 		case err == nil && res.Moved:
@@ -187,6 +208,7 @@ func (c *Cluster) serve(msg *nats.Msg) {
 	} else if id := (eventlog.ID{Type: req.Type, Key: req.Key}); !c.Owns(c.Shard(id)) || c.isClosed() {
 		res.Moved = true
 	} else {
+		c.stats.served.Add(1)
 		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(max(req.TimeoutMs, 1))*time.Millisecond)
 		r, err := c.local.Call(ctx, id, req.Action, actors.Args{Format: req.ArgsFormat, Data: req.Args},
 			actors.CallOptions{IdempotencyKey: req.IdempotencyKey, CorrelationID: req.CorrelationID, Format: req.Format})

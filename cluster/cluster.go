@@ -55,6 +55,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/actorlog/actorlog/actors"
@@ -162,6 +163,8 @@ type Cluster struct {
 	serving  sync.WaitGroup // forwarded calls being served
 
 	claims sync.WaitGroup // background Claims
+
+	stats struct{ local, forwarded, served atomic.Int64 } // see Stats
 
 	mu        sync.Mutex // guards the fields below
 	owned     map[int]*lease

@@ -47,6 +47,7 @@ import (
 	"github.com/actorlog/actorlog/internal/connlimit"
 	"github.com/actorlog/actorlog/projection"
 	"github.com/actorlog/actorlog/snapshots"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults of Config's HTTP fields.
@@ -175,7 +176,8 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.snaps = snapshots.New(l, cfg.Snapshots)
 	ropts := cfg.Runtime
 	ropts.Frames = wire.Frames{}
-	ropts.Metrics = api.NewMetrics(cfg.API.Metrics)
+	metrics := api.NewMetrics(cfg.API.Metrics)
+	ropts.Metrics = metrics
 	ropts.Logger = cfg.Logger
 	if cfg.Cluster != nil {
 		// A node fires the timers of the actors it owns, and claims the
@@ -218,6 +220,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 			return nil, err
 		}
 		n.clusterRef.Store(n.cluster)
+		metrics.Register(clusterMetrics(n.cluster)...)
 		n.rt.KickTimers()
 		aopts.Caller = n.cluster
 	}
@@ -340,4 +343,24 @@ func (n *Node) Close(ctx context.Context) error {
 	n.closeErr = errors.Join(errs...)
 	close(n.done)
 	return n.closeErr
+}
+
+// clusterMetrics are the figures of the node's part of a cluster:
+// actorlog_cluster_calls_total by route, "local" (calls that reached the
+// owner), "forwarded" (calls that reached another node and were sent to
+// the owner) and "served" (forwarded calls this node ran as the owner).
+func clusterMetrics(c *cluster.Cluster) []prometheus.Collector {
+	var cs []prometheus.Collector
+	for route, get := range map[string]func(cluster.Stats) int64{
+		"local":     func(s cluster.Stats) int64 { return s.Local },
+		"forwarded": func(s cluster.Stats) int64 { return s.Forwarded },
+		"served":    func(s cluster.Stats) int64 { return s.Served },
+	} {
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "actorlog_cluster_calls_total",
+			Help:        "Calls routed by this node of a cluster: local (run here, the owner), forwarded (sent to the owner), served (forwarded here, run as the owner). Calls over WebSockets are not counted.",
+			ConstLabels: prometheus.Labels{"route": route},
+		}, func() float64 { return float64(get(c.Stats())) }))
+	}
+	return cs
 }
