@@ -197,10 +197,21 @@ wait:
 	return res, nil
 }
 
+// dispatch serves a forwarded call in a goroutine of its own. NATS hands
+// a subscription's messages to its handler one at a time: served there,
+// the forwarded calls of a shard ran one after another, each waiting for
+// the append of the one before, where calls made on the owner share
+// appends (a hot actor's group commit).
+func (c *Cluster) dispatch(msg *nats.Msg) {
+	c.serving.Add(1)
+	go func() {
+		defer c.serving.Done()
+		c.serve(msg)
+	}()
+}
+
 // serve runs a forwarded call, if this node still owns its shard.
 func (c *Cluster) serve(msg *nats.Msg) {
-	c.serving.Add(1)
-	defer c.serving.Done()
 	var req request
 	var res response
 	if err := json.Unmarshal(msg.Data, &req); err != nil {

@@ -359,7 +359,7 @@ func (c *Cluster) acquire(ctx context.Context, shard int) (owner string, err err
 			return "", fmt.Errorf("cluster: shard %d taken, not served: %w", shard, err)
 		}
 	}
-	sub, err := c.opts.Conn.QueueSubscribe(c.subject(shard), "owner", c.serve)
+	sub, err := c.opts.Conn.QueueSubscribe(c.subject(shard), "owner", c.dispatch)
 	if err != nil {
 		c.kv.Delete(context.Background(), key, jetstream.LastRevision(rev))
 		return "", err
