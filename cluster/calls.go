@@ -32,6 +32,39 @@ type response struct {
 	Replayed bool        `json:",omitempty"`
 	Code     actors.Code `json:",omitempty"`
 	Message  string      `json:",omitempty"`
+	Node     string      `json:",omitempty"` // the owner that ran the call
+}
+
+// seenOwner is the owner of another node's shard, and when it last
+// answered a call forwarded from here.
+type seenOwner struct {
+	node string
+	seen time.Time
+}
+
+// ownerSeen returns the other node that answered the last call of the
+// shard forwarded from here, if it did within a quarter of the lease TTL
+// (the renewal period): such calls are forwarded to it at once, without
+// reading the lease, which for each call cost two requests to the lease
+// bucket, one at a time for a shard's calls on this node (acquire).
+func (c *Cluster) ownerSeen(shard int) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if o, ok := c.others[shard]; ok && time.Since(o.seen) < c.opts.LeaseTTL/4 {
+		return o.node
+	}
+	return ""
+}
+
+// sawOwner records the owner of a shard ("": unknown; look it up).
+func (c *Cluster) sawOwner(shard int, node string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if node == "" || node == c.opts.Node {
+		delete(c.others, shard)
+		return
+	}
+	c.others[shard] = seenOwner{node: node, seen: time.Now()}
 }
 
 // Stats are the calls this node has routed: Local, those made here
@@ -91,27 +124,36 @@ func (c *Cluster) Call(ctx context.Context, id eventlog.ID, action string, args 
 			}
 			return r, err
 		}
-		owner, err := c.acquire(ctx, shard)
-		if errors.Is(err, nats.ErrConnectionClosed) {
-			return actors.Reply{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the node is cut off from the cluster", Err: err}
-		}
-		if err == errRetry || (err != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed)) {
-			if err != errRetry {
-				c.opts.Logger.Debug("lease look-up failed", "shard", shard, "err", err)
-			}
-			if err := wait(); err != nil {
-				return actors.Reply{}, err
-			}
-			continue
-		}
-		if err != nil {
-			return actors.Reply{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the actor's owner could not be found", Err: err}
-		}
+		owner := c.ownerSeen(shard)
 		if owner == "" {
-			continue // ours now
+			var err error
+			owner, err = c.acquire(ctx, shard)
+			if errors.Is(err, nats.ErrConnectionClosed) {
+				return actors.Reply{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the node is cut off from the cluster", Err: err}
+			}
+			if err == errRetry || (err != nil && ctx.Err() == nil && !errors.Is(err, ErrClosed)) {
+				if err != errRetry {
+					c.opts.Logger.Debug("lease look-up failed", "shard", shard, "err", err)
+				}
+				if err := wait(); err != nil {
+					return actors.Reply{}, err
+				}
+				continue
+			}
+			if err != nil {
+				return actors.Reply{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the actor's owner could not be found", Err: err}
+			}
+			if owner == "" {
+				continue // ours now
+			}
 		}
 		route(&c.stats.forwarded)
 		res, err := c.forward(ctx, shard, owner, id, action, args, opts)
+		if err == nil && !res.Moved {
+			c.sawOwner(shard, res.Node)
+		} else {
+			c.sawOwner(shard, "")
+		}
 		switch {
 		case err == nil && res.Moved:
 		case err == nil && res.Code == actors.CodeConflict && conflicts < 3:
@@ -234,6 +276,7 @@ func (c *Cluster) serve(msg *nats.Msg) {
 			}
 		}
 	}
+	res.Node = c.opts.Node
 	b, _ := json.Marshal(&res)
 	msg.Respond(b)
 }

@@ -41,6 +41,10 @@
 // listens. An owner that has just lost the shard answers "moved"; NATS
 // answers "no responders" when the owner is gone and its lease not yet
 // expired. Both are retried, with backoff, within the caller's deadline.
+// A node remembers the owner that answered a shard's last forwarded
+// call, and forwards the next ones to it without reading the lease (for
+// up to a quarter of the TTL after its last answer; at once again after
+// "moved" or no answer).
 // A forwarded call that gets no answer in time has an unknown outcome:
 // it is retried only when it has an idempotency key (the runtime then
 // answers a repeat with the first reply), else it fails with
@@ -169,6 +173,7 @@ type Cluster struct {
 	mu        sync.Mutex // guards the fields below
 	owned     map[int]*lease
 	acquiring map[int]chan struct{} // closed when the shard's acquire ends
+	others    map[int]seenOwner     // other nodes' shards, as last seen
 	claimed   map[int]time.Time     // when Claim last tried a shard
 	closed    bool
 }
@@ -211,7 +216,7 @@ func Open(ctx context.Context, opts Options, local Caller) (*Cluster, error) {
 			return nil, fmt.Errorf("cluster: lease bucket %s: %w", opts.Bucket, err)
 		}
 	}
-	c := &Cluster{opts: opts, kv: kv, local: local, owned: make(map[int]*lease), acquiring: make(map[int]chan struct{}), claimed: make(map[int]time.Time), loopDone: make(chan struct{})}
+	c := &Cluster{opts: opts, kv: kv, local: local, owned: make(map[int]*lease), acquiring: make(map[int]chan struct{}), others: make(map[int]seenOwner), claimed: make(map[int]time.Time), loopDone: make(chan struct{})}
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	go c.renewLoop()
 	return c, nil
