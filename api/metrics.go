@@ -77,6 +77,17 @@ func (m *Metrics) watch(s *Server) {
 	}, func() float64 { return float64(s.log.Durable()) }))
 }
 
+// Register adds collectors of the program's own to the registry that
+// /metrics serves.
+func (m *Metrics) Register(cs ...prometheus.Collector) error {
+	for _, c := range cs {
+		if err := m.reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 func (m *Metrics) handler() http.Handler {
 	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/actorlog/actorlog/actors"
@@ -107,12 +108,20 @@ func (c *Cluster) route(ctx context.Context, id eventlog.ID, req *request) (resp
 		return nil
 	}
 	conflicts := 0
-	here := false // take a free shard here, not on the node it belongs on
+	here := false    // take a free shard here, not on the node it belongs on
+	counted := false // in Stats, once, by the route of its first attempt
+	count := func(n *atomic.Uint64) {
+		if !counted {
+			counted = true
+			n.Add(1)
+		}
+	}
 	for {
 		if c.isClosed() {
 			return response{}, &actors.Error{Code: actors.CodeUnavailable, Message: "the node is shutting down", Err: ErrClosed}
 		}
 		if c.Owns(shard) {
+			count(&c.stats.local)
 			res, err := c.runLocal(ctx, id, req)
 			// A conflict wrote nothing: another owner appended first, and
 			// the actor reloads on its next call. Run it again, on
@@ -168,7 +177,7 @@ func (c *Cluster) route(ctx context.Context, id eventlog.ID, req *request) (resp
 			}
 			continue
 		}
-		c.stats.forwarded.Add(1)
+		count(&c.stats.forwarded)
 		res, err := c.forward(ctx, shard, owner, req)
 		if err != nil || res.Moved {
 			c.cacheOwner(shard, "") // look it up again
@@ -258,10 +267,21 @@ wait:
 	return res, nil
 }
 
+// dispatch serves a forwarded request in a goroutine of its own. NATS
+// hands a subscription's messages to its handler one at a time: served
+// there, the forwarded calls ran one after another, each waiting for the
+// append of the one before, where calls made on the owner share appends
+// (a hot actor's group commit).
+func (c *Cluster) dispatch(msg *nats.Msg) {
+	c.serving.Add(1)
+	go func() {
+		defer c.serving.Done()
+		c.serve(msg)
+	}()
+}
+
 // serve runs a forwarded request, if this node still owns its shard.
 func (c *Cluster) serve(msg *nats.Msg) {
-	c.serving.Add(1)
-	defer c.serving.Done()
 	var req request
 	var res response
 	if err := json.Unmarshal(msg.Data, &req); err != nil {

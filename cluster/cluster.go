@@ -249,7 +249,7 @@ func Open(ctx context.Context, opts Options, local Caller) (*Cluster, error) {
 		seen: make(map[string]int), owners: make(map[int]string)}
 	// One subscription serves every shard: a request for one this node
 	// does not own is answered "moved" (serve).
-	if c.sub, err = opts.Conn.QueueSubscribe(c.subject("*", opts.Node), "owner", c.serve); err != nil {
+	if c.sub, err = opts.Conn.QueueSubscribe(c.subject("*", opts.Node), "owner", c.dispatch); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
 	if err := c.putMember(ctx); err != nil {

@@ -10,10 +10,14 @@ type Stats struct {
 	// HandedOver are the shards it released because they belong on
 	// another member (balance.go).
 	HandedOver uint64 `json:"handedOver"`
-	// Forwarded are the calls and state reads sent to another node;
-	// ForwardRetries the attempts that found the owner moved, gone or
-	// in conflict and looked again; ForwardFailed those that ended in an
-	// error of the cluster (no owner answered in time, cut off).
+	// Local are the requests made here (calls, state reads, WebSocket
+	// placements; not the calls over a WebSocket) that ran here, the
+	// owner; Forwarded those sent to another node, each counted once by
+	// where its first attempt went. ForwardRetries are the attempts that
+	// found the owner moved, gone or in conflict and looked again;
+	// ForwardFailed the requests that ended in an error of the cluster
+	// (no owner answered in time, cut off).
+	Local          uint64 `json:"local"`
 	Forwarded      uint64 `json:"forwarded"`
 	ForwardRetries uint64 `json:"forwardRetries"`
 	ForwardFailed  uint64 `json:"forwardFailed"`
@@ -22,7 +26,7 @@ type Stats struct {
 }
 
 type stats struct {
-	acquired, dropped, handedOver, forwarded, retries, failed, served atomic.Uint64
+	acquired, dropped, handedOver, local, forwarded, retries, failed, served atomic.Uint64
 }
 
 // Stats returns this node's figures.
@@ -32,6 +36,7 @@ func (c *Cluster) Stats() Stats {
 		Acquired:       c.stats.acquired.Load(),
 		Dropped:        c.stats.dropped.Load(),
 		HandedOver:     c.stats.handedOver.Load(),
+		Local:          c.stats.local.Load(),
 		Forwarded:      c.stats.forwarded.Load(),
 		ForwardRetries: c.stats.retries.Load(),
 		ForwardFailed:  c.stats.failed.Load(),

@@ -62,7 +62,11 @@ var attacks = []string{SlowBodies, IdleConns, BigFrames, ManyKeys}
 // of actorlog load (Conns by --conns).
 type Config struct {
 	// Server is the URL of the server. Default: http://127.0.0.1:3001.
-	// It must be a loopback address unless AllowRemote is set.
+	// It must be a loopback address unless AllowRemote is set. Distinct
+	// and Hot take several, comma-separated (the nodes of a cluster):
+	// connection i sends to the (i mod n)-th; the server's figures are
+	// then summed over them, and the first serves the rest of the run
+	// (/projections).
 	Server string
 	// Token is the server's bearer token, sent with every request.
 	// Default: none.
@@ -265,8 +269,15 @@ func (c Config) resolve() (Config, *url.URL, error) {
 	if err := c.checkAbuse(); err != nil {
 		return c, nil, err
 	}
-	u, err := c.serverURL()
-	if err == nil && c.Scenario == Abuse && u.Scheme != "http" {
+	us, err := c.serverURLs()
+	if err != nil {
+		return c, nil, err
+	}
+	if len(us) > 1 && c.Scenario != Distinct && c.Scenario != Hot {
+		return c, nil, fmt.Errorf("--server %q: several servers only for distinct and hot", c.Server)
+	}
+	u := us[0]
+	if c.Scenario == Abuse && u.Scheme != "http" {
 		err = fmt.Errorf("--server %q: abuse speaks plain HTTP; want an http:// URL", c.Server)
 	}
 	return c, u, err
@@ -317,17 +328,31 @@ func (c Config) attackList() ([]string, error) {
 	return list, nil
 }
 
-// serverURL parses and checks c.Server.
-func (c Config) serverURL() (*url.URL, error) {
-	u, err := url.Parse(c.Server)
+// serverURLs parses and checks c.Server, one URL or several,
+// comma-separated.
+func (c Config) serverURLs() ([]*url.URL, error) {
+	var us []*url.URL
+	for _, s := range strings.Split(c.Server, ",") {
+		u, err := serverURL(strings.TrimSpace(s), c.AllowRemote)
+		if err != nil {
+			return nil, err
+		}
+		us = append(us, u)
+	}
+	return us, nil
+}
+
+// serverURL parses and checks one URL of Config.Server.
+func serverURL(s string, allowRemote bool) (*url.URL, error) {
+	u, err := url.Parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("--server %q: %w", c.Server, err)
+		return nil, fmt.Errorf("--server %q: %w", s, err)
 	}
 	if u.Scheme != "http" && u.Scheme != "https" || u.Host == "" {
-		return nil, fmt.Errorf("--server %q: want an http:// or https:// URL with a host", c.Server)
+		return nil, fmt.Errorf("--server %q: want an http:// or https:// URL with a host", s)
 	}
-	if !c.AllowRemote && !loopbackHost(u.Hostname()) {
-		return nil, fmt.Errorf("--server %q is not a loopback address; load only targets loopback unless --allow-remote is given", c.Server)
+	if !allowRemote && !loopbackHost(u.Hostname()) {
+		return nil, fmt.Errorf("--server %q is not a loopback address; load only targets loopback unless --allow-remote is given", s)
 	}
 	u.Path = strings.TrimSuffix(u.Path, "/")
 	u.RawQuery, u.Fragment = "", ""

@@ -66,8 +66,11 @@ type runner struct {
 	ws     *websocket.Dialer
 	// dial connects to the server's address: loopback only unless
 	// AllowRemote.
-	dial     func(ctx context.Context, network, address string) (net.Conn, error)
-	base     string // the server URL, without a trailing slash
+	dial func(ctx context.Context, network, address string) (net.Conn, error)
+	base string // the server URL, without a trailing slash
+	// bases are the URLs of Config.Server, base the first; connection
+	// w of Distinct and Hot sends to bases[w%len(bases)].
+	bases    []string
 	wsBase   string
 	start    time.Time
 	deadline time.Time // zero: none
@@ -100,6 +103,11 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	servers, _ := cfg.serverURLs() // checked by resolve
+	var bases []string
+	for _, u := range servers {
+		bases = append(bases, u.String())
+	}
 	dialer := &net.Dialer{Timeout: cfg.Timeout, KeepAlive: 30 * time.Second}
 	if !cfg.AllowRemote {
 		// The URL names a loopback host; make sure that what it resolves
@@ -125,6 +133,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 		ws:     &websocket.Dialer{NetDialContext: dialer.DialContext, HandshakeTimeout: cfg.Timeout, ReadBufferSize: 4096, WriteBufferSize: 1024},
 		dial:   dialer.DialContext,
 		base:   server.String(),
+		bases:  bases,
 		wsBase: wsURL(*server),
 		tally:  newTally(),
 	}
@@ -133,7 +142,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	before, _ := r.scrape()
 
-	rep := &Report{Scenario: cfg.Scenario, Server: r.base, Conns: cfg.Conns}
+	rep := &Report{Scenario: cfg.Scenario, Server: strings.Join(r.servers(), ","), Conns: cfg.Conns}
 	watch := r.watch(cfg.SampleEvery)
 	switch cfg.Scenario {
 	case Distinct, Hot:
@@ -280,13 +289,31 @@ func (t *tally) firstErrOf(key string) string {
 // do sends one request and counts it. It returns the reply body of a
 // successful request. A request cut short by an interrupt is not counted.
 func (r *runner) do(method, path string, body []byte) ([]byte, bool) {
-	return r.send(r.ctx, r.client, time.Now(), method, path, body, r.tally)
+	return r.doAt(r.base, method, path, body)
+}
+
+// doAt is do to the server at base, one of bases.
+func (r *runner) doAt(base, method, path string, body []byte) ([]byte, bool) {
+	return r.sendAt(r.ctx, r.client, base, time.Now(), method, path, body, r.tally)
+}
+
+// servers are the URLs of the run's servers: bases, or base alone.
+func (r *runner) servers() []string {
+	if len(r.bases) == 0 {
+		return []string{r.base}
+	}
+	return r.bases
 }
 
 // send is do by client, under ctx, with the latency taken from t0 (a
 // paced request's due time) and counted in each of into. A request cut
 // short by the end of ctx is not counted.
 func (r *runner) send(ctx context.Context, client *http.Client, t0 time.Time, method, path string, body []byte, into ...*tally) ([]byte, bool) {
+	return r.sendAt(ctx, client, r.base, t0, method, path, body, into...)
+}
+
+// sendAt is send to the server at base.
+func (r *runner) sendAt(ctx context.Context, client *http.Client, base string, t0 time.Time, method, path string, body []byte, into ...*tally) ([]byte, bool) {
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, r.cfg.Timeout)
 	defer cancel()
@@ -299,7 +326,7 @@ func (r *runner) send(ctx context.Context, client *http.Client, t0 time.Time, me
 			t.fail(key, msg)
 		}
 	}
-	req, err := http.NewRequestWithContext(ctx, method, r.base+path, rd)
+	req, err := http.NewRequestWithContext(ctx, method, base+path, rd)
 	if err != nil {
 		fail("request", err.Error())
 		return nil, false

@@ -234,6 +234,47 @@ func TestRunDistinct(t *testing.T) {
 	}
 }
 
+// TestRunSeveralServers: with several servers, connection i sends to
+// the (i mod n)-th, and the servers' figures are summed.
+func TestRunSeveralServers(t *testing.T) {
+	fs := []*fakeServer{newFakeServer(t, nil), newFakeServer(t, nil), newFakeServer(t, nil)}
+	cfg := Config{Server: fs[0].url + ", " + fs[1].url + "," + fs[2].url + "/", Requests: 60, Conns: 6}
+	rep, err := Run(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Requests != 60 || rep.OK != 60 || rep.Server != fs[0].url+","+fs[1].url+","+fs[2].url {
+		t.Fatalf("requests %d, ok %d, server %q", rep.Requests, rep.OK, rep.Server)
+	}
+	var sum int64
+	for i, f := range fs {
+		mine := f.count(fmt.Sprintf("/rpc/counter:load-%d/", i)) + f.count(fmt.Sprintf("/rpc/counter:load-%d/", i+3))
+		if all := f.count("/rpc/"); all == 0 || mine != all {
+			t.Errorf("server %d had %d calls, %d of them from its connections %d and %d", i, all, mine, i, i+3)
+		}
+		sum += f.count("/rpc/")
+	}
+	if sum != 60 {
+		t.Errorf("the servers had %d calls; want 60", sum)
+	}
+	if s := rep.ServerStats; s == nil || s.Appends != 60 || s.CPUSeconds != 60 {
+		t.Errorf("server figures, summed: %+v", s)
+	}
+
+	for _, sc := range []string{Chat, Mixed, Abuse} {
+		cfg := Config{Server: fs[0].url + "," + fs[1].url, Scenario: sc}
+		if _, _, err := cfg.resolve(); err == nil || !strings.Contains(err.Error(), "several servers only for distinct and hot") {
+			t.Errorf("%s on two servers: %v", sc, err)
+		}
+	}
+	if _, _, err := (Config{Server: fs[0].url + ",http://10.1.2.3:1"}).resolve(); err == nil || !strings.Contains(err.Error(), "--allow-remote") {
+		t.Errorf("a remote second server: %v", err)
+	}
+	if _, _, err := (Config{Server: fs[0].url + ","}).resolve(); err == nil || !strings.Contains(err.Error(), "want an http:// or https:// URL") {
+		t.Errorf("an empty second server: %v", err)
+	}
+}
+
 func TestRunHotPaced(t *testing.T) {
 	f := newFakeServer(t, nil)
 	rep := runFake(t, context.Background(), f, Config{Scenario: Hot, Duration: 300 * time.Millisecond, Rate: 50, Conns: 4, Prefix: "h"})

@@ -13,22 +13,32 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// health checks that the server answers GET /healthz with 200.
+// health checks that every server answers GET /healthz with 200.
 func (r *runner) health() error {
+	for _, base := range r.servers() {
+		if err := r.healthOf(base); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// healthOf checks that the server at base answers GET /healthz with 200.
+func (r *runner) healthOf(base string) error {
 	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+"/healthz", nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
 	if err != nil {
 		return err
 	}
 	resp, err := r.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("the server at %s does not answer: %w", r.base, err)
+		return fmt.Errorf("the server at %s does not answer: %w", base, err)
 	}
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("the server at %s answers /healthz with status %d", r.base, resp.StatusCode)
+		return fmt.Errorf("the server at %s answers /healthz with status %d", base, resp.StatusCode)
 	}
 	return nil
 }
@@ -43,9 +53,14 @@ func (r *runner) getServer(ctx context.Context, path string, read func(io.Reader
 
 // getServerOn is getServer by client.
 func (r *runner) getServerOn(ctx context.Context, client *http.Client, path string, read func(io.Reader) error, ok ...int) (int, error) {
+	return r.getServerAt(ctx, client, r.base, path, read, ok...)
+}
+
+// getServerAt is getServerOn to the server at base.
+func (r *runner) getServerAt(ctx context.Context, client *http.Client, base, path string, read func(io.Reader) error, ok ...int) (int, error) {
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+path, nil)
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -79,19 +94,29 @@ var scrapedMetrics = []string{
 }
 
 // scrape reads the figures of scrapedMetrics from the server's /metrics,
-// even once the run is interrupted.
+// even once the run is interrupted; with several servers, each figure
+// is their sum.
 func (r *runner) scrape() (map[string]float64, error) {
 	return r.scrapeOn(r.client)
 }
 
 // scrapeOn is scrape by client.
 func (r *runner) scrapeOn(client *http.Client) (map[string]float64, error) {
-	var m map[string]float64
-	_, err := r.getServerOn(context.WithoutCancel(r.ctx), client, "/metrics", func(body io.Reader) (err error) {
-		m, err = ParseMetrics(body, scrapedMetrics...)
-		return err
-	})
-	return m, err
+	sum := map[string]float64{}
+	for _, base := range r.servers() {
+		var m map[string]float64
+		_, err := r.getServerAt(context.WithoutCancel(r.ctx), client, base, "/metrics", func(body io.Reader) (err error) {
+			m, err = ParseMetrics(body, scrapedMetrics...)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for k, v := range m {
+			sum[k] += v
+		}
+	}
+	return sum, nil
 }
 
 // settle waits, briefly (at most 2s), for the server to see the run's

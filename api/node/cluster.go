@@ -32,7 +32,7 @@ func (c clusterAPI) Status(ctx context.Context) (wire.Cluster, error) {
 		Members: []wire.ClusterMember{}, Owners: []wire.ShardOwner{},
 		Stats: wire.ClusterStats{
 			Owned: st.Stats.Owned, Acquired: st.Stats.Acquired, Dropped: st.Stats.Dropped, HandedOver: st.Stats.HandedOver,
-			Forwarded: st.Stats.Forwarded, ForwardRetries: st.Stats.ForwardRetries,
+			Local: st.Stats.Local, Forwarded: st.Stats.Forwarded, ForwardRetries: st.Stats.ForwardRetries,
 			ForwardFailed: st.Stats.ForwardFailed, Served: st.Stats.Served,
 		},
 	}
@@ -64,17 +64,35 @@ func registerClusterMetrics(reg *prometheus.Registry, c *cluster.Cluster) {
 	counter := func(name, help string, v func(cluster.Stats) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v(c.Stats())) })
 	}
+	reg.MustRegister(routed(c)...)
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "actorlog_cluster_shards_owned", Help: "Shards this node serves now."},
 			func() float64 { return float64(len(c.Owned())) }),
 		counter("actorlog_cluster_shards_acquired_total", "Shard leases this node took.", func(s cluster.Stats) uint64 { return s.Acquired }),
 		counter("actorlog_cluster_shards_dropped_total", "Shards this node stopped serving before closing (lease lost or released).", func(s cluster.Stats) uint64 { return s.Dropped }),
 		counter("actorlog_cluster_shards_handed_over_total", "Shards this node released because they belong on another member.", func(s cluster.Stats) uint64 { return s.HandedOver }),
-		counter("actorlog_cluster_forwarded_total", "Calls and state reads this node sent to the actor's owner.", func(s cluster.Stats) uint64 { return s.Forwarded }),
 		counter("actorlog_cluster_forward_retries_total", "Forwarded requests retried because the owner moved, was gone or conflicted.", func(s cluster.Stats) uint64 { return s.ForwardRetries }),
 		counter("actorlog_cluster_forward_failures_total", "Routed requests that failed for the cluster's sake (no owner in time, cut off).", func(s cluster.Stats) uint64 { return s.ForwardFailed }),
-		counter("actorlog_cluster_served_total", "Forwarded requests this node ran for other nodes.", func(s cluster.Stats) uint64 { return s.Served }),
 	)
+}
+
+// routed is actorlog_cluster_calls_total by route: "local" (requests
+// made on the owner), "forwarded" (made here, sent to the owner) and
+// "served" (forwarded here, run as the owner).
+func routed(c *cluster.Cluster) []prometheus.Collector {
+	var cs []prometheus.Collector
+	for route, get := range map[string]func(cluster.Stats) uint64{
+		"local":     func(s cluster.Stats) uint64 { return s.Local },
+		"forwarded": func(s cluster.Stats) uint64 { return s.Forwarded },
+		"served":    func(s cluster.Stats) uint64 { return s.Served },
+	} {
+		cs = append(cs, prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name:        "actorlog_cluster_calls_total",
+			Help:        "Calls, state reads and socket placements routed by this node: local (run here, the owner), forwarded (sent to the owner), served (forwarded here, run as the owner). Calls over WebSockets are not counted.",
+			ConstLabels: prometheus.Labels{"route": route},
+		}, func() float64 { return float64(get(c.Stats())) }))
+	}
+	return cs
 }
 
 // listenURL is the URL of a listener's address: its host, or this

@@ -285,7 +285,7 @@ func TestCluster_Sockets(t *testing.T) {
 	}
 	b, _ := io.ReadAll(res.Body)
 	res.Body.Close()
-	for _, m := range []string{"actorlog_cluster_forwarded_total", "actorlog_cluster_shards_owned", "actorlog_cluster_served_total"} {
+	for _, m := range []string{`actorlog_cluster_calls_total{route="forwarded"}`, "actorlog_cluster_shards_owned", `actorlog_cluster_calls_total{route="served"}`} {
 		if !strings.Contains(string(b), m) {
 			t.Fatalf("/metrics has no %s", m)
 		}

@@ -461,3 +461,42 @@ func TestCluster_Timers(t *testing.T) {
 		}
 	}
 }
+
+// TestCluster_Stats: each call is counted once, on the node it reached,
+// as local or forwarded, and each forwarded one as served by its owner;
+// /metrics gives the same figures.
+func TestCluster_Stats(t *testing.T) {
+	// Without the balance: a key's owner is the node its first call
+	// reached, for the whole test.
+	nodes := startCluster(t, func(c *node.Config) { c.Cluster.NoBalance = true })
+	keys := []string{"a", "b", "c", "d", "e", "f"}
+	for i := range 6 {
+		for _, k := range keys {
+			if _, err := add(nodes[i%3], k, ""); err != nil {
+				t.Fatalf("add %s through %s: %v", k, nodes[i%3].name, err)
+			}
+		}
+	}
+	var sum cluster.Stats
+	for _, c := range nodes {
+		s := c.n.Cluster().Stats()
+		sum.Local += s.Local
+		sum.Forwarded += s.Forwarded
+		sum.Served += s.Served
+		res, err := http.Get(c.hs.URL + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		want := fmt.Sprintf("actorlog_cluster_calls_total{route=\"forwarded\"} %d\n", s.Forwarded)
+		if !strings.Contains(string(b), want) {
+			t.Errorf("%s's /metrics lacks %q", c.name, want)
+		}
+	}
+	// Every key was called twice through each node, and has one owner:
+	// two thirds of the calls reached another node.
+	if sum.Local+sum.Forwarded != 36 || sum.Forwarded != 24 || sum.Served != sum.Forwarded {
+		t.Errorf("calls counted %+v; want 36 calls, 24 forwarded and served", sum)
+	}
+}

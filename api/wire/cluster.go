@@ -58,6 +58,7 @@ type ClusterStats struct {
 	Acquired       uint64 `json:"acquired"`
 	Dropped        uint64 `json:"dropped"`
 	HandedOver     uint64 `json:"handedOver"`
+	Local          uint64 `json:"local"`
 	Forwarded      uint64 `json:"forwarded"`
 	ForwardRetries uint64 `json:"forwardRetries"`
 	ForwardFailed  uint64 `json:"forwardFailed"`

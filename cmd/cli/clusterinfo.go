@@ -89,6 +89,6 @@ func printCluster(w io.Writer, st *wire.Cluster) {
 		fmt.Fprintf(w, "owners: %s\n", escape(b.String()))
 	}
 	s := st.Stats
-	fmt.Fprintf(w, "\n%s: owns %d shards; took %d, lost or released %d (%d handed over to the node they belong on); forwarded %d (retried %d, failed %d); served %d for others\n",
-		escape(st.Node), s.Owned, s.Acquired, s.Dropped, s.HandedOver, s.Forwarded, s.ForwardRetries, s.ForwardFailed, s.Served)
+	fmt.Fprintf(w, "\n%s: owns %d shards; took %d, lost or released %d (%d handed over to the node they belong on); ran %d here, forwarded %d (retried %d, failed %d); served %d for others\n",
+		escape(st.Node), s.Owned, s.Acquired, s.Dropped, s.HandedOver, s.Local, s.Forwarded, s.ForwardRetries, s.ForwardFailed, s.Served)
 }

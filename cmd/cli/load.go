@@ -21,6 +21,10 @@ Generates load against a running actorlog server and reports requests,
 errors by status, requests/s and latency percentiles. It stops by itself
 after --duration or --requests (whichever comes first) or on Ctrl-C, and
 only connects to loopback addresses unless --allow-remote is given.
+Distinct and hot take several servers, the nodes of a cluster
+(--server URL1 --server URL2, or --server URL1,URL2): connection i sends
+to the (i mod n)-th, and the servers' figures (CPU, memory, appends) are
+their sums.
 
 Scenarios:
   distinct  each connection increments its own counter:
@@ -106,7 +110,8 @@ func loadFlags(args []string, stderr io.Writer) (cfg load.Config, jsonOut bool, 
 		fmt.Fprint(fs.Output(), loadUsage)
 		fs.PrintDefaults()
 	}
-	fs.StringVar(&cfg.Server, "server", "http://127.0.0.1:3001", "URL of the server")
+	cfg.Server = "http://127.0.0.1:3001"
+	fs.Var(&serverList{s: &cfg.Server}, "server", "`URL` of the server; several (the nodes of a cluster) for distinct and hot, repeated or comma-separated: connection i sends to the (i mod n)-th")
 	fs.StringVar(&cfg.Token, "token", os.Getenv("ACTORLOG_TOKEN"), "bearer token of the server (env ACTORLOG_TOKEN)")
 	fs.StringVar(&cfg.Scenario, "scenario", load.Distinct, "distinct, hot, chat, mixed or abuse")
 	fs.DurationVar(&cfg.Duration, "duration", 10*time.Second, "how long to send (0: until --requests); the default applies only without --requests")
@@ -144,6 +149,29 @@ func loadFlags(args []string, stderr io.Writer) (cfg load.Config, jsonOut bool, 
 		}
 	})
 	return cfg, jsonOut, fromFlags(&cfg, durationSet)
+}
+
+// serverList is --server: one URL, or several, given repeated or
+// comma-separated, kept in *s comma-separated. The first one given
+// replaces the default.
+type serverList struct {
+	s   *string
+	set bool
+}
+
+func (l *serverList) String() string {
+	if l.s == nil {
+		return ""
+	}
+	return *l.s
+}
+
+func (l *serverList) Set(v string) error {
+	if l.set {
+		v = *l.s + "," + v
+	}
+	*l.s, l.set = v, true
+	return nil
 }
 
 // fromFlags turns the flags' values, parsed into cfg, into what they

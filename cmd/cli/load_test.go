@@ -413,6 +413,10 @@ func TestLoadFlags(t *testing.T) {
 		{[]string{"--requests", "5"}, func(c *load.Config) { c.Requests, c.Duration = 5, 0 }},
 		{[]string{"--requests", "5", "--duration", "0"}, func(c *load.Config) { c.Requests, c.Duration = 5, 0 }},
 		{[]string{"--requests", "5", "--duration", "2s"}, func(c *load.Config) { c.Requests, c.Duration = 5, 2*time.Second }},
+		{[]string{"--server", "http://127.0.0.1:9"}, func(c *load.Config) { c.Server = "http://127.0.0.1:9" }},
+		{[]string{"--server", "http://127.0.0.1:1", "--server", "http://127.0.0.1:2,http://127.0.0.1:3"}, func(c *load.Config) {
+			c.Server = "http://127.0.0.1:1,http://127.0.0.1:2,http://127.0.0.1:3"
+		}},
 		{[]string{"--token", "t", "--allow-remote", "--rate", "2.5", "--json"}, func(c *load.Config) { c.Token, c.AllowRemote, c.Rate = "t", true, 2.5 }},
 		{[]string{"--scenario", "abuse", "--attacks", "many-keys,slow-bodies", "--slow-conns", "7", "--trickle-every", "1s", "--idle-conns", "8",
 			"--frame-sockets", "9", "--frame-bytes", "10", "--key-conns", "11"}, func(c *load.Config) {
@@ -439,10 +443,10 @@ func TestLoadHelp(t *testing.T) {
 	help := stdout.String() + stderr.String()
 	for _, want := range []string{"usage: actorlog load [flags]", "Scenarios:", "-allow-remote", "-conns int", "-counters int", "-drain duration",
 		"-duration duration", "-idle-phase duration", "-json", "-prefix string", "-rate float", "-requests int", "-sample-every duration",
-		"-scenario string", "-server string", "-subscribers int", "-timeout duration", "-token string", "-ws-hold duration",
+		"-scenario string", "-server URL", "-subscribers int", "-timeout duration", "-token string", "-ws-hold duration",
 		"-attacks string", "-slow-conns int", "-trickle-every duration", "-idle-conns int", "-frame-sockets int", "-frame-bytes int", "-key-conns int",
 		"abuse     a steady client",
-		`(default "http://127.0.0.1:3001")`} {
+		"(default http://127.0.0.1:3001)", "repeated or comma-separated"} {
 		if !strings.Contains(help, want) {
 			t.Errorf("the help lacks %q:\n%s", want, help)
 		}
