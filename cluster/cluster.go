@@ -228,20 +228,29 @@ func Open(ctx context.Context, opts Options, local Caller) (*Cluster, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	kv, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:   opts.Bucket,
-		History:  1,
-		TTL:      opts.LeaseTTL,
-		Storage:  jetstream.FileStorage,
-		Replicas: opts.Replicas,
+	// The servers may be electing the buckets' leaders (a cluster that
+	// starts, a node restarted after a crash): what they do not answer is
+	// asked again until ctx ends.
+	var kv jetstream.KeyValue
+	err = retry(ctx, opts, func(ctx context.Context) error {
+		var err error
+		kv, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket:   opts.Bucket,
+			History:  1,
+			TTL:      opts.LeaseTTL,
+			Storage:  jetstream.FileStorage,
+			Replicas: opts.Replicas,
+		})
+		if err != nil && !transient(err) {
+			// An existing bucket with other settings keeps them.
+			kv, err = js.KeyValue(ctx, opts.Bucket)
+		}
+		return err
 	})
 	if err != nil {
-		// An existing bucket with other settings keeps them.
-		if kv, err = js.KeyValue(ctx, opts.Bucket); err != nil {
-			return nil, fmt.Errorf("cluster: lease bucket %s: %w", opts.Bucket, err)
-		}
+		return nil, fmt.Errorf("cluster: lease bucket %s: %w", opts.Bucket, err)
 	}
-	if err := checkConfig(ctx, js, opts); err != nil {
+	if err := retry(ctx, opts, func(ctx context.Context) error { return checkConfig(ctx, js, opts) }); err != nil {
 		return nil, err
 	}
 	c := &Cluster{opts: opts, kv: kv, local: local, owned: make(map[int]*lease), acquiring: make(map[int]chan struct{}),
@@ -252,7 +261,7 @@ func Open(ctx context.Context, opts Options, local Caller) (*Cluster, error) {
 	if c.sub, err = opts.Conn.QueueSubscribe(c.subject("*", opts.Node), "owner", c.dispatch); err != nil {
 		return nil, fmt.Errorf("cluster: %w", err)
 	}
-	if err := c.putMember(ctx); err != nil {
+	if err := retry(ctx, opts, c.putMember); err != nil {
 		c.sub.Unsubscribe()
 		return nil, fmt.Errorf("cluster: publish this node's record: %w", err)
 	}
@@ -260,6 +269,37 @@ func Open(ctx context.Context, opts Options, local Caller) (*Cluster, error) {
 	c.ctx, c.stop = context.WithCancel(context.Background())
 	go c.renewLoop()
 	return c, nil
+}
+
+// transient reports whether err is the servers not answering (for now):
+// a request that timed out, no responders, a stream without a leader.
+func transient(err error) bool {
+	return errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
+		errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled) || errors.Is(err, nats.ErrConnectionReconnecting)
+}
+
+// retry runs op, each attempt bounded, again while it fails with a
+// transient error and ctx has not ended (at most a minute).
+func retry(ctx context.Context, opts Options, op func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	wait := 100 * time.Millisecond
+	for {
+		actx, acancel := context.WithTimeout(ctx, max(opts.LeaseTTL/4, 2*time.Second))
+		err := op(actx)
+		acancel()
+		if err == nil || !transient(err) || ctx.Err() != nil {
+			return err
+		}
+		opts.Logger.Info("cluster: waiting for JetStream", "node", opts.Node, "err", err)
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
 
 // Shard returns the shard of an actor.

@@ -59,13 +59,12 @@ func (c clusterAPI) Status(ctx context.Context) (wire.Cluster, error) {
 	return out, nil
 }
 
-// registerClusterMetrics adds the cluster's figures to /metrics.
-func registerClusterMetrics(reg *prometheus.Registry, c *cluster.Cluster) {
+// clusterMetrics are the cluster's figures for /metrics.
+func clusterMetrics(c *cluster.Cluster) []prometheus.Collector {
 	counter := func(name, help string, v func(cluster.Stats) uint64) prometheus.Collector {
 		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return float64(v(c.Stats())) })
 	}
-	reg.MustRegister(routed(c)...)
-	reg.MustRegister(
+	return append(routed(c),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "actorlog_cluster_shards_owned", Help: "Shards this node serves now."},
 			func() float64 { return float64(len(c.Owned())) }),
 		counter("actorlog_cluster_shards_acquired_total", "Shard leases this node took.", func(s cluster.Stats) uint64 { return s.Acquired }),

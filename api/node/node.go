@@ -47,7 +47,6 @@ import (
 	"github.com/actorlog/actorlog/internal/connlimit"
 	"github.com/actorlog/actorlog/projection"
 	"github.com/actorlog/actorlog/snapshots"
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Defaults of Config's HTTP fields.
@@ -182,11 +181,8 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	n.snaps = snapshots.New(l, cfg.Snapshots)
 	ropts := cfg.Runtime
 	ropts.Frames = wire.Frames{}
-	metricsReg := cfg.API.Metrics
-	if metricsReg == nil {
-		metricsReg = prometheus.NewRegistry()
-	}
-	ropts.Metrics = api.NewMetrics(metricsReg)
+	metrics := api.NewMetrics(cfg.API.Metrics)
+	ropts.Metrics = metrics
 	ropts.Logger = cfg.Logger
 	if cfg.Cluster != nil {
 		// A node fires the timers of the actors it owns, and claims the
@@ -272,7 +268,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		}
 		n.rt.KickTimers()
 		aopts.Cluster = clusterAPI{n.cluster, l}
-		registerClusterMetrics(metricsReg, n.cluster)
+		if err := metrics.Register(clusterMetrics(n.cluster)...); err != nil {
+			cfg.Logger.Warn("cluster metrics not registered", "err", err)
+		}
 	}
 	aopts.Projections = n.projs
 	aopts.Routes = cfg.Routes
