@@ -22,6 +22,7 @@ import (
 // clusterFlags are serve's flags for cluster mode.
 type clusterFlags struct {
 	url         *string
+	nats        *string // --nats: --cluster's other name, as import takes it
 	node        *string
 	natsListen  *string
 	natsCluster *string
@@ -35,6 +36,7 @@ type clusterFlags struct {
 func addClusterFlags(fs *flag.FlagSet) *clusterFlags {
 	host, _ := os.Hostname()
 	return &clusterFlags{
+		nats:        fs.String("nats", "", "the same as --cluster"),
 		url:         fs.String("cluster", "", "run as a node of a cluster over the NATS JetStream servers at these URLs (comma-separated): events, records and leases live in JetStream, not in --data"),
 		node:        fs.String("node", host, "this node's name in the cluster, unique"),
 		natsListen:  fs.String("nats-listen", "", "run as a node of a cluster on a NATS JetStream server embedded in this process, taking clients on HOST:PORT; its store is under --data/nats"),
@@ -47,7 +49,9 @@ func addClusterFlags(fs *flag.FlagSet) *clusterFlags {
 	}
 }
 
-func (f *clusterFlags) enabled() bool { return *f.url != "" || *f.natsListen != "" }
+func (f *clusterFlags) enabled() bool {
+	return *f.url != "" || *f.nats != "" || *f.natsListen != ""
+}
 
 // clusterStore is what cluster mode opens before the node: the embedded
 // server if any, the connection and the JetStream log.
@@ -61,6 +65,12 @@ type clusterStore struct {
 // open starts the embedded server if asked, connects and opens the log,
 // waiting up to a minute for JetStream (openJetStream).
 func (f *clusterFlags) open(ctx context.Context, dataDir string, lg *slog.Logger) (*clusterStore, error) {
+	if *f.nats != "" {
+		if *f.url != "" && *f.url != *f.nats {
+			return nil, errors.New("--cluster and --nats name the same servers: give one")
+		}
+		*f.url = *f.nats
+	}
 	if *f.url != "" && *f.natsListen != "" {
 		return nil, errors.New("--cluster and --nats-listen: give one (an external NATS, or an embedded one)")
 	}

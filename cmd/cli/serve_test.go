@@ -584,6 +584,21 @@ func serveTestFlags(t *testing.T, bin string) {
 	if code, msg := run(nil, "serve", "--data", t.TempDir(), "--ws-total-rate", "-1"); code != 1 || !strings.Contains(msg, "ws-total-rate") {
 		t.Errorf("negative --ws-total-rate: exit %d %q, want 1", code, msg)
 	}
+	// Cluster flags that cannot be: one readable line, exit 1, before any
+	// NATS connection.
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--cluster", "nats://127.0.0.1:1", "--nats", "nats://127.0.0.1:2"}, "give one"},
+		{[]string{"--nats", "nats://127.0.0.1:1", "--nats-listen", "127.0.0.1:0"}, "give one"},
+		{[]string{"--nats-listen", "127.0.0.1:0", "--advertise", "ftp://x"}, "--advertise"},
+	} {
+		args := append([]string{"serve", "--data", t.TempDir(), "--port", "0"}, c.args...)
+		if code, msg := run(nil, args...); code != 1 || !strings.Contains(msg, c.want) || strings.Count(strings.TrimSpace(msg), "\n") > 0 {
+			t.Errorf("%v: exit %d %q, want 1 and one line saying %q", c.args, code, msg, c.want)
+		}
+	}
 	// A port in use: the error is reported and the store is left closed
 	// (a second server may open the directory).
 	p := serveStart(t, bin, t.TempDir())
