@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -262,5 +263,92 @@ func TestBalance(t *testing.T) {
 	t.Logf("after c came back: %v", owned)
 	if s := nodes["a"].Stats(); s.HandedOver == 0 {
 		t.Fatalf("a handed no shard over: %+v", s)
+	}
+}
+
+// TestSingleton: of three nodes competing for a singleton, one holds it
+// and runs its task; when it closes, another takes it within about a
+// quarter of the TTL; the task never runs on two nodes at once.
+func TestSingleton(t *testing.T) {
+	srv := jetstreamtest.StartT(t, 1)
+	url := srv.URL()
+	var mu sync.Mutex
+	running := map[string]bool{}
+	overlap := false
+	var singles []*cluster.Singleton
+	names := []string{"a", "b", "c"}
+	for _, n := range names {
+		c, err := open(t, url, n, 4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := cluster.OpenSingleton(c, "task", cluster.SingletonOptions{
+			OnAcquire: func(context.Context) error {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, r := range running {
+					overlap = overlap || r
+				}
+				running[n] = true
+				return nil
+			},
+			OnDrop: func() {
+				mu.Lock()
+				defer mu.Unlock()
+				running[n] = false
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close(context.Background()) })
+		singles = append(singles, s)
+	}
+	holder := func() int {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			held := -1
+			count := 0
+			for i, s := range singles {
+				if s != nil && s.Held() {
+					held, count = i, count+1
+				}
+			}
+			if count > 1 {
+				t.Fatalf("%d nodes hold the singleton", count)
+			}
+			if count == 1 {
+				return held
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("no node holds the singleton after 10s")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	first := holder()
+	mu.Lock()
+	if !running[names[first]] {
+		t.Fatalf("%s holds the singleton but its task does not run", names[first])
+	}
+	mu.Unlock()
+	start := time.Now()
+	if err := singles[first].Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	singles[first] = nil
+	next := holder()
+	t.Logf("%s closed; %s took the singleton %v later", names[first], names[next], time.Since(start).Round(time.Millisecond))
+	if next == first {
+		t.Fatal("the closed node still holds the singleton")
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("the singleton was taken %v after its holder closed; the TTL is 2s", took)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if running[names[first]] || !running[names[next]] || overlap {
+		t.Fatalf("tasks running: %v (overlap %v)", running, overlap)
 	}
 }
