@@ -195,6 +195,17 @@ func (a *actor) connect(m *connectMsg) {
 	a.maybeFlush()
 }
 
+// dropConns ends every connection, as going to sleep does (without
+// OnDisconnect): the clients connect again and resume.
+func (a *actor) dropConns(why error) {
+	for c := range a.conns.all {
+		c.drop(why)
+		a.rt.opts.Metrics.Connections(-1)
+	}
+	a.conns.all = nil
+	a.conns.wantState = 0
+}
+
 func (a *actor) disconnect(c *Conn, why error) {
 	if _, ok := a.conns.all[c]; !ok {
 		return

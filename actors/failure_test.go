@@ -109,3 +109,54 @@ func TestRuntime_ConflictRebuilds(t *testing.T) {
 		t.Fatalf("after the rebuild count = %v, want 11 (the other writer set 10)", got)
 	}
 }
+
+// TestRuntime_LogMovedDropsConns: two runtimes over one store write the
+// same actor, as two owners of a cluster may for a moment. The one whose
+// append fails with a conflict reloads the actor from the log; its
+// connections, which never got the other's events, end (resume with
+// since) instead of going on past a gap.
+func TestRuntime_LogMovedDropsConns(t *testing.T) {
+	l := eventlogtest.Open(t, t.TempDir(), eventlog.Options{Logger: quiet()})
+	newRuntime := func() *actors.Runtime {
+		return actors.New(l, snapshots.New(l, snapshots.Options{}), seed.Registry(), actors.Options{Logger: quiet(), Frames: wire.Frames{}})
+	}
+	a, b := newRuntime(), newRuntime()
+	defer a.Close(bg)
+	defer b.Close(bg)
+	id := mustID("counter:two")
+	callAny(t, a, id.String(), "increment", "")
+	conn, init, err := a.Connect(bg, id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if init.Seq != 1 {
+		t.Fatalf("init at %d, want 1", init.Seq)
+	}
+	callAny(t, b, id.String(), "increment", "") // seq 2, unseen by a
+	// a's increment conflicts, a reloads, and the call is refused or
+	// answered from the reloaded state; either way conn must not go on to
+	// seq 3 without seq 2.
+	a.Call(bg, id, "increment", actors.Args{}, actors.CallOptions{})
+	callAny(t, a, id.String(), "increment", "")
+	timeout := time.After(5 * time.Second)
+	last := init.Seq
+	for {
+		select {
+		case f := <-conn.Frames():
+			if f.Seq != 0 && f.Seq != last+1 {
+				t.Fatalf("frame of seq %d after %d: a gap", f.Seq, last)
+			}
+			if f.Seq != 0 {
+				last = f.Seq
+			}
+		case <-conn.Done():
+			if !errors.Is(conn.Err(), actors.ErrActorStopped) {
+				t.Fatalf("connection ended with %v, want ErrActorStopped", conn.Err())
+			}
+			return
+		case <-timeout:
+			t.Fatalf("the connection neither ended nor got every event (last %d)", last)
+		}
+	}
+}

@@ -173,6 +173,7 @@ func (a *actor) rebuild() {
 	} else {
 		a.logger().Info("rebuilding state from the log", "reason", a.broken)
 	}
+	prev := a.dseq
 	seq, replayed, err := load(a.rt.ctx(), a.rt.log, a.rt.snaps, a.inst, a.id, 0)
 	if err != nil {
 		a.logger().Error("rebuild failed", "err", err)
@@ -181,6 +182,13 @@ func (a *actor) rebuild() {
 	}
 	a.tseq, a.dseq, a.broken = seq, seq, nil
 	a.snap.events, a.snap.bytes = replayed, 0
+	if seq != prev {
+		// The log moved on without this actor (another runtime wrote to
+		// it, as two owners in a cluster may for a moment, or a write
+		// whose outcome was unknown landed): its connections never got
+		// those events. They end, and their clients resume from the log.
+		a.dropConns(ErrActorStopped)
+	}
 }
 
 func (a *actor) saveSnapshot() {
