@@ -314,21 +314,31 @@ func (c *Cluster) serve(msg *nats.Msg) {
 // come from the actor's one live copy. It retries within ctx while the
 // shard has no owner that answers.
 func (c *Cluster) Locate(ctx context.Context, id eventlog.ID) (string, error) {
-	res, err := c.route(ctx, id, &request{Kind: kindClaim, Type: id.Type, Key: id.Key})
-	if err != nil {
-		return "", err
+	backoff := 20 * time.Millisecond
+	for {
+		res, err := c.route(ctx, id, &request{Kind: kindClaim, Type: id.Type, Key: id.Key})
+		if err != nil {
+			return "", err
+		}
+		if res.Node == "" || res.Node == c.opts.Node {
+			return "", nil
+		}
+		m, ok, err := c.member(ctx, res.Node)
+		if err == nil && ok && m.URL != "" {
+			return m.URL, nil
+		}
+		// An owner that has just started may not have published its URL
+		// yet (it does once it listens): ask again, within ctx.
+		select {
+		case <-ctx.Done():
+			if err != nil {
+				return "", &actors.Error{Code: actors.CodeUnavailable, Message: "the actor's owner " + res.Node + " could not be looked up", Err: err}
+			}
+			return "", &actors.Error{Code: actors.CodeUnavailable, Message: "the actor's owner " + res.Node + " publishes no URL to reach it at"}
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 500*time.Millisecond)
 	}
-	if res.Node == "" || res.Node == c.opts.Node {
-		return "", nil
-	}
-	m, ok, err := c.member(ctx, res.Node)
-	switch {
-	case err != nil:
-		return "", &actors.Error{Code: actors.CodeUnavailable, Message: "the actor's owner " + res.Node + " could not be looked up", Err: err}
-	case !ok || m.URL == "":
-		return "", &actors.Error{Code: actors.CodeUnavailable, Message: "the actor's owner " + res.Node + " publishes no URL to reach it at"}
-	}
-	return m.URL, nil
 }
 
 // whereTo says where to send a request for a shard this node does not

@@ -80,9 +80,12 @@ type Config struct {
 	// Cluster, if set, makes the node one of several over Log, which it
 	// requires: each actor has one owner node at a time (leases in a
 	// JetStream KV bucket), and an RPC call made on any node runs on the
-	// owner (see package cluster). WebSocket connections and state reads
-	// run on the node they reach, fenced by the store's conditional
-	// appends. Projections run on one node at a time, the holder of the
+	// owner (see package cluster), and so does a state read; a WebSocket
+	// connection is sent on to the owner's API, at the URL in its
+	// Cluster.URL, which Serve sets to its listener's when it is empty (a
+	// program that serves Handler itself calls Cluster().SetURL). When a
+	// shard moves, its actors' connections end (resume with since).
+	// Projections run on one node at a time, the holder of the
 	// lease "singleton.projections" in the same bucket, and each commit
 	// of theirs is conditional on their checkpoint; every node serves
 	// their status and views from the store. Give every node the same

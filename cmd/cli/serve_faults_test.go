@@ -127,7 +127,7 @@ func serveTestClusterFaults(t *testing.T, bin string) {
 		if err := w.await(head, 30*time.Second); err != nil {
 			t.Error(err)
 		}
-		t.Logf("subscriber of %s: %d events in order over %d connections", w.actor, w.events, w.connections)
+		t.Logf("subscriber of %s: %d events in order over %d connections; ends: %v", w.actor, w.events, w.connections, w.ends)
 	}
 	t.Logf("failover figures:\n%s", strings.Join(f.figures, "\n"))
 	// One at a time, each leaving a quorum of JetStream servers behind to

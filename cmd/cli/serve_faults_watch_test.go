@@ -31,6 +31,7 @@ type faultWatcher struct {
 	last        uint64 // the last sequence it got
 	events      int    // event frames
 	connections int
+	ends        map[string]int // why connections ended, counted
 	err         error
 }
 
@@ -70,6 +71,7 @@ func (w *faultWatcher) run() {
 		d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
 		ws, _, err := d.Dial(u, nil)
 		if err != nil {
+			w.ended("dial: " + err.Error())
 			time.Sleep(100 * time.Millisecond)
 			continue
 		}
@@ -99,6 +101,7 @@ func (w *faultWatcher) read(ws *websocket.Conn, first bool) bool {
 		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 		_, b, err := ws.ReadMessage()
 		if err != nil {
+			w.ended(err.Error())
 			return first
 		}
 		var fr struct {
@@ -137,6 +140,25 @@ func (w *faultWatcher) read(ws *websocket.Conn, first bool) bool {
 			return first
 		}
 	}
+}
+
+// ended counts why a connection ended, its ports and numbers cut.
+func (w *faultWatcher) ended(why string) {
+	why = strings.Map(func(r rune) rune {
+		if r >= '0' && r <= '9' {
+			return -1
+		}
+		return r
+	}, why)
+	if len(why) > 80 {
+		why = why[:80]
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ends == nil {
+		w.ends = map[string]int{}
+	}
+	w.ends[why]++
 }
 
 // halt stops the watcher and waits for it.
