@@ -368,6 +368,12 @@ func (so *socket) replay(since uint64, init actors.Init) bool {
 		return so.sendFrame(actors.Frame{Seq: e.Seq, Data: f})
 	})
 	if err != nil {
+		if errors.Is(err, eventlog.ErrUnavailable) {
+			// The store did not answer (a replicated store electing a
+			// leader): the client tries again, from where it is.
+			so.end(websocket.CloseTryAgainLater, fmt.Sprintf("the store is unavailable now; resume with since=%d", so.seq()))
+			return false
+		}
 		so.s.lg.Warn("websocket replay failed", "actor", so.id.String(), "err", err)
 		so.end(websocket.CloseInternalServerErr, "replay failed")
 		return false

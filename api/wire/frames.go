@@ -63,7 +63,8 @@ const AllEvents = "*"
 
 // The close codes of the protocol, beside the standard ones the server
 // uses (1001 going away: the server shuts down; 1009: a frame over the
-// limit; 1011: an internal error; 1012: the actor restarted, resume).
+// limit; 1011: an internal error; 1012: the actor restarted, resume;
+// 1013: the store did not answer in time, resume with backoff).
 //
 // A connection the server refuses — a bad token, a disallowed origin or
 // Host, OnBeforeConnect refusing, an unknown actor type, a bad key or
