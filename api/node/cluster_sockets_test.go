@@ -3,6 +3,7 @@ package node_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -324,5 +325,61 @@ func TestCluster_Sockets(t *testing.T) {
 		}
 		t.Logf("watcher connected through %v, resumed %d times; ends: %v", w.through, w.resumes, w.closedBy)
 		w.mu.Unlock()
+	}
+}
+
+// TestCluster_SocketGuards: a WebSocket handshake that reaches a node
+// that is not the actor's owner is checked there before it is sent on:
+// a page on another site is refused (4403) and nothing reaches the owner;
+// a client that claims the handshake was already sent on by a node
+// (Actorlog-Forwarded) gets no second hop from a non-owner (refused,
+// 4503), so it cannot make nodes send it round; the owner serves a
+// handshake with the header as its own.
+func TestCluster_SocketGuards(t *testing.T) {
+	nodes := startCluster(t)
+	const key = "guarded"
+	if _, err := add(nodes[0], key, ""); err != nil {
+		t.Fatal(err)
+	}
+	owner := owners(nodes, key)[0]
+	other := liveOther(nodes, owner)
+	servedBefore := owner.n.Cluster().Stats().Served
+	dial := func(c *clusterNode, h http.Header) (int, error) {
+		t.Helper()
+		ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(c.hs.URL, "http")+"/ws/tally/"+key, h)
+		if err != nil {
+			return 0, err
+		}
+		defer ws.Close()
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, b, err := ws.ReadMessage()
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) {
+			return ce.Code, nil
+		}
+		if err != nil {
+			return 0, err
+		}
+		var f map[string]any
+		json.Unmarshal(b, &f)
+		if f["type"] != wire.FrameInit {
+			return 0, fmt.Errorf("first frame %s", b)
+		}
+		return 0, nil // served
+	}
+	if code, err := dial(other, http.Header{"Origin": {"https://evil.example"}}); err != nil || code != 4403 {
+		t.Fatalf("cross-site handshake through a non-owner: close %d, %v; want 4403", code, err)
+	}
+	if got := owner.n.Cluster().Stats().Served; got != servedBefore {
+		t.Fatalf("the owner served %d requests for the refused handshake", got-servedBefore)
+	}
+	if code, err := dial(other, http.Header{"Actorlog-Forwarded": {"1"}}); err != nil || code != 4503 {
+		t.Fatalf("a handshake claiming to be sent on, through a non-owner: close %d, %v; want 4503", code, err)
+	}
+	if code, err := dial(owner, http.Header{"Actorlog-Forwarded": {"1"}}); err != nil || code != 0 {
+		t.Fatalf("the same on the owner: close %d, %v; want it served", code, err)
+	}
+	if code, err := dial(other, nil); err != nil || code != 0 {
+		t.Fatalf("a plain handshake through a non-owner: close %d, %v; want it served", code, err)
 	}
 }
