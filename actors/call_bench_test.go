@@ -15,6 +15,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -68,6 +69,7 @@ func BenchmarkCall(b *testing.B) {
 			}
 			b.ReportAllocs()
 			b.ResetTimer()
+			cpu0 := callCPU(b)
 			t0 := time.Now()
 			var wg sync.WaitGroup
 			for w := range tc.callers {
@@ -84,12 +86,14 @@ func BenchmarkCall(b *testing.B) {
 			}
 			wg.Wait()
 			elapsed := time.Since(t0)
+			cpu := callCPU(b) - cpu0
 			b.StopTimer()
 			all := slices.Concat(lat...)
 			slices.Sort(all)
 			b.ReportMetric(float64(len(all))/elapsed.Seconds(), "calls/s")
 			b.ReportMetric(callPercentile(all, 0.50), "p50-us")
 			b.ReportMetric(callPercentile(all, 0.99), "p99-us")
+			b.ReportMetric(float64(cpu)/float64(time.Microsecond)/float64(len(all)), "cpu-us/op")
 			var events uint64
 			seen := map[eventlog.ID]bool{}
 			for w := range tc.callers {
@@ -146,4 +150,15 @@ func callPercentile(sorted []time.Duration, q float64) float64 {
 	}
 	i := min(int(q*float64(len(sorted))), len(sorted)-1)
 	return float64(sorted[i]) / float64(time.Microsecond)
+}
+
+// callCPU returns the CPU time, user and system, the process has used
+// (getrusage): divided by the calls, it is what a call costs the runtime
+// and the log together, the callers' share included.
+func callCPU(b *testing.B) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		b.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }

@@ -353,6 +353,8 @@ type instance interface {
 	stateJSON() ([]byte, error)
 	schema() uint32
 	hook(h hookKind, t *turn, conn *Conn, params map[string]string) error
+	// onStateChange reports whether the definition has OnStateChange.
+	onStateChange() bool
 }
 
 type hookKind uint8
@@ -417,6 +419,8 @@ func (i *inst[S]) decodeState(b []byte) error {
 }
 
 func (i *inst[S]) stateJSON() ([]byte, error) { return json.Marshal(&i.state) }
+
+func (i *inst[S]) onStateChange() bool { return i.d.OnStateChange != nil }
 
 func (i *inst[S]) hook(h hookKind, t *turn, conn *Conn, params map[string]string) error {
 	c := &Ctx[S]{t: t, state: &i.state, id: i.id}

@@ -145,10 +145,12 @@ func (a *actor) onFlushed(r flushResult) {
 	a.snap.events += f.events
 	a.release()
 	if f.events > 0 {
-		t := a.newTurn(eventlog.Metadata{})
-		t.noWrites = true
-		a.hookTurn(t, hookStateChange, nil, nil)
-		a.finishTurn(t, nil)
+		if a.inst.onStateChange() {
+			t := a.newTurn(eventlog.Metadata{})
+			t.noWrites = true
+			a.hookTurn(t, hookStateChange, nil, nil)
+			a.finishTurn(t, nil)
+		}
 		if a.rt.snaps != nil && a.rt.opts.Snapshots.Due(a.snap.events, a.snap.bytes) {
 			a.snap.wanted = true
 		}

@@ -100,13 +100,19 @@ func (a *actor) finishTurn(t *turn, failed error) *entry {
 				return nil
 			}
 			a.tseq++
-			a.pend.out = append(a.pend.out, outItem{need: ev.Seq, evType: ev.Type, evData: ev.Data})
+			if len(a.conns.all) > 0 {
+				a.pend.out = append(a.pend.out, outItem{need: ev.Seq, evType: ev.Type, evData: ev.Data})
+			}
 		}
 		a.snap.bytes += int64(e.bytes)
 	}
-	for _, f := range t.frames {
-		f.need, f.wrote = a.tseq, a.pend.wrote
-		a.pend.out = append(a.pend.out, f)
+	// A frame goes only to the connections open now: one that opens later
+	// waits for the actor to be quiet, and its state holds these events.
+	if len(a.conns.all) > 0 {
+		for _, f := range t.frames {
+			f.need, f.wrote = a.tseq, a.pend.wrote
+			a.pend.out = append(a.pend.out, f)
+		}
 	}
 	if e != nil {
 		a.pend.batch = append(a.pend.batch, e)
