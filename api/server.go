@@ -169,6 +169,7 @@ type Server struct {
 	description []byte // GET /schema: wire.Description as JSON, made once
 
 	writeBuffers sync.Pool // WebSocket write buffers, shared by sockets
+	batchBuffers sync.Pool // the frames a socket's writer collects (batch.go)
 
 	// socketsBudget is Options.TotalSocketRate, which every socket's
 	// frames are paid from too; nil if there is no bound.
@@ -256,6 +257,7 @@ func New(rt *actors.Runtime, log Log, snaps *snapshots.Store, opts Options) (*Se
 		caller = rt
 	}
 	s := &Server{rt: rt, caller: caller, log: log, snaps: snaps, opts: opts, metrics: m, lg: opts.Logger, description: append(descJSON, '\n'), scope: lifetime.New(), sockets: make(map[*socket]struct{})}
+	s.batchBuffers.New = newBatchBuffer
 	if opts.TotalSocketRate > 0 {
 		turn := min(max(opts.TotalSocketRate/10, minFrameCost), maxTurn)
 		s.socketsBudget = rate.NewLimiter(rate.Limit(opts.TotalSocketRate), int(turn))

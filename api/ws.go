@@ -27,6 +27,10 @@ const CloseSlowConsumer = wire.CloseSlowConsumer
 
 const writeWait = 10 * time.Second
 
+// maxHeldFrames is the most frames (events, replies) a socket's writer
+// holds before it writes them, when more keep coming (batch.go).
+const maxHeldFrames = 64
+
 // minFrameCost is what a frame costs of its socket's budget at the least
 // (Options.SocketRate).
 const minFrameCost = 256
@@ -38,6 +42,7 @@ type socket struct {
 	conn *actors.Conn
 	id   eventlog.ID
 
+	wc     *batchConn  // the connection, as the writer sees it
 	out    chan []byte // replies and control frames for the writer
 	done   chan struct{}
 	ctx    context.Context // ends with the socket; bounds its calls
@@ -122,8 +127,11 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.
 	so.ctx, so.cancel = context.WithCancel(s.scope.Context())
 	// The socket's frames are paid for before they are read (pace.go).
 	burst := int(max(s.opts.MaxFrameBytes, s.opts.SocketRate))
+	// Its writer's frames go out in batches (batch.go).
 	pace := func(c net.Conn) net.Conn {
-		return &pacedConn{Conn: c, ctx: so.ctx, budget: rate.NewLimiter(rate.Limit(s.opts.SocketRate), burst), shared: s.socketsBudget, maxCost: s.opts.MaxFrameBytes}
+		pc := &pacedConn{Conn: c, ctx: so.ctx, budget: rate.NewLimiter(rate.Limit(s.opts.SocketRate), burst), shared: s.socketsBudget, maxCost: s.opts.MaxFrameBytes}
+		so.wc = &batchConn{Conn: pc, pool: &s.batchBuffers}
+		return so.wc
 	}
 	ws, err := up.Upgrade(hijacker{ResponseWriter: w, wrap: pace}, r, nil)
 	if err != nil {
@@ -284,6 +292,7 @@ func (so *socket) write(init actors.Init, since *uint64) {
 		so.lastSeq = *since
 	}
 	so.mu.Unlock()
+	so.wc.start()
 	b, _ := json.Marshal(first)
 	if so.send(b) != nil {
 		so.end(websocket.CloseAbnormalClosure, "")
@@ -295,7 +304,16 @@ func (so *socket) write(init actors.Init, since *uint64) {
 	ping := time.NewTicker(so.s.opts.PingInterval)
 	defer ping.Stop()
 	frames := so.conn.Frames()
-	for {
+	for held := 0; ; held++ {
+		// What was written goes out once nothing more is ready, or
+		// after maxHeldFrames.
+		if len(frames) == 0 && len(so.out) == 0 || held >= maxHeldFrames {
+			if so.wc.flush(writeWait) != nil {
+				so.end(websocket.CloseAbnormalClosure, "")
+				return
+			}
+			held = 0
+		}
 		select {
 		case f := <-frames:
 			if so.sendFrame(f) != nil {
