@@ -213,6 +213,11 @@ type CallOptions struct {
 	// it as Ctx.Conn). It must be an open connection to the actor called:
 	// once it is closed, the call fails with CodeUnavailable, unrun.
 	Conn *Conn
+	// Timeout, if set, bounds the call as a deadline on its context
+	// would — the wait for room in the actor's mailbox and for the reply
+	// — with a timer, not a context of its own: a server bounding every
+	// call saves a context and its cancellation's bookkeeping on each.
+	Timeout time.Duration
 }
 
 // Reply is an action's result, encoded in the format asked for, and the
@@ -458,15 +463,16 @@ func (rt *Runtime) shedLocked(want int) {
 	}
 }
 
-// send delivers m to the actor's mailbox, waking the actor if needed.
-func (rt *Runtime) send(ctx context.Context, id eventlog.ID, def Definition, m message) error {
+// send delivers m to the actor's mailbox, waking the actor if needed. It
+// waits for room until ctx ends or expire fires (nil: never).
+func (rt *Runtime) send(ctx context.Context, id eventlog.ID, def Definition, m message, expire <-chan time.Time) error {
 	a, err := rt.acquire(id, def)
 	if err != nil {
 		return err
 	}
 	defer a.refs.Add(-1)
-	if !a.mailbox.put(m, rt.opts.MailboxSize, ctx.Done()) {
-		return &Error{Code: CodeUnavailable, Message: "timed out waiting for the actor", Err: ctx.Err()}
+	if !a.mailbox.put(m, rt.opts.MailboxSize, ctx.Done(), expire) {
+		return &Error{Code: CodeUnavailable, Message: "timed out waiting for the actor", Err: ctxErr(ctx)}
 	}
 	a.signal()
 	return nil
@@ -479,7 +485,7 @@ func (rt *Runtime) post(a *actor, m message) {
 	a.refs.Add(1)
 	started := rt.scope.Go(func() {
 		defer a.refs.Add(-1)
-		if a.mailbox.put(m, rt.opts.MailboxSize, a.exited) {
+		if a.mailbox.put(m, rt.opts.MailboxSize, a.exited, nil) {
 			a.signal()
 		}
 	})
@@ -499,15 +505,31 @@ func (rt *Runtime) Call(ctx context.Context, id eventlog.ID, action string, args
 		return Reply{}, Errorf(CodeNotFound, "actor type %q has no action %q", id.Type, action)
 	}
 	m := &callMsg{action: action, args: args, opts: opts, reply: make(chan callResult, 1), start: time.Now()}
-	if err := rt.send(ctx, id, def, m); err != nil {
+	var expire <-chan time.Time
+	if opts.Timeout > 0 {
+		t := time.NewTimer(opts.Timeout)
+		defer t.Stop()
+		expire = t.C
+	}
+	if err := rt.send(ctx, id, def, m, expire); err != nil {
 		return Reply{}, err
 	}
 	select {
 	case r := <-m.reply:
 		return r.reply, r.err
 	case <-ctx.Done():
-		return Reply{}, &Error{Code: CodeUnavailable, Message: "the call was abandoned before its reply", Err: ctx.Err()}
+	case <-expire:
 	}
+	return Reply{}, &Error{Code: CodeUnavailable, Message: "the call was abandoned before its reply", Err: ctxErr(ctx)}
+}
+
+// ctxErr is why a wait bounded by ctx and a timeout ended: ctx's error,
+// or else the timeout's.
+func ctxErr(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	return context.DeadlineExceeded
 }
 
 // ConnectOptions go with one connection.
@@ -535,7 +557,7 @@ func (rt *Runtime) ConnectWith(ctx context.Context, id eventlog.ID, opts Connect
 		return nil, Init{}, err
 	}
 	m := &connectMsg{params: opts.Params, events: opts.Events, reply: make(chan connectResult, 1)}
-	if err := rt.send(ctx, id, def, m); err != nil {
+	if err := rt.send(ctx, id, def, m, nil); err != nil {
 		return nil, Init{}, err
 	}
 	select {
@@ -560,7 +582,7 @@ func (rt *Runtime) State(ctx context.Context, id eventlog.ID) (Init, error) {
 		return Init{}, err
 	}
 	m := &stateMsg{reply: make(chan connectResult, 1)}
-	if err := rt.send(ctx, id, def, m); err != nil {
+	if err := rt.send(ctx, id, def, m, nil); err != nil {
 		return Init{}, err
 	}
 	select {

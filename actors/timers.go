@@ -328,7 +328,7 @@ func (s *scheduler) fire(r timerRecord) bool {
 	m := &callMsg{action: r.action, args: Args{Format: Msgpack, Data: r.args}, start: time.Now(), timer: &r}
 	ctx, cancel := context.WithTimeout(s.rt.ctx(), 5*time.Second)
 	defer cancel()
-	if err := s.rt.send(ctx, r.actor, def, m); err != nil {
+	if err := s.rt.send(ctx, r.actor, def, m, nil); err != nil {
 		return false
 	}
 	return true

@@ -214,8 +214,9 @@ type mailbox struct {
 }
 
 // put adds m, waiting for room while the mailbox holds max messages or
-// until done is closed (then it returns false and m is not added).
-func (mb *mailbox) put(m message, max int, done <-chan struct{}) bool {
+// until done is closed or expire fires (then it returns false and m is
+// not added).
+func (mb *mailbox) put(m message, max int, done <-chan struct{}, expire <-chan time.Time) bool {
 	mb.mu.Lock()
 	for len(mb.q)-mb.head >= max {
 		if mb.room == nil {
@@ -226,6 +227,8 @@ func (mb *mailbox) put(m message, max int, done <-chan struct{}) bool {
 		select {
 		case <-room:
 		case <-done:
+			return false
+		case <-expire:
 			return false
 		}
 		mb.mu.Lock()

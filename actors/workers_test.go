@@ -1,9 +1,12 @@
 package actors_test
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"runtime"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -88,5 +91,53 @@ func TestRuntime_WorkersBounded(t *testing.T) {
 	}
 	if p := peak.Load(); p > 2 || p < 1 {
 		t.Errorf("%d actions ran at once with 2 workers", p)
+	}
+}
+
+// TestRuntime_CallTimeout: CallOptions.Timeout bounds a call as a
+// deadline on its context does: the wait for its reply, and the wait for
+// room in a full mailbox, each with CodeUnavailable and
+// context.DeadlineExceeded; the calls it did not bound are answered.
+func TestRuntime_CallTimeout(t *testing.T) {
+	type st struct{ N int }
+	started, release := make(chan struct{}, 4), make(chan struct{})
+	d := actors.Define("slow", func() st { return st{} })
+	actors.On(d, "did", func(s *st, _ struct{}) { s.N++ })
+	actors.Action(d, "wait", func(c *actors.Ctx[st], _ actors.NoArgs) (int, error) {
+		started <- struct{}{}
+		<-release
+		return c.State().N + 1, c.Emit("did", struct{}{})
+	})
+	e := start(t, t.TempDir(), actors.NewRegistry(d), actors.Options{MailboxSize: 1})
+	id, _ := eventlog.ParseID("slow:one")
+	first := make(chan error, 1)
+	go func() {
+		_, err := e.rt.Call(bg, id, "wait", actors.Args{}, actors.CallOptions{})
+		first <- err
+	}()
+	<-started
+	// The second waits in the mailbox behind the first, which holds the
+	// actor: its reply cannot come within the timeout.
+	t0 := time.Now()
+	_, err := e.rt.Call(bg, id, "wait", actors.Args{}, actors.CallOptions{Timeout: 50 * time.Millisecond})
+	if !errors.Is(err, context.DeadlineExceeded) || actors.CodeOf(err) != actors.CodeUnavailable {
+		t.Fatalf("a call past its timeout: %v, want unavailable and DeadlineExceeded", err)
+	}
+	if took := time.Since(t0); took > 2*time.Second {
+		t.Fatalf("a call with a 50ms timeout took %v", took)
+	}
+	// The abandoned call is still in the mailbox (it is run, unanswered):
+	// the mailbox of one is full, and a third call waits for room.
+	_, err = e.rt.Call(bg, id, "wait", actors.Args{}, actors.CallOptions{Timeout: 50 * time.Millisecond})
+	if !errors.Is(err, context.DeadlineExceeded) || !strings.Contains(err.Error(), "waiting for the actor") {
+		t.Fatalf("a call waiting for room past its timeout: %v", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	r, err := e.rt.Call(bg, id, "wait", actors.Args{}, actors.CallOptions{Timeout: 5 * time.Second})
+	if err != nil || string(r.Body) != "3" {
+		t.Fatalf("after the release: %s %v, want 3 (the abandoned call ran)", r.Body, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/actorlog/actorlog/api"
 	"github.com/actorlog/actorlog/eventlog/eventlogtest"
 )
 
@@ -85,5 +86,44 @@ func TestStoreUnavailable(t *testing.T) {
 	ok(t, "increment after healing", s.post("/api/counter/asleep/increment", ""), &c)
 	if c.Count != 2 {
 		t.Fatalf("count after healing = %d, want 2", c.Count)
+	}
+}
+
+// TestCallTimeout_StalledDisk: a disk that stops answering holds every
+// write's sync, and a call answers 503 unavailable, as a JSON error, once
+// Options.CallTimeout is up — over HTTP and over the actor's socket —
+// instead of waiting with the disk. Once the disk answers, the calls
+// given up on are durable (they were taken) and the next is answered.
+func TestCallTimeout_StalledDisk(t *testing.T) {
+	disk := eventlogtest.NewDisk(nil)
+	s := newStack(t, "", config{disk: disk, api: api.Options{CallTimeout: 300 * time.Millisecond}})
+	ok(t, "increment", s.post("/rpc/counter:stall/increment", ""), nil)
+	w := s.ws("/ws/counter/stall")
+	if f := w.next(); f.Type != "init" {
+		t.Fatalf("first frame %s", f.raw)
+	}
+	disk.Stall()
+	stalled := true
+	defer func() {
+		if stalled {
+			disk.Resume() // the stack's close syncs
+		}
+	}()
+	t0 := time.Now()
+	r := s.post("/rpc/counter:stall/increment", "")
+	wantError(t, "a call on a stalled disk", r, http.StatusServiceUnavailable, "unavailable")
+	if took := time.Since(t0); took < 300*time.Millisecond || took > 5*time.Second {
+		t.Errorf("a call on a stalled disk answered after %v, want about the 300ms call timeout", took)
+	}
+	w.send(map[string]any{"type": "call", "id": "c1", "action": "increment"})
+	if f := w.nextOf("error"); f.Error == nil || f.Error.Code != "unavailable" || string(f.ID) != `"c1"` {
+		t.Errorf("a socket call on a stalled disk: %s, want an unavailable error frame", f.raw)
+	}
+	disk.Resume()
+	stalled = false
+	var c struct{ Count int }
+	ok(t, "increment after the disk answers", s.post("/rpc/counter:stall/increment", ""), &c)
+	if c.Count != 4 {
+		t.Errorf("count after the disk answers: %d, want 4 (the two calls given up on were taken)", c.Count)
 	}
 }

@@ -109,6 +109,7 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request, id eventlog.ID, ac
 	opts := actors.CallOptions{
 		IdempotencyKey: r.Header.Get("Idempotency-Key"),
 		CorrelationID:  r.Header.Get("X-Correlation-Id"),
+		Timeout:        s.opts.CallTimeout,
 	}
 	if len(opts.IdempotencyKey) > 255 || len(opts.CorrelationID) > 255 {
 		writeError(w, http.StatusBadRequest, "bad_request", "Idempotency-Key and X-Correlation-Id are limited to 255 bytes")
@@ -118,9 +119,7 @@ func (s *Server) call(w http.ResponseWriter, r *http.Request, id eventlog.ID, ac
 	if msgpackOut {
 		opts.Format = actors.Msgpack
 	}
-	ctx, cancel := s.callContext(r)
-	defer cancel()
-	reply, err := s.caller.Call(ctx, id, action, args, opts)
+	reply, err := s.caller.Call(r.Context(), id, action, args, opts)
 	if err != nil {
 		s.writeErr(w, r, err)
 		return

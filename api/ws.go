@@ -579,9 +579,7 @@ func (so *socket) call(f wire.ClientFrame) {
 	// scope: the scope does not refuse another while it runs.
 	so.s.scope.Go(func() {
 		defer func() { <-so.calls }()
-		ctx, cancel := context.WithTimeout(so.ctx, so.s.opts.CallTimeout)
-		defer cancel()
-		r, err := so.s.rt.Call(ctx, so.id, f.Action, actors.JSONArgs(f.Args), actors.CallOptions{IdempotencyKey: f.IdempotencyKey, Conn: so.conn})
+		r, err := so.s.rt.Call(so.ctx, so.id, f.Action, actors.JSONArgs(f.Args), actors.CallOptions{IdempotencyKey: f.IdempotencyKey, Conn: so.conn, Timeout: so.s.opts.CallTimeout})
 		if err != nil {
 			_, code, msg := statusOf(err)
 			so.reply(wire.NewErrorFrame(f.ID, code, msg))

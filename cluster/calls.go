@@ -57,6 +57,11 @@ func (c *Cluster) Call(ctx context.Context, id eventlog.ID, action string, args 
 	if opts.Conn != nil {
 		return c.local.Call(ctx, id, action, args, opts)
 	}
+	if opts.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, opts.Timeout)
+		defer cancel()
+	}
 	req := request{
 		Type: id.Type, Key: id.Key, Action: action, ArgsFormat: args.Format, Args: args.Data,
 		IdempotencyKey: opts.IdempotencyKey, CorrelationID: opts.CorrelationID, Format: opts.Format,

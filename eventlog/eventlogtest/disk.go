@@ -2,6 +2,7 @@ package eventlogtest
 
 import (
 	"os"
+	"sync"
 	"sync/atomic"
 	"syscall"
 
@@ -23,6 +24,9 @@ type Faults interface {
 type Disk struct {
 	fs      vfs.FS
 	failing atomic.Bool
+
+	mu      sync.Mutex
+	stalled chan struct{} // closed by Resume; nil when not stalled
 }
 
 // NewDisk wraps fs (nil: the operating system's).
@@ -42,10 +46,38 @@ func (d *Disk) Fail() { d.failing.Store(true) }
 // Heal implements Faults.
 func (d *Disk) Heal() { d.failing.Store(false) }
 
+// Stall makes syncs wait, as a disk that stops answering does, until
+// Resume.
+func (d *Disk) Stall() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stalled == nil {
+		d.stalled = make(chan struct{})
+	}
+}
+
+// Resume lets the syncs that Stall holds go on.
+func (d *Disk) Resume() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.stalled != nil {
+		close(d.stalled)
+		d.stalled = nil
+	}
+}
+
 func (d *Disk) String() string { return "eventlogtest disk" }
 
 // MaybeError implements errorfs.Injector.
 func (d *Disk) MaybeError(op errorfs.Op) error {
+	if op.Kind == errorfs.OpFileSync || op.Kind == errorfs.OpFileSyncData || op.Kind == errorfs.OpFileSyncTo {
+		d.mu.Lock()
+		stalled := d.stalled
+		d.mu.Unlock()
+		if stalled != nil {
+			<-stalled
+		}
+	}
 	if !d.failing.Load() || op.Kind.ReadOrWrite() != errorfs.OpIsWrite {
 		return nil
 	}
