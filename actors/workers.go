@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -142,16 +141,28 @@ const reuseLinger = 100 * time.Millisecond
 // with a small stack that the actions and Pebble's commit path make it
 // grow, copy after copy, to tens of KB: under load that was 8% of the
 // server's CPU. A goroutine that lingers keeps its grown stack (until a
-// GC shrinks it) and is handed the next piece of work directly. One idle
-// for reuseLinger, or once the scope stops, ends: a runtime with nothing
-// to do still has no goroutine but its scheduler's.
+// GC shrinks it) and is handed the next piece of work directly.
+//
+// An idle goroutine only waits on its channel: a sweeper, running while
+// any goroutine idles, ends those idle for reuseLinger (checking every
+// half of it), and every one once the scope stops. So handing work over
+// costs a lock and a channel send, with no timer to reset each time, and
+// a runtime with nothing to do still has no goroutine but its
+// scheduler's, about 100-150 ms later.
 //
 // Its methods are safe for concurrent use.
 type reuser struct {
 	scope *lifetime.Scope
 
-	mu   sync.Mutex
-	idle []chan func() // goroutines waiting for work, the latest last
+	mu       sync.Mutex
+	idle     []idler // goroutines waiting for work, the oldest first
+	sweeping bool    // the sweeper runs
+}
+
+// idler is a goroutine waiting for work: f on ch, or nil to end.
+type idler struct {
+	ch    chan func()
+	since time.Time
 }
 
 // Go runs f on an idle goroutine, or a new one the scope counts; it
@@ -159,8 +170,8 @@ type reuser struct {
 func (r *reuser) Go(f func()) bool {
 	r.mu.Lock()
 	if n := len(r.idle); n > 0 {
-		ch := r.idle[n-1]
-		r.idle[n-1] = nil
+		ch := r.idle[n-1].ch
+		r.idle[n-1] = idler{}
 		r.idle = r.idle[:n-1]
 		r.mu.Unlock()
 		ch <- f // buffered: it never blocks
@@ -172,34 +183,51 @@ func (r *reuser) Go(f func()) bool {
 
 func (r *reuser) run(f func()) {
 	ch := make(chan func(), 1)
-	var t *time.Timer
-	for {
+	for f != nil {
 		f()
-		f = nil
 		r.mu.Lock()
-		r.idle = append(r.idle, ch)
-		r.mu.Unlock()
-		if t == nil {
-			t = time.NewTimer(reuseLinger)
-		} else {
-			t.Reset(reuseLinger)
-		}
-		select {
-		case f = <-ch:
-			continue
-		case <-t.C:
-		case <-r.scope.Stopping():
-		}
-		r.mu.Lock()
-		if i := slices.Index(r.idle, ch); i >= 0 {
-			r.idle = slices.Delete(r.idle, i, i+1)
+		if !r.sweeping && !r.scope.Go(r.sweep) {
+			// Unreachable while this goroutine counts in the scope; were
+			// it refused, nothing would end an idle one.
 			r.mu.Unlock()
-			t.Stop()
+			return
+		}
+		r.sweeping = true
+		r.idle = append(r.idle, idler{ch: ch, since: time.Now()})
+		r.mu.Unlock()
+		f = <-ch
+	}
+}
+
+// sweep ends the goroutines idle for reuseLinger, and every idle one once
+// the scope stops; it returns when none is left idle.
+func (r *reuser) sweep() {
+	tick := time.NewTicker(reuseLinger / 2)
+	defer tick.Stop()
+	for {
+		stopping := false
+		select {
+		case <-tick.C:
+		case <-r.scope.Stopping():
+			stopping = true
+		}
+		r.mu.Lock()
+		cut := time.Now().Add(-reuseLinger)
+		n := 0
+		for n < len(r.idle) && (stopping || r.idle[n].since.Before(cut)) {
+			r.idle[n].ch <- nil
+			n++
+		}
+		left := copy(r.idle, r.idle[n:])
+		clear(r.idle[left:])
+		r.idle = r.idle[:left]
+		if left == 0 {
+			r.sweeping = false
+			r.idle = nil // a burst's list goes too
+			r.mu.Unlock()
 			return
 		}
 		r.mu.Unlock()
-		// A Go took this goroutine before it could leave: run its f.
-		f = <-ch
 	}
 }
 
