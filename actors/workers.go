@@ -75,7 +75,7 @@ func (a *actor) work() {
 // pool runs the actors that have something to do on at most max
 // workers, started as work comes and ended when there is none; their
 // goroutines come from the runtime's reuser, which keeps one a moment for
-// the next worker: a runtime with nothing to do has none 100 ms later.
+// the next worker: a runtime with nothing to do has none 100-150 ms later.
 type pool struct {
 	max   int
 	start func(func()) bool // starts a counted goroutine (the runtime's scope)
