@@ -86,6 +86,7 @@ type actor struct {
 	conns      connections // conn.go
 	intervals  map[string]*interval
 	timer      *time.Timer // the next interval or the idle timeout; sets timerDue
+	timerAt    int64       // when timer is set to go off (Unix ns); 0 once it has
 	lastActive time.Time
 	awoke      bool // it has been woken (its first run wakes it)
 	// deferred holds connects and state reads waiting for the actor to be
@@ -156,6 +157,7 @@ func (a *actor) step() stepResult {
 			}
 		}
 		if a.timerDue.Swap(false) {
+			a.timerAt = 0 // went off: the next resetTimer arms it
 			a.runIntervals()
 			continue
 		}
@@ -187,7 +189,7 @@ func (a *actor) step() stepResult {
 			// delivered its message and be about to let go): look again
 			// soon. Without this, a stopping actor, which has no idle
 			// timer, would wait an hour and hold up Runtime.Close.
-			a.timer.Reset(time.Millisecond)
+			a.armTimer(time.Now(), time.Millisecond)
 		}
 		return stepIdle
 	}
@@ -248,10 +250,25 @@ func (a *actor) resetTimer() {
 			next = idle
 		}
 	}
+	now := time.Now()
 	d := time.Hour
 	if !next.IsZero() {
-		d = max(time.Until(next), time.Millisecond)
+		d = max(next.Sub(now), time.Millisecond)
 	}
+	a.armTimer(now, d)
+}
+
+// armTimer makes the actor's timer go off d after now, unless it is set
+// to go off no later than that: it then goes off early, and the actor,
+// finding nothing due, arms it again. A busy actor's idle deadline moves
+// with each call; resetting the timer each time cost more than the rare
+// early wake does.
+func (a *actor) armTimer(now time.Time, d time.Duration) {
+	at := now.Add(d).UnixNano()
+	if a.timerAt != 0 && a.timerAt <= at {
+		return
+	}
+	a.timerAt = at
 	a.timer.Reset(d)
 }
 

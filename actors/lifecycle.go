@@ -26,6 +26,7 @@ func (a *actor) wake() {
 		a.timerDue.Store(true)
 		a.signal()
 	})
+	a.timerAt = time.Now().Add(time.Hour).UnixNano()
 	a.lastActive = time.Now()
 	start := time.Now()
 	a.inst = a.def.newInstance(a.id)
