@@ -21,6 +21,8 @@ type Faults interface {
 // Disk is a filesystem whose writes can be made to fail with ENOSPC, as
 // a full disk's do, for the Pebble log (Options.FS: disk.FS()). Closing
 // files, locking and removing stay allowed, as they are on a full disk.
+// Its syncs can also be made to wait (Stall), as those of a disk that
+// stops answering do.
 type Disk struct {
 	fs      vfs.FS
 	failing atomic.Bool
