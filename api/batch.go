@@ -7,8 +7,9 @@ import (
 )
 
 // maxBatchBytes bounds the frames a socket's writer collects before it
-// writes them.
-const maxBatchBytes = 64 << 10
+// writes them: what a client that does not read holds, beyond its
+// connection's queue of frames (actors.Options.ConnBuffer).
+const maxBatchBytes = 16 << 10
 
 // batchConn is a WebSocket's connection as its writer sees it. Once
 // started, the data frames the writer writes collect in a buffer and go
