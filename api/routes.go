@@ -4,10 +4,12 @@ import (
 	"context"
 	"net/http"
 	"slices"
+	"time"
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/projection"
+	"github.com/gorilla/websocket"
 	"github.com/julienschmidt/httprouter"
 )
 
@@ -199,6 +201,23 @@ func (rs *Routes) Caller() Caller { return rs.s.caller }
 // it does nothing and reports false: serve the handshake here.
 func (rs *Routes) ToOwner(w http.ResponseWriter, r *http.Request, id eventlog.ID, refuse func(http.ResponseWriter, *http.Request, error)) bool {
 	return rs.s.toOwner(w, r, id, refuse)
+}
+
+// Upgrade accepts a WebSocket handshake with up as the server accepts its
+// own, under the same guards: the socket's frames are paid for before
+// they are read, from a budget of its own (Options.SocketRate) and from
+// the one all sockets share (Options.TotalSocketRate), until ctx ends —
+// give it the socket's context. The data frames written to the socket
+// collect until flush, which writes them at once within the given time:
+// the socket's writer calls it whenever it has nothing more ready to
+// send. Control frames go out at once, after what is collected. On an
+// error the handshake has been answered.
+func (rs *Routes) Upgrade(ctx context.Context, w http.ResponseWriter, r *http.Request, up *websocket.Upgrader) (ws *websocket.Conn, flush func(time.Duration) error, err error) {
+	ws, bc, err := rs.s.upgrade(ctx, w, r, up)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ws, bc.flush, nil
 }
 
 // Runtime returns the runtime the server calls.

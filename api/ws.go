@@ -125,15 +125,8 @@ func (s *Server) websocket(w http.ResponseWriter, r *http.Request, p httprouter.
 	}
 	so := &socket{s: s, conn: conn, id: id, out: make(chan []byte, 64), done: make(chan struct{}), calls: make(chan struct{}, s.opts.MaxCallsPerSocket)}
 	so.ctx, so.cancel = context.WithCancel(s.scope.Context())
-	// The socket's frames are paid for before they are read (pace.go).
-	burst := int(max(s.opts.MaxFrameBytes, s.opts.SocketRate))
-	// Its writer's frames go out in batches (batch.go).
-	pace := func(c net.Conn) net.Conn {
-		pc := &pacedConn{Conn: c, ctx: so.ctx, budget: rate.NewLimiter(rate.Limit(s.opts.SocketRate), burst), shared: s.socketsBudget, maxCost: s.opts.MaxFrameBytes}
-		so.wc = &batchConn{Conn: pc, pool: &s.batchBuffers}
-		return so.wc
-	}
-	ws, err := up.Upgrade(hijacker{ResponseWriter: w, wrap: pace}, r, nil)
+	ws, wc, err := s.upgrade(so.ctx, w, r, &up)
+	so.wc = wc
 	if err != nil {
 		so.cancel()
 		conn.Close()
@@ -240,6 +233,26 @@ func handshakeError(w http.ResponseWriter, _ *http.Request, status int, reason e
 	writeError(w, status, code, "WebSocket handshake: "+reason.Error())
 }
 
+// upgrade accepts a WebSocket handshake with up. The socket's frames are
+// paid for before they are read (pace.go), until ctx ends; the data
+// frames its writer writes go out in batches, at the writer's flush
+// (batch.go).
+func (s *Server) upgrade(ctx context.Context, w http.ResponseWriter, r *http.Request, up *websocket.Upgrader) (*websocket.Conn, *batchConn, error) {
+	burst := int(max(s.opts.MaxFrameBytes, s.opts.SocketRate))
+	var bc *batchConn
+	wrap := func(c net.Conn) net.Conn {
+		pc := &pacedConn{Conn: c, ctx: ctx, budget: rate.NewLimiter(rate.Limit(s.opts.SocketRate), burst), shared: s.socketsBudget, maxCost: s.opts.MaxFrameBytes}
+		bc = &batchConn{Conn: pc, pool: &s.batchBuffers}
+		return bc
+	}
+	ws, err := up.Upgrade(hijacker{ResponseWriter: w, wrap: wrap}, r, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	bc.start() // the handshake's reply is out
+	return ws, bc, nil
+}
+
 // end closes the socket once, with a close frame of code and reason.
 func (so *socket) end(code int, reason string) {
 	so.once.Do(func() {
@@ -292,7 +305,6 @@ func (so *socket) write(init actors.Init, since *uint64) {
 		so.lastSeq = *since
 	}
 	so.mu.Unlock()
-	so.wc.start()
 	b, _ := json.Marshal(first)
 	if so.send(b) != nil {
 		so.end(websocket.CloseAbnormalClosure, "")

@@ -80,6 +80,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/api"
@@ -133,6 +134,9 @@ func Mount(rs *api.Routes) {
 	s.upgrader = websocket.Upgrader{
 		Subprotocols:    []string{protoStandard},
 		WriteBufferSize: 4096,
+		// Idle sockets hold no write buffer: it is taken from the pool
+		// for each message.
+		WriteBufferPool: &sync.Pool{},
 		CheckOrigin:     func(*http.Request) bool { return true }, // checked before the upgrade
 		Error: func(w http.ResponseWriter, _ *http.Request, status int, reason error) {
 			writeError(w, &rkError{status: status, group: "request", code: "invalid", message: "WebSocket handshake: " + reason.Error()})

@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -557,4 +558,60 @@ func TestGuards(t *testing.T) {
 	ct := []string{"Content-Type", "application/json", "x-rivet-encoding", "json"}
 	wantJSON(t, "allowed origin", s.do("POST", path, body, append(ct, "Origin", "http://localhost:5173")...), 200, `{"output":{"count":1}}`)
 	wantJSON(t, "no origin", s.do("POST", path, body, ct...), 200, `{"output":{"count":2}}`)
+}
+
+// TestConnect_SocketBudgets: a RivetKit socket's messages are paid for
+// from the budget all the server's sockets share (TotalSocketRate), as
+// actorlog's own sockets' are, and from its own (SocketRate): a socket
+// within its own budget that floods is read no faster than the shared
+// one allows, and one over its own is read no faster than that.
+func TestConnect_SocketBudgets(t *testing.T) {
+	const frame, frames = 16 << 10, 12
+	pad := strings.Repeat("x", frame-120)
+	flood := func(t *testing.T, s *server, key string) time.Duration {
+		c, _, err := s.dial(query("counter", "getOrCreate", key, "/connect"), "rivet", "rivet_encoding.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m := c.next(); m["tag"] != "Init" {
+			t.Fatalf("first message %s", jsonOf(m))
+		}
+		start := time.Now()
+		go func() {
+			for i := range frames {
+				msg := fmt.Sprintf(`{"body":{"tag":"ActionRequest","val":{"id":["$BigInt","%d"],"name":"getCount","args":["%s"]}}}`, i, pad)
+				c.ws.SetWriteDeadline(time.Now().Add(30 * time.Second))
+				if c.ws.WriteMessage(websocket.TextMessage, []byte(msg)) != nil {
+					return
+				}
+			}
+		}()
+		for range frames {
+			c.ws.SetReadDeadline(time.Now().Add(30 * time.Second))
+			if m := c.next(); m["tag"] != "ActionResponse" && m["tag"] != "Error" {
+				t.Fatalf("answer %s", jsonOf(m))
+			}
+		}
+		return time.Since(start)
+	}
+	t.Run("shared", func(t *testing.T) {
+		const total = 128 << 10
+		s := newServer(t, api.Options{SocketRate: 16 << 20, TotalSocketRate: total, MaxFrameBytes: 32 << 10})
+		// The shared budget passes a turn (a tenth of a second's worth)
+		// at once, then total a second.
+		want := time.Duration(frames*frame-total/10) * time.Second / total
+		if d := flood(t, s, "shared"); d < want*8/10 {
+			t.Fatalf("%d messages of %d bytes answered in %v; at %d bytes/s for all sockets they take at least %v", frames, frame, d, total, want)
+		}
+	})
+	t.Run("own", func(t *testing.T) {
+		const own = 64 << 10
+		s := newServer(t, api.Options{SocketRate: own, MaxFrameBytes: 32 << 10})
+		// The socket's budget passes MaxFrameBytes or a second's worth,
+		// the more, at once, then own a second.
+		want := time.Duration(frames*frame-own) * time.Second / own
+		if d := flood(t, s, "own"); d < want*8/10 {
+			t.Fatalf("%d messages of %d bytes answered in %v; at %d bytes/s they take at least %v", frames, frame, d, own, want)
+		}
+	})
 }

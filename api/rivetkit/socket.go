@@ -16,7 +16,6 @@ import (
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/eventlog"
 	"github.com/gorilla/websocket"
-	"golang.org/x/time/rate"
 )
 
 // A connection (handle.connect(), useActor) is a WebSocket at
@@ -47,9 +46,9 @@ const (
 
 const writeWait = 10 * time.Second
 
-// minFrameCost is what a frame costs of its socket's budget at the least
-// (api.Options.SocketRate), as on actorlog's own sockets.
-const minFrameCost = 256
+// maxHeldFrames is the most messages (events, responses) a socket's
+// writer holds before it writes them, when more keep coming.
+const maxHeldFrames = 64
 
 // connect serves a WebSocket at .../connect.
 func (s *server) connect(w http.ResponseWriter, r *http.Request, t target) {
@@ -99,14 +98,18 @@ func (s *server) connect(w http.ResponseWriter, r *http.Request, t target) {
 		s.refuseSocket(w, r, s.asRivet(err), encoding)
 		return
 	}
-	ws, err := s.upgrader.Upgrade(w, r, nil)
+	so := &socket{s: s, conn: conn, id: t.id, def: def, c: c,
+		out: make(chan []byte, 64), done: make(chan struct{}), calls: make(chan struct{}, s.opts.MaxCallsPerSocket)}
+	so.ctx, so.cancel = context.WithCancel(s.rs.Context())
+	// Under the server's guards for sockets: its frames are paid for
+	// before they are read, from its budget and the one all sockets share.
+	ws, flush, err := s.rs.Upgrade(so.ctx, w, r, &s.upgrader)
 	if err != nil {
+		so.cancel()
 		conn.Close()
 		return
 	}
-	so := &socket{s: s, ws: ws, conn: conn, id: t.id, def: def, c: c,
-		out: make(chan []byte, 64), done: make(chan struct{}), calls: make(chan struct{}, s.opts.MaxCallsPerSocket)}
-	so.ctx, so.cancel = context.WithCancel(s.rs.Context())
+	so.ws, so.flush = ws, flush
 	if !s.rs.Go(so.write) {
 		so.end(websocket.CloseGoingAway, reasonGoingAway)
 		return
@@ -206,7 +209,8 @@ type socket struct {
 	def  actors.Definition
 	c    codec
 
-	out    chan []byte // responses and errors for the writer
+	flush  func(time.Duration) error // writes the frames the writer wrote
+	out    chan []byte               // responses and errors for the writer
 	done   chan struct{}
 	once   sync.Once
 	ctx    context.Context // ends with the socket; bounds its calls
@@ -302,7 +306,16 @@ func (so *socket) write() {
 	ping := time.NewTicker(so.s.opts.PingInterval)
 	defer ping.Stop()
 	frames := so.conn.Frames()
-	for {
+	for held := 0; ; held++ {
+		// What was written goes out once nothing more is ready, or
+		// after maxHeldFrames.
+		if len(frames) == 0 && len(so.out) == 0 || held >= maxHeldFrames {
+			if so.flush(writeWait) != nil {
+				so.end(websocket.CloseAbnormalClosure, "")
+				return
+			}
+			held = 0
+		}
 		select {
 		case f := <-frames:
 			if so.sendFrame(f) != nil {
@@ -384,8 +397,6 @@ func (so *socket) read() {
 		ws.SetReadDeadline(time.Now().Add(wait))
 		return nil
 	})
-	burst := int(max(opts.MaxFrameBytes, opts.SocketRate))
-	budget := rate.NewLimiter(rate.Limit(opts.SocketRate), burst)
 	for {
 		_, data, err := ws.ReadMessage()
 		if err != nil {
@@ -394,11 +405,6 @@ func (so *socket) read() {
 			} else {
 				so.end(websocket.CloseNormalClosure, "")
 			}
-			return
-		}
-		// Over its budget, the socket waits before its message is
-		// handled: its client is slowed, the others are not.
-		if err := budget.WaitN(so.ctx, min(max(len(data), minFrameCost), burst)); err != nil {
 			return
 		}
 		ws.SetReadDeadline(time.Now().Add(wait))
