@@ -11,10 +11,15 @@ import (
 // connection's queue of frames (actors.Options.ConnBuffer).
 const maxBatchBytes = 16 << 10
 
+// maxBatchFrames bounds the frames collected when more keep coming, so
+// that a busy socket's client gets them in steady writes.
+const maxBatchFrames = 64
+
 // batchConn is a WebSocket's connection as its writer sees it. Once
 // started, the data frames the writer writes collect in a buffer and go
 // out together when the writer flushes, which it does whenever it has
-// nothing more ready to send: a call's event frame and its reply, made
+// nothing more ready to send (or once maxBatchFrames or maxBatchBytes are
+// collected): a call's event frame and its reply, made
 // durable together, leave in one write to the network instead of two,
 // and a client catching up gets its frames in as few writes as they fill.
 // A control frame (ping, pong, close), from whatever goroutine, goes out
@@ -30,6 +35,7 @@ type batchConn struct {
 	mu      sync.Mutex
 	started bool
 	buf     *[]byte // from pool while frames are collected; nil otherwise
+	frames  int     // frames in buf
 }
 
 // start begins collecting data frames (after the handshake's reply).
@@ -50,7 +56,7 @@ func (c *batchConn) Write(p []byte) (int, error) {
 		}
 		return c.Conn.Write(p)
 	}
-	if c.buf != nil && len(*c.buf)+len(p) > maxBatchBytes {
+	if c.buf != nil && (len(*c.buf)+len(p) > maxBatchBytes || c.frames >= maxBatchFrames) {
 		if err := c.flushLocked(); err != nil {
 			return 0, err
 		}
@@ -59,6 +65,7 @@ func (c *batchConn) Write(p []byte) (int, error) {
 		c.buf = c.pool.Get().(*[]byte)
 	}
 	*c.buf = append(*c.buf, p...)
+	c.frames++
 	return len(p), nil
 }
 
@@ -80,7 +87,7 @@ func (c *batchConn) flushLocked() error {
 		return nil
 	}
 	b := c.buf
-	c.buf = nil
+	c.buf, c.frames = nil, 0
 	_, err := c.Conn.Write(*b)
 	if cap(*b) <= maxBatchBytes*2 {
 		*b = (*b)[:0]

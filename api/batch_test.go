@@ -122,3 +122,24 @@ func TestBatchConn_FullBatchGoesOut(t *testing.T) {
 		t.Fatalf("large frame: %d writes", len(w))
 	}
 }
+
+// TestBatchConn_FrameBound: frames that keep coming go out maxBatchFrames
+// at a time, without waiting for a flush.
+func TestBatchConn_FrameBound(t *testing.T) {
+	c, rc := newTestBatchConn()
+	c.start()
+	for range maxBatchFrames {
+		c.Write(dataFrame("e"))
+	}
+	if n := len(rc.got()); n != 0 {
+		t.Fatalf("%d writes with %d frames collected", n, maxBatchFrames)
+	}
+	c.Write(dataFrame("e"))
+	w := rc.got()
+	if len(w) != 1 || len(w[0]) != maxBatchFrames*len(dataFrame("e")) {
+		t.Fatalf("after one frame more: %d writes, want the %d collected in one", len(w), maxBatchFrames)
+	}
+	if c.frames != 1 {
+		t.Fatalf("%d frames collected after the write, want 1", c.frames)
+	}
+}

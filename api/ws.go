@@ -27,10 +27,6 @@ const CloseSlowConsumer = wire.CloseSlowConsumer
 
 const writeWait = 10 * time.Second
 
-// maxHeldFrames is the most frames (events, replies) a socket's writer
-// holds before it writes them, when more keep coming (batch.go).
-const maxHeldFrames = 64
-
 // minFrameCost is what a frame costs of its socket's budget at the least
 // (Options.SocketRate).
 const minFrameCost = 256
@@ -316,15 +312,11 @@ func (so *socket) write(init actors.Init, since *uint64) {
 	ping := time.NewTicker(so.s.opts.PingInterval)
 	defer ping.Stop()
 	frames := so.conn.Frames()
-	for held := 0; ; held++ {
-		// What was written goes out once nothing more is ready, or
-		// after maxHeldFrames.
-		if len(frames) == 0 && len(so.out) == 0 || held >= maxHeldFrames {
-			if so.wc.flush(writeWait) != nil {
-				so.end(websocket.CloseAbnormalClosure, "")
-				return
-			}
-			held = 0
+	for {
+		// What was written goes out once nothing more is ready.
+		if len(frames) == 0 && len(so.out) == 0 && so.wc.flush(writeWait) != nil {
+			so.end(websocket.CloseAbnormalClosure, "")
+			return
 		}
 		select {
 		case f := <-frames:

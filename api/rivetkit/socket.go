@@ -46,10 +46,6 @@ const (
 
 const writeWait = 10 * time.Second
 
-// maxHeldFrames is the most messages (events, responses) a socket's
-// writer holds before it writes them, when more keep coming.
-const maxHeldFrames = 64
-
 // connect serves a WebSocket at .../connect.
 func (s *server) connect(w http.ResponseWriter, r *http.Request, t target) {
 	if !websocket.IsWebSocketUpgrade(r) {
@@ -306,15 +302,11 @@ func (so *socket) write() {
 	ping := time.NewTicker(so.s.opts.PingInterval)
 	defer ping.Stop()
 	frames := so.conn.Frames()
-	for held := 0; ; held++ {
-		// What was written goes out once nothing more is ready, or
-		// after maxHeldFrames.
-		if len(frames) == 0 && len(so.out) == 0 || held >= maxHeldFrames {
-			if so.flush(writeWait) != nil {
-				so.end(websocket.CloseAbnormalClosure, "")
-				return
-			}
-			held = 0
+	for {
+		// What was written goes out once nothing more is ready.
+		if len(frames) == 0 && len(so.out) == 0 && so.flush(writeWait) != nil {
+			so.end(websocket.CloseAbnormalClosure, "")
+			return
 		}
 		select {
 		case f := <-frames:
