@@ -141,6 +141,7 @@ func (a *actor) step() stepResult {
 		}
 		refused := false
 		if a.exitReady() {
+			a.sendUnsent()
 			if a.tryExit() {
 				a.sleep()
 				a.exit()
@@ -157,6 +158,7 @@ func (a *actor) step() stepResult {
 			}
 		}
 		if a.timerDue.Swap(false) {
+			a.sendUnsent()
 			a.timerAt = 0 // went off: the next resetTimer arms it
 			a.runIntervals()
 			continue
@@ -179,6 +181,7 @@ func (a *actor) step() stepResult {
 				return stepMore // its share is up: the others' turn
 			}
 			if m, ok := a.mailbox.take(); ok {
+				a.sendUnsent()
 				a.handle(m)
 				continue
 			}

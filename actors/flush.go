@@ -3,6 +3,7 @@ package actors
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/actorlog/actorlog/eventlog"
@@ -17,9 +18,13 @@ const (
 // pending is what the actor has written but is not yet durable, and what
 // waits for it.
 type pending struct {
-	batch    []*entry  // turns' writes not yet sent to the log
-	inflight *flight   // the append in flight, if any
-	out      []outItem // replies and frames waiting for their writes
+	batch    []*entry // turns' writes not yet sent to the log
+	inflight *flight  // the append in flight, if any
+	// unsent is the in-flight append while it is not yet made: the
+	// worker running the actor makes it itself once the run ends
+	// (startAppend, actor.work).
+	unsent *eventlog.Request
+	out    []outItem // replies and frames waiting for their writes
 	// wrote counts the entries made, stored those known durable: a turn
 	// that writes records but no event (a timer) is durable once stored
 	// reaches its count.
@@ -40,7 +45,9 @@ type entry struct {
 }
 
 type flight struct {
+	req     eventlog.Request
 	entries []*entry
+	one     [1]*entry // entries' room when there is one, as there mostly is
 	events  int
 	bytes   int
 	start   time.Time
@@ -80,7 +87,8 @@ func (a *actor) maybeFlush() {
 		return
 	}
 	f := &flight{start: time.Now()}
-	var req eventlog.Request
+	f.entries = f.one[:0]
+	req := &f.req
 	req.Actor, req.Expected = a.id, eventlog.ExpectSeq(a.dseq)
 	n := 0
 	for ; n < len(a.pend.batch); n++ {
@@ -91,6 +99,15 @@ func (a *actor) maybeFlush() {
 		f.entries = append(f.entries, e)
 		f.events += len(e.events)
 		f.bytes += e.bytes
+		if n == 0 {
+			// The log does not keep or change them; nor does the entry
+			// need them any more.
+			req.Events, req.Ops = e.events, e.ops
+			continue
+		}
+		if n == 1 {
+			req.Events, req.Ops = slices.Clip(req.Events), slices.Clip(req.Ops)
+		}
 		req.Events = append(req.Events, e.events...)
 		req.Ops = append(req.Ops, e.ops...)
 	}
@@ -100,11 +117,39 @@ func (a *actor) maybeFlush() {
 		a.pend.batch = nil // an idle actor holds no buffer
 	}
 	a.pend.inflight = f
+	if a.mailbox.len() == 0 {
+		// Likely the last turn of this run: the worker makes the append
+		// once the run ends, rather than hand it to another goroutine
+		// and have that one hand the actor back after the sync.
+		a.pend.unsent = req
+		return
+	}
+	a.startAppend(req)
+}
+
+// startAppend makes req, the append in flight, on a goroutine of its own;
+// the actor runs on meanwhile.
+func (a *actor) startAppend(req *eventlog.Request) {
 	a.spawn(func() {
-		res, err := a.rt.log.Write(a.rt.ctx(), req)
-		a.flushed.Store(&flushResult{res, err})
+		a.append(req)
 		a.signal()
 	})
+}
+
+// sendUnsent starts the append held for the end of the run, before a turn
+// that would delay it.
+func (a *actor) sendUnsent() {
+	if req := a.pend.unsent; req != nil {
+		a.pend.unsent = nil
+		a.startAppend(req)
+	}
+}
+
+// append makes req and stores its outcome for the actor's next run. It
+// runs outside the actor's run, on a goroutine of the runtime's.
+func (a *actor) append(req *eventlog.Request) {
+	res, err := a.rt.log.Write(a.rt.ctx(), *req)
+	a.flushed.Store(&flushResult{res, err})
 }
 
 func (a *actor) onFlushed(r flushResult) {

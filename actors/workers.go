@@ -5,6 +5,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/internal/lifetime"
 )
 
@@ -32,41 +33,52 @@ const turnsPerRun = 64
 // signal tells the actor it has something to do: it is queued for a
 // worker unless it is queued or running already (a running one looks
 // again before it stops).
-func (a *actor) signal() {
+func (a *actor) signal() { a.notify(false) }
+
+// notify is signal; with here set, a worker's goroutine that left the
+// pool calls it, and it reports whether that goroutine is to run the
+// queue as a worker again, rather than start another.
+func (a *actor) notify(here bool) bool {
 	for {
 		switch s := a.sched.Load(); s {
 		case schedIdle:
 			if a.sched.CompareAndSwap(schedIdle, schedQueued) {
-				a.rt.pool.submit(a)
-				return
+				return a.rt.pool.submit(a, here)
 			}
 		case schedRunning:
 			if a.sched.CompareAndSwap(schedRunning, schedAgain) {
-				return
+				return false
 			}
 		default: // queued, again or gone
-			return
+			return false
 		}
 	}
 }
 
 // work runs the actor, in a worker, until it has nothing to do, has gone
 // to sleep, or has had its share of turns (then it queues again behind
-// the others).
-func (a *actor) work() {
+// the others). It returns the append its last turn left unsent, which the
+// worker makes (pool.worker).
+func (a *actor) work() *eventlog.Request {
 	a.sched.Store(schedRunning)
 	for {
 		switch a.step() {
 		case stepGone:
 			a.sched.Store(schedGone)
-			return
+			return nil
 		case stepMore:
+			a.sendUnsent()
 			a.sched.Store(schedQueued)
-			a.rt.pool.submit(a)
-			return
+			a.rt.pool.submit(a, false)
+			return nil
 		}
+		req := a.pend.unsent
+		a.pend.unsent = nil // before another worker may run the actor
 		if a.sched.CompareAndSwap(schedRunning, schedIdle) {
-			return
+			return req
+		}
+		if req != nil {
+			a.startAppend(req) // it runs again at once
 		}
 		a.sched.Store(schedRunning) // signalled while it ran: look again
 	}
@@ -86,15 +98,27 @@ type pool struct {
 	running int
 }
 
-func (p *pool) submit(a *actor) {
+// submit queues a, and starts a worker if there is room for one; with
+// here set it starts none, and reports whether the caller is to run as
+// that worker.
+func (p *pool) submit(a *actor, here bool) bool {
 	p.mu.Lock()
 	p.queue = append(p.queue, a)
 	if p.running >= p.max {
 		p.mu.Unlock()
-		return
+		return false
 	}
 	p.running++
 	p.mu.Unlock()
+	if here {
+		return true
+	}
+	p.startWorker()
+	return false
+}
+
+// startWorker starts a worker counted in running.
+func (p *pool) startWorker() {
 	if !p.start(p.worker) {
 		// The runtime is closed and every goroutine of its is gone: no
 		// actor is awake to run. (Unreachable while an actor is counted.)
@@ -104,6 +128,27 @@ func (p *pool) submit(a *actor) {
 	}
 }
 
+// leave takes the calling worker out of the count while it waits for an
+// append, and starts another in its place if actors are queued.
+func (p *pool) leave() {
+	p.mu.Lock()
+	p.running--
+	start := p.head < len(p.queue)
+	if start {
+		p.running++
+	}
+	p.mu.Unlock()
+	if start {
+		p.startWorker()
+	}
+}
+
+// worker runs the queued actors one after the other. When an actor's run
+// ends with its append unsent, the worker makes the append itself, out of
+// the pool's count, and after the sync runs the actor again (with the
+// queue, as a worker again) if the pool has room: a call on an idle actor
+// then goes from the caller to one goroutine and back, with no other
+// handed the append or the actor on the way.
 func (p *pool) worker() {
 	for {
 		p.mu.Lock()
@@ -127,7 +172,13 @@ func (p *pool) worker() {
 			p.queue, p.head = p.queue[:n], 0
 		}
 		p.mu.Unlock()
-		a.work()
+		if req := a.work(); req != nil {
+			p.leave()
+			a.append(req)
+			if !a.notify(true) {
+				return
+			}
+		}
 	}
 }
 
