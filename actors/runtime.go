@@ -507,7 +507,8 @@ func (rt *Runtime) Call(ctx context.Context, id eventlog.ID, action string, args
 	m := &callMsg{action: action, args: args, opts: opts, reply: make(chan callResult, 1), start: time.Now()}
 	var expire <-chan time.Time
 	if opts.Timeout > 0 {
-		t := time.NewTimer(opts.Timeout)
+		t := callTimer(opts.Timeout)
+		defer callTimers.Put(t)
 		defer t.Stop()
 		expire = t.C
 	}
@@ -521,6 +522,19 @@ func (rt *Runtime) Call(ctx context.Context, id eventlog.ID, action string, args
 	case <-expire:
 	}
 	return Reply{}, &Error{Code: CodeUnavailable, Message: "the call was abandoned before its reply", Err: ctxErr(ctx)}
+}
+
+// callTimers keeps the timers of calls with a timeout for the next ones:
+// a stopped timer is reset without a stale tick (Go 1.23 and later).
+var callTimers sync.Pool
+
+// callTimer returns a timer that fires once after d.
+func callTimer(d time.Duration) *time.Timer {
+	if t, ok := callTimers.Get().(*time.Timer); ok {
+		t.Reset(d)
+		return t
+	}
+	return time.NewTimer(d)
 }
 
 // ctxErr is why a wait bounded by ctx and a timeout ended: ctx's error,

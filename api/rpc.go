@@ -46,7 +46,7 @@ func (s *Server) serveCall(w http.ResponseWriter, r *http.Request, typ, key, act
 // Content-Type.
 func (s *Server) readArgs(w http.ResponseWriter, r *http.Request) (actors.Args, error) {
 	format := actors.JSON
-	if ct := r.Header.Get("Content-Type"); ct != "" {
+	if ct := r.Header.Get("Content-Type"); ct != "" && ct != "application/json" {
 		mt, _, err := mime.ParseMediaType(ct)
 		if err != nil {
 			return actors.Args{}, actors.Errorf(actors.CodeBadRequest, "Content-Type %q does not parse", ct)
@@ -94,7 +94,11 @@ func (s *Server) readArgs(w http.ResponseWriter, r *http.Request) (actors.Args, 
 
 // wantsMsgpack reports whether the client asked for a msgpack reply.
 func wantsMsgpack(r *http.Request) bool {
-	for _, part := range strings.Split(r.Header.Get("Accept"), ",") {
+	accept := r.Header.Get("Accept")
+	if !strings.Contains(strings.ToLower(accept), "msgpack") {
+		return false
+	}
+	for _, part := range strings.Split(accept, ",") {
 		mt, _, _ := mime.ParseMediaType(strings.TrimSpace(part))
 		switch mt {
 		case "application/msgpack", "application/x-msgpack", "application/vnd.msgpack":
