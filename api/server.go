@@ -450,6 +450,9 @@ func (s *Server) corsHandler(next http.Handler) http.Handler {
 
 // originAllowed applies Options.AllowedOrigins.
 func (s *Server) originAllowed(origin string) bool {
+	if origin == "" {
+		return false // not a browser's cross-origin request: nothing to allow
+	}
 	if len(s.opts.AllowedOrigins) == 0 {
 		u, err := url.Parse(origin)
 		if err != nil {
