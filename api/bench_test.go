@@ -412,27 +412,30 @@ func BenchmarkRPCSocket(b *testing.B) {
 				defer c.Close()
 				socks[w] = c
 			}
-			call := func(c *websocket.Conn, id string) error {
-				if err := c.WriteMessage(websocket.TextMessage, []byte(`{"type":"call","id":"`+id+`","action":"increment"}`)); err != nil {
-					return err
-				}
-				for {
-					_, msg, err := c.ReadMessage()
-					if err != nil {
-						return err
-					}
-					if bytes.Contains(msg, []byte(`"type":"reply"`)) && bytes.Contains(msg, []byte(`"id":"`+id+`"`)) {
-						return nil
-					}
-					if bytes.Contains(msg, []byte(`"type":"error"`)) {
-						return fmt.Errorf("error frame: %s", msg)
-					}
-				}
-			}
 			b.ReportAllocs()
-			runBenchPool(b, conns, func(w int, n int64) error { return call(socks[w], strconv.FormatInt(n, 10)) })
+			runBenchPool(b, conns, func(w int, n int64) error { return benchSocketCall(socks[w], strconv.FormatInt(n, 10)) })
 			s.checkEvents(b, conns, key, b.N)
 		})
+	}
+}
+
+// benchSocketCall calls increment over an actor's socket as the
+// JavaScript client does, and reads frames until the call's reply.
+func benchSocketCall(c *websocket.Conn, id string) error {
+	if err := c.WriteMessage(websocket.TextMessage, []byte(`{"type":"call","id":"`+id+`","action":"increment"}`)); err != nil {
+		return err
+	}
+	for {
+		_, msg, err := c.ReadMessage()
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(msg, []byte(`"type":"reply"`)) && bytes.Contains(msg, []byte(`"id":"`+id+`"`)) {
+			return nil
+		}
+		if bytes.Contains(msg, []byte(`"type":"error"`)) {
+			return fmt.Errorf("error frame: %s", msg)
+		}
 	}
 }
 
