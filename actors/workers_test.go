@@ -14,7 +14,10 @@ import (
 
 	"github.com/actorlog/actorlog/actors"
 	"github.com/actorlog/actorlog/actors/seed"
+	"github.com/actorlog/actorlog/api/wire"
 	"github.com/actorlog/actorlog/eventlog"
+	"github.com/actorlog/actorlog/eventlog/eventlogtest"
+	"github.com/actorlog/actorlog/snapshots"
 )
 
 // TestRuntime_IdleActorsHaveNoGoroutine: a thousand awake actors with
@@ -139,5 +142,56 @@ func TestRuntime_CallTimeout(t *testing.T) {
 	r, err := e.rt.Call(bg, id, "wait", actors.Args{}, actors.CallOptions{Timeout: 5 * time.Second})
 	if err != nil || string(r.Body) != "3" {
 		t.Fatalf("after the release: %s %v, want 3 (the abandoned call ran)", r.Body, err)
+	}
+}
+
+// TestRuntime_StalledAppendHoldsNoWorker: a worker that makes its actor's
+// append itself leaves the pool while it waits for the sync, so an append
+// held by a stalled disk does not keep the pool's only worker from the
+// other actors; once the disk answers, the held call is answered too.
+func TestRuntime_StalledAppendHoldsNoWorker(t *testing.T) {
+	disk := eventlogtest.NewDisk(nil)
+	l := eventlogtest.Open(t, t.TempDir(), eventlog.Options{Logger: quiet(), FS: disk.FS()})
+	rt := actors.New(l, snapshots.New(l, snapshots.Options{}), seed.Registry(), actors.Options{Workers: 1, Logger: quiet(), Frames: wire.Frames{}})
+	defer func() {
+		disk.Resume()
+		ctx, cancel := context.WithTimeout(bg, 5*time.Second)
+		defer cancel()
+		if err := rt.Close(ctx); err != nil {
+			t.Error(err)
+		}
+		l.Close()
+	}()
+	call(t, rt, "counter:other", "getCount", `{}`) // awake before the stall
+
+	disk.Stall()
+	held := make(chan error, 1)
+	go func() {
+		_, err := rt.Call(bg, eventlog.ID{Type: "counter", Key: "held"}, "increment", actors.JSONArgs([]byte(`{}`)), actors.CallOptions{})
+		held <- err
+	}()
+	// Wait until the held call's append waits for its sync.
+	deadline := time.Now().Add(5 * time.Second)
+	for disk.Held() == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the append never reached the log")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	r, err := rt.Call(bg, eventlog.ID{Type: "counter", Key: "other"}, "getCount", actors.Args{}, actors.CallOptions{Timeout: 2 * time.Second})
+	if err != nil {
+		t.Fatalf("a read on another actor while an append is stalled: %v (the append holds the only worker)", err)
+	}
+	if !strings.Contains(string(r.Body), `"count":0`) {
+		t.Fatalf("counter:other: %s", r.Body)
+	}
+	select {
+	case err := <-held:
+		t.Fatalf("the held call was answered before its sync: %v", err)
+	default:
+	}
+	disk.Resume()
+	if err := <-held; err != nil {
+		t.Fatal(err)
 	}
 }

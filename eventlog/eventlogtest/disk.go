@@ -29,6 +29,7 @@ type Disk struct {
 
 	mu      sync.Mutex
 	stalled chan struct{} // closed by Resume; nil when not stalled
+	held    atomic.Int32  // syncs waiting for Resume
 }
 
 // NewDisk wraps fs (nil: the operating system's).
@@ -68,6 +69,9 @@ func (d *Disk) Resume() {
 	}
 }
 
+// Held returns the number of syncs Stall holds now.
+func (d *Disk) Held() int { return int(d.held.Load()) }
+
 func (d *Disk) String() string { return "eventlogtest disk" }
 
 // MaybeError implements errorfs.Injector.
@@ -77,7 +81,9 @@ func (d *Disk) MaybeError(op errorfs.Op) error {
 		stalled := d.stalled
 		d.mu.Unlock()
 		if stalled != nil {
+			d.held.Add(1)
 			<-stalled
+			d.held.Add(-1)
 		}
 	}
 	if !d.failing.Load() || op.Kind.ReadOrWrite() != errorfs.OpIsWrite {
