@@ -20,10 +20,10 @@ const (
 type pending struct {
 	batch    []*entry // turns' writes not yet sent to the log
 	inflight *flight  // the append in flight, if any
-	// unsent is the in-flight append while it is not yet made: the
-	// worker running the actor makes it itself once the run ends
-	// (startAppend, actor.work).
-	unsent *eventlog.Request
+	// unsent is the flight while its append is not yet made: the worker
+	// running the actor makes it itself once the run ends (startAppend,
+	// actor.work).
+	unsent *flight
 	out    []outItem // replies and frames waiting for their writes
 	// wrote counts the entries made, stored those known durable: a turn
 	// that writes records but no event (a timer) is durable once stored
@@ -46,6 +46,7 @@ type entry struct {
 
 type flight struct {
 	req     eventlog.Request
+	result  flushResult // set once the append returns
 	entries []*entry
 	one     [1]*entry // entries' room when there is one, as there mostly is
 	events  int
@@ -121,17 +122,17 @@ func (a *actor) maybeFlush() {
 		// Likely the last turn of this run: the worker makes the append
 		// once the run ends, rather than hand it to another goroutine
 		// and have that one hand the actor back after the sync.
-		a.pend.unsent = req
+		a.pend.unsent = f
 		return
 	}
-	a.startAppend(req)
+	a.startAppend(f)
 }
 
-// startAppend makes req, the append in flight, on a goroutine of its own;
-// the actor runs on meanwhile.
-func (a *actor) startAppend(req *eventlog.Request) {
+// startAppend makes f's append on a goroutine of its own; the actor runs
+// on meanwhile.
+func (a *actor) startAppend(f *flight) {
 	a.spawn(func() {
-		a.append(req)
+		a.append(f)
 		a.signal()
 	})
 }
@@ -139,17 +140,18 @@ func (a *actor) startAppend(req *eventlog.Request) {
 // sendUnsent starts the append held for the end of the run, before a turn
 // that would delay it.
 func (a *actor) sendUnsent() {
-	if req := a.pend.unsent; req != nil {
+	if f := a.pend.unsent; f != nil {
 		a.pend.unsent = nil
-		a.startAppend(req)
+		a.startAppend(f)
 	}
 }
 
-// append makes req and stores its outcome for the actor's next run. It
-// runs outside the actor's run, on a goroutine of the runtime's.
-func (a *actor) append(req *eventlog.Request) {
-	res, err := a.rt.log.Write(a.rt.ctx(), *req)
-	a.flushed.Store(&flushResult{res, err})
+// append makes f's append and stores its outcome for the actor's next
+// run. It runs outside the actor's run, on a goroutine of the runtime's.
+func (a *actor) append(f *flight) {
+	res, err := a.rt.log.Write(a.rt.ctx(), f.req)
+	f.result = flushResult{res, err}
+	a.flushed.Store(&f.result)
 }
 
 func (a *actor) onFlushed(r flushResult) {

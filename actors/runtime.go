@@ -282,6 +282,7 @@ func newRuntime(log Log, snaps *snapshots.Store, reg *Registry, opts Options, me
 	}
 	rt.reuse = &reuser{scope: rt.scope}
 	rt.pool = pool{max: opts.Workers, start: rt.reuse.Go}
+	rt.pool.run = rt.pool.worker
 	rt.sched = newScheduler(rt)
 	rt.scope.Go(rt.sched.run)
 	if opts.MemoryBudget > 0 {

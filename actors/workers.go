@@ -5,7 +5,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/actorlog/actorlog/eventlog"
 	"github.com/actorlog/actorlog/internal/lifetime"
 )
 
@@ -59,7 +58,7 @@ func (a *actor) notify(here bool) bool {
 // to sleep, or has had its share of turns (then it queues again behind
 // the others). It returns the append its last turn left unsent, which the
 // worker makes (pool.worker).
-func (a *actor) work() *eventlog.Request {
+func (a *actor) work() *flight {
 	a.sched.Store(schedRunning)
 	for {
 		switch a.step() {
@@ -72,13 +71,13 @@ func (a *actor) work() *eventlog.Request {
 			a.rt.pool.submit(a, false)
 			return nil
 		}
-		req := a.pend.unsent
+		f := a.pend.unsent
 		a.pend.unsent = nil // before another worker may run the actor
 		if a.sched.CompareAndSwap(schedRunning, schedIdle) {
-			return req
+			return f
 		}
-		if req != nil {
-			a.startAppend(req) // it runs again at once
+		if f != nil {
+			a.startAppend(f) // it runs again at once
 		}
 		a.sched.Store(schedRunning) // signalled while it ran: look again
 	}
@@ -91,6 +90,7 @@ func (a *actor) work() *eventlog.Request {
 type pool struct {
 	max   int
 	start func(func()) bool // starts a counted goroutine (the runtime's scope)
+	run   func()            // worker, as a value made once
 
 	mu      sync.Mutex
 	queue   []*actor
@@ -119,7 +119,7 @@ func (p *pool) submit(a *actor, here bool) bool {
 
 // startWorker starts a worker counted in running.
 func (p *pool) startWorker() {
-	if !p.start(p.worker) {
+	if !p.start(p.run) {
 		// The runtime is closed and every goroutine of its is gone: no
 		// actor is awake to run. (Unreachable while an actor is counted.)
 		p.mu.Lock()
@@ -172,9 +172,9 @@ func (p *pool) worker() {
 			p.queue, p.head = p.queue[:n], 0
 		}
 		p.mu.Unlock()
-		if req := a.work(); req != nil {
+		if f := a.work(); f != nil {
 			p.leave()
-			a.append(req)
+			a.append(f)
 			if !a.notify(true) {
 				return
 			}
