@@ -35,7 +35,8 @@ import (
 // rounds of short phases, one load at a time, in an order that turns each
 // round: the bare append handler ("bare"), RPC on 64 distinct counters
 // ("distinct"), RPC on one counter ("hot"), and calls over 64 sockets on
-// distinct counters ("socket"). b.N is each load's number of requests. For
+// distinct counters ("socket"). Each load makes about b.N requests (b.N/8
+// a phase, at least 64). For
 // each load it reports the process's CPU per request (user and system,
 // client and server, as all share the process) and its requests/s over its
 // phases; and the ratios of the issue, of CPU per request (the cost) and
