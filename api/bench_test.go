@@ -274,22 +274,32 @@ func BenchmarkBareHTTP(b *testing.B) {
 // {"count":1}: the least a durable RPC can cost, without the runtime,
 // routing, argument decoding or metrics.
 func BenchmarkBareHTTPAppend(b *testing.B) {
+	for _, conns := range []int{1, benchConns} {
+		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
+			url := startBareAppend(b)
+			runBenchConns(b, conns, func(w int) string { return fmt.Sprintf("%s/rpc/counter:b%d/increment", url, w) })
+		})
+	}
+}
+
+// startBareAppend serves BenchmarkBareHTTPAppend's handler over a log of
+// its own, on a loopback port; it returns its URL.
+func startBareAppend(b *testing.B) string {
+	b.Helper()
 	data, err := msgpack.Marshal(map[string]int64{"count": 1, "lastUpdated": time.Now().UnixMilli()})
 	if err != nil {
 		b.Fatal(err)
 	}
-	for _, conns := range []int{1, benchConns} {
-		b.Run(fmt.Sprintf("conns=%d", conns), func(b *testing.B) {
-			l, err := eventlog.Open(b.TempDir(), eventlog.Options{Logger: benchQuiet()})
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer l.Close()
-			hs := httptest.NewServer(bareAppendHandler(l, data))
-			defer hs.Close()
-			runBenchConns(b, conns, func(w int) string { return fmt.Sprintf("%s/rpc/counter:b%d/increment", hs.URL, w) })
-		})
+	l, err := eventlog.Open(b.TempDir(), eventlog.Options{Logger: benchQuiet()})
+	if err != nil {
+		b.Fatal(err)
 	}
+	hs := httptest.NewServer(bareAppendHandler(l, data))
+	b.Cleanup(func() {
+		hs.Close()
+		l.Close()
+	})
+	return hs.URL
 }
 
 // bareAppendHandler answers every request as BenchmarkBareHTTPAppend

@@ -5,7 +5,6 @@ package api_test
 import (
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"sync"
@@ -13,9 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/actorlog/actorlog/eventlog"
 	"github.com/gorilla/websocket"
-	"github.com/vmihailenco/msgpack/v5"
 )
 
 // The paired benchmarks measure the issue-16 ratios with the compared
@@ -45,26 +42,6 @@ import (
 func BenchmarkRPCPaired(b *testing.B) {
 	b.Run("conns=1", benchPairedOne)
 	b.Run(fmt.Sprintf("conns=%d", benchConns), benchPairedPhases)
-}
-
-// startBareAppend serves BenchmarkBareHTTPAppend's handler over a log of
-// its own, on a loopback port; it returns its URL.
-func startBareAppend(b *testing.B) string {
-	b.Helper()
-	data, err := msgpack.Marshal(map[string]int64{"count": 1, "lastUpdated": time.Now().UnixMilli()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	l, err := eventlog.Open(b.TempDir(), eventlog.Options{Logger: benchQuiet()})
-	if err != nil {
-		b.Fatal(err)
-	}
-	hs := httptest.NewServer(bareAppendHandler(l, data))
-	b.Cleanup(func() {
-		hs.Close()
-		l.Close()
-	})
-	return hs.URL
 }
 
 func benchPairedOne(b *testing.B) {
