@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/actorlog/actorlog/internal/lifetime"
 )
@@ -58,4 +59,65 @@ func TestReuser(t *testing.T) {
 	if d := time.Since(start); d >= reuseLinger {
 		t.Errorf("Close took %v with a goroutine idle, want less than the linger (%v)", d, reuseLinger)
 	}
+}
+
+// TestReuser_KeepsStack: an idle goroutine keeps the stack its work grew
+// across garbage collections (idleWait), so the next work finds it in
+// place instead of growing it again: a frame at the same depth is at the
+// same address before and after two collections. Without idleWait's
+// frame the GC halves the idle stack, which moves it.
+func TestReuser_KeepsStack(t *testing.T) {
+	s := lifetime.New()
+	defer s.Close(context.Background())
+	r := &reuser{scope: s}
+	idle := func() int {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return len(r.idle)
+	}
+	run := func(grow bool) (uintptr, string) {
+		ch := make(chan uintptr, 1)
+		id := make(chan string, 1)
+		if !r.Go(func() {
+			var here byte
+			if grow {
+				deepStack(16 << 10) // grows the stack to 32 KB: copies it
+			}
+			ch <- uintptr(unsafe.Pointer(&here)) // where the frame is now
+			id <- goid()
+		}) {
+			t.Fatal("Go refused")
+		}
+		return <-ch, <-id
+	}
+	first, g1 := run(true)
+	for deadline := time.Now().Add(time.Second); idle() == 0 && time.Now().Before(deadline); {
+		time.Sleep(time.Millisecond)
+	}
+	runtime.GC()
+	runtime.GC()
+	second, g2 := run(false)
+	if g1 != g2 {
+		t.Skipf("the second work ran on goroutine %s, not the idle %s", g2, g1)
+	}
+	if first != second {
+		t.Errorf("the stack moved while its goroutine idled (a frame at %#x, then %#x): the GC shrank it", first, second)
+	}
+}
+
+// deepest is where deepStack's last frame was (so that its frames are
+// used, not optimized away).
+var deepest uintptr
+
+// deepStack uses about n bytes of stack.
+//
+//go:noinline
+func deepStack(n int) byte {
+	var buf [1024]byte
+	if n <= len(buf) {
+		deepest = uintptr(unsafe.Pointer(&buf[0]))
+		return buf[0]
+	}
+	buf[1] = deepStack(n - len(buf))
+	return buf[1]
 }
