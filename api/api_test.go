@@ -732,6 +732,55 @@ func TestCORS(t *testing.T) {
 	if _, _, err := s2.dialWS("/ws/counter/x", http.Header{"Origin": {"https://app.example"}}); err != nil {
 		t.Errorf("WebSocket from the configured origin: %v", err)
 	}
+
+	// Every origin allowed ("*"): a request without an Origin is no
+	// cross-origin request and gets no Allow-Origin, but still Vary:
+	// Origin for caches; one with an Origin gets it.
+	s3 := newStack(t, "", config{api: api.Options{AllowedOrigins: []string{"*"}}})
+	r = s3.post("/rpc/counter:star/increment", "")
+	ok(t, "POST without Origin", r, nil)
+	if got := r.header.Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("POST without Origin: Allow-Origin %q, want none", got)
+	}
+	if got := r.header.Get("Vary"); !strings.Contains(got, "Origin") {
+		t.Errorf("POST without Origin: Vary %q, want Origin", got)
+	}
+	r = s3.post("/rpc/counter:star/increment", "", "Origin", "https://any.example")
+	ok(t, "POST from any.example", r, nil)
+	if got := r.header.Get("Access-Control-Allow-Origin"); got == "" {
+		t.Errorf("POST from any.example with every origin allowed: no Allow-Origin")
+	}
+}
+
+// TestRPC_MediaTypes: the shortcuts for the usual Content-Type and
+// Accept (application/json, no msgpack asked for) give what parsing
+// them does: msgpack is still found in any case and with parameters, and
+// a JSON body labelled with a charset is still read as JSON.
+func TestRPC_MediaTypes(t *testing.T) {
+	s := newStack(t, "", config{})
+	for _, c := range []struct {
+		accept, want string
+	}{
+		{"", "application/json"},
+		{"*/*", "application/json"},
+		{"application/json", "application/json"},
+		{"Application/MsgPack", "application/msgpack"},
+		{"text/html, application/x-msgpack;q=0.5", "application/msgpack"},
+	} {
+		r := s.post("/rpc/counter:mt/add", `{"value":2}`, "Content-Type", "application/json", "Accept", c.accept)
+		if r.status != http.StatusOK || r.header.Get("Content-Type") != c.want {
+			t.Errorf("Accept %q: got %d %q, want 200 %s", c.accept, r.status, r.header.Get("Content-Type"), c.want)
+		}
+	}
+	var v map[string]any
+	ok(t, "JSON with a charset", s.post("/rpc/counter:mt/add", `{"value":3}`, "Content-Type", "application/json; charset=utf-8"), &v)
+	if v["count"] != float64(13) {
+		t.Fatalf("count after 2+2+2+2+2+3: %v, want 13", v["count"])
+	}
+	r := s.post("/rpc/counter:mt/add", `{"value":`, "Content-Type", "application/json")
+	if r.status != http.StatusBadRequest {
+		t.Fatalf("bad JSON labelled application/json: %d, want 400", r.status)
+	}
 }
 
 // TestPersistence_GracefulRestart closes the whole stack and opens it again
